@@ -1,0 +1,44 @@
+// Advisory whole-file locks (flock(2)), compatible with the Go reference's store lock: both take
+// LOCK_EX on the same file, so our plugin and theirs serialise against each other.
+import * as fs from "node:fs";
+import { native } from "./native";
+
+const LOCK_EX = 2;
+const LOCK_UN = 8;
+
+export class FileLock {
+  private constructor(private fd: number | undefined) {}
+
+  /** Open (creating if needed) and lock `file` exclusively; blocks until the lock is free. */
+  static acquire(file: string): FileLock {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_CLOEXEC, 0o644);
+    try {
+      native().flock(fd, LOCK_EX);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return new FileLock(fd);
+  }
+
+  release(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      native().flock(fd, LOCK_UN);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
+
+/** Run `fn` holding the lock on `file`; released even when `fn` throws. */
+export async function withFileLock<T>(file: string, fn: () => Promise<T> | T): Promise<T> {
+  const lock = FileLock.acquire(file);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}

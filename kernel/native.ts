@@ -1,0 +1,127 @@
+// Loads the tscni_native addon (native/tscni_native.c). In the single executable the addon is an
+// embedded asset, written once to a root-only, content-addressed file and dlopen'ed from there
+// (dlopen needs a path). In development it is loaded from build/.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as path from "node:path";
+
+export interface Native {
+  setns(fd: number, nstype: number): void;
+  netlinkOpen(protocol: number, rcvTimeoutMs: number): number;
+  netlinkSend(fd: number, buf: Buffer): number;
+  netlinkRecv(fd: number, buf: Buffer): number;
+  flock(fd: number, op: number): void;
+  bpf(cmd: number, attr: Buffer): number;
+  addressOf(buf: Buffer): bigint;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  gettid(): number;
+  unshare(flags: number): void;
+}
+
+/** Errors thrown by the addon carry these. */
+export interface SysError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+}
+
+export const isSysError = (e: unknown, code?: string): e is SysError =>
+  e instanceof Error && typeof (e as Partial<SysError>).errno === "number" && (code === undefined || (e as SysError).code === code);
+
+const ASSET = "tscni_native.node";
+let loaded: Native | undefined;
+
+export function native(): Native {
+  if (loaded) return loaded;
+  const sea = seaModule();
+  loaded = sea ? loadFromSea(sea) : loadFromBuild();
+  return loaded;
+}
+
+interface SeaApi {
+  isSea(): boolean;
+  getRawAsset(key: string): ArrayBuffer;
+}
+
+function seaModule(): SeaApi | undefined {
+  try {
+    const req = createRequire(__filenameSafe());
+    const sea = req("node:sea") as SeaApi;
+    return sea.isSea() ? sea : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function __filenameSafe(): string {
+  // Works both bundled (CJS: __filename exists) and under vitest (ESM).
+  return typeof __filename === "string" ? __filename : path.join(process.cwd(), "index.js");
+}
+
+function loadFromSea(sea: SeaApi): Native {
+  const bytes = Buffer.from(sea.getRawAsset(ASSET));
+  const digest = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+  const dir = cacheDir();
+  const file = path.join(dir, `tscni_native-${digest}.node`);
+  if (!isTrustedFile(file, bytes.length)) {
+    // Write to a unique name then rename: concurrent plugin processes never see a partial file.
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, bytes, { mode: 0o500 });
+    fs.renameSync(tmp, file);
+  }
+  const mod = { exports: {} as Native };
+  process.dlopen(mod, file);
+  return mod.exports;
+}
+
+/** A directory only our uid can write: /run/tscni as root, else a private dir under the tmpdir. */
+function cacheDir(): string {
+  const candidates = process.getuid?.() === 0 ? ["/run/tscni", "/var/run/tscni"] : [];
+  candidates.push(path.join(process.env.XDG_RUNTIME_DIR || "/tmp", `tscni-${process.getuid?.() ?? 0}`));
+  for (const dir of candidates) {
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const st = fs.lstatSync(dir);
+      if (st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0) return dir;
+    } catch {
+      /* try the next one */
+    }
+  }
+  throw new Error("no private directory to unpack the native addon into (tried /run/tscni and the tmpdir)");
+}
+
+function isTrustedFile(file: string, size: number): boolean {
+  try {
+    const st = fs.lstatSync(file);
+    return st.isFile() && st.size === size && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+function loadFromBuild(): Native {
+  const candidates = [
+    process.env.TSCNI_NATIVE,
+    path.resolve(process.cwd(), "build/tscni_native.node"),
+    repoRelative("../build/tscni_native.node"),
+  ].filter((p): p is string => !!p);
+  for (const p of candidates) {
+    if (fs.existsSync(p)) {
+      const mod = { exports: {} as Native };
+      process.dlopen(mod, p);
+      return mod.exports;
+    }
+  }
+  throw new Error(`native addon not found (run "npm run build"); looked in: ${candidates.join(", ")}`);
+}
+
+function repoRelative(rel: string): string {
+  try {
+    // import.meta.url exists under vitest/tsx (ESM); the bundle never reaches this path.
+    const here = new URL(".", import.meta.url).pathname;
+    return path.resolve(here, rel);
+  } catch {
+    return rel;
+  }
+}

@@ -1,0 +1,263 @@
+// tscni_native: the few syscalls Node.js does not expose.
+//
+// Everything here is a thin, synchronous wrapper around one syscall. Policy (which namespace,
+// which message, which lock) lives in TypeScript. Each function throws a JS Error carrying
+// `errno` (positive number), `code` (errno name) and `syscall` on failure, so callers can
+// branch on EEXIST/ENOENT/ENODEV without parsing strings.
+//
+// Threading: setns() affects only the calling thread. JS calls these from the main thread only,
+// and never awaits while switched (see kernel/netns.ts).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/netlink.h>
+#include <node_api.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+
+static const char *errno_name(int e) {
+  switch (e) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM)
+    E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL)
+    E(ENFILE) E(EMFILE) E(ENOSPC) E(ESPIPE) E(EROFS) E(ERANGE) E(EDEADLK) E(ENAMETOOLONG)
+    E(ENOLCK) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENOMSG) E(ENODATA) E(ETIME) E(EPROTO)
+    E(EOVERFLOW) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN)
+    E(ENETUNREACH) E(ENOBUFS) E(ETIMEDOUT) E(EHOSTUNREACH) E(EALREADY) E(EINPROGRESS)
+    E(EMSGSIZE) E(EPROTONOSUPPORT) E(ENOTCONN)
+#undef E
+    default: return "EUNKNOWN";
+  }
+}
+
+static napi_value throw_errno(napi_env env, const char *syscall_name, int e) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", syscall_name, strerror(e));
+  napi_value jmsg, err, jerrno, jcode, jsys;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
+  napi_create_error(env, NULL, jmsg, &err);
+  napi_create_int32(env, e, &jerrno);
+  napi_create_string_utf8(env, e == 524 ? "ENOTSUPP" : errno_name(e), NAPI_AUTO_LENGTH, &jcode);
+  napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &jsys);
+  napi_set_named_property(env, err, "errno", jerrno);
+  napi_set_named_property(env, err, "code", jcode);
+  napi_set_named_property(env, err, "syscall", jsys);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static napi_value type_error(napi_env env, const char *msg) {
+  napi_throw_type_error(env, NULL, msg);
+  return NULL;
+}
+
+#define ARGS(n)                                                   \
+  size_t argc = n;                                                \
+  napi_value argv[n];                                             \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) \
+    return type_error(env, "wrong number of arguments");
+
+static int get_i32(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+
+static napi_value make_i32(napi_env env, int32_t v) {
+  napi_value r;
+  napi_create_int32(env, v, &r);
+  return r;
+}
+
+static napi_value make_undef(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+
+// setns(fd, nstype): move the calling thread into the namespace behind fd.
+static napi_value js_setns(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, type;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &type)) return type_error(env, "setns(fd, nstype)");
+  if (setns(fd, type) != 0) return throw_errno(env, "setns", errno);
+  return make_undef(env);
+}
+
+// netlinkOpen(protocol, rcvTimeoutMs): a bound AF_NETLINK socket in the calling thread's netns.
+// The socket stays in that namespace after the thread switches back.
+static napi_value js_netlink_open(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t proto, timeout_ms;
+  if (!get_i32(env, argv[0], &proto) || !get_i32(env, argv[1], &timeout_ms)) return type_error(env, "netlinkOpen(proto, timeoutMs)");
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1;
+  // Extended ACKs give the kernel's human-readable reason for EINVAL and friends.
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+  int rcvbuf = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (timeout_ms > 0) {
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e);
+  }
+  return make_i32(env, fd);
+}
+
+// netlinkSend(fd, buffer): send one datagram to the kernel.
+static napi_value js_netlink_send(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return type_error(env, "netlinkSend(fd, buffer)");
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  ssize_t n;
+  do {
+    n = sendto(fd, data, len, 0, (struct sockaddr *)&sa, sizeof sa);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendto", errno);
+  return make_i32(env, (int32_t)n);
+}
+
+// netlinkRecv(fd, buffer): receive one datagram; returns its length (MSG_TRUNC: real length).
+static napi_value js_netlink_recv(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return type_error(env, "netlinkRecv(fd, buffer)");
+  ssize_t n;
+  do {
+    n = recv(fd, data, len, MSG_TRUNC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "recv", errno);
+  return make_i32(env, (int32_t)n);
+}
+
+// flock(fd, op): op is LOCK_SH=1 / LOCK_EX=2 / LOCK_UN=8, optionally | LOCK_NB=4.
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, op;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &op)) return type_error(env, "flock(fd, op)");
+  int r;
+  do {
+    r = flock(fd, op);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) return throw_errno(env, "flock", errno);
+  return make_undef(env);
+}
+
+// bpf(cmd, attr): the raw bpf() syscall; attr is a Buffer holding union bpf_attr.
+// Returns the syscall's non-negative result (often a new fd).
+static napi_value js_bpf(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t cmd;
+  void *attr;
+  size_t len;
+  if (!get_i32(env, argv[0], &cmd) || napi_get_buffer_info(env, argv[1], &attr, &len) != napi_ok)
+    return type_error(env, "bpf(cmd, attrBuffer)");
+  long r;
+  do {
+    r = syscall(__NR_bpf, cmd, attr, (unsigned int)len);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, "bpf", errno);
+  return make_i32(env, (int32_t)r);
+}
+
+// addressOf(buffer): the buffer's address as a BigInt, for pointer fields inside bpf_attr.
+// The caller must keep the Buffer referenced until the syscall returns.
+static napi_value js_address_of(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  void *data;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) return type_error(env, "addressOf(buffer)");
+  napi_value r;
+  napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)data, &r);
+  return r;
+}
+
+static int get_str(napi_env env, napi_value v, char *buf, size_t size) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_null || t == napi_undefined) {
+    buf[0] = 0;
+    return 2;
+  }
+  size_t n;
+  return napi_get_value_string_utf8(env, v, buf, size, &n) == napi_ok && n < size - 1;
+}
+
+// mount(source, target, fstype, flags, data): used to mount bpffs when it is missing.
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  char src[256], target[4096], fstype[64], data[256];
+  int32_t flags;
+  if (!get_str(env, argv[0], src, sizeof src) || !get_str(env, argv[1], target, sizeof target) ||
+      !get_str(env, argv[2], fstype, sizeof fstype) || !get_i32(env, argv[3], &flags) ||
+      !get_str(env, argv[4], data, sizeof data))
+    return type_error(env, "mount(source, target, fstype, flags, data)");
+  if (mount(src, target, fstype, (unsigned long)(uint32_t)flags, data[0] ? data : NULL) != 0)
+    return throw_errno(env, "mount", errno);
+  return make_undef(env);
+}
+
+// gettid(): the calling thread's id, to find /proc/self/task/<tid>/ns/net.
+static napi_value js_gettid(napi_env env, napi_callback_info info) {
+  (void)info;
+  return make_i32(env, (int32_t)syscall(SYS_gettid));
+}
+
+// unshareNet(): give the calling thread a fresh network namespace (tests and probes only).
+static napi_value js_unshare(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t flags;
+  if (!get_i32(env, argv[0], &flags)) return type_error(env, "unshare(flags)");
+  if (unshare(flags) != 0) return throw_errno(env, "unshare", errno);
+  return make_undef(env);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netlinkOpen", NULL, js_netlink_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netlinkSend", NULL, js_netlink_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netlinkRecv", NULL, js_netlink_recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flock", NULL, js_flock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"bpf", NULL, js_bpf, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gettid", NULL, js_gettid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
