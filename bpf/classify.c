@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * classify: count, then steer the packet to an HTB class by setting skb->priority.
+ *
+ * This is the shaping design DESIGN.md recommends where sch_fq is missing: HTB (or TBF) holds a
+ * short queue, and this program replaces tc filters (u32) and, with redirect_ifindex, mirred to a
+ * shared IFB. HTB looks at skb->priority first: if it names one of its classes (major:minor with
+ * the qdisc's major), the packet goes there without any filter. The packet is never dropped here.
+ *
+ * Returns TCX_NEXT so programs attached after us, and legacy tc filters, still run.
+ */
+#include "shaping.h"
+
+static __always_inline int classify(struct __sk_buff *skb, __u32 dir)
+{
+	struct shape_cfg *c = cfg_for(dir);
+
+	count(stats_for(dir), wire_bytes(skb));
+	if (!c)
+		return TCX_NEXT;
+	if (c->classid)
+		skb->priority = c->classid;
+	if (c->redirect_ifindex)
+		return bpf_redirect(c->redirect_ifindex, 0);
+	return TCX_NEXT;
+}
+
+SEC("tcx/ingress")
+int classify_ingress(struct __sk_buff *skb)
+{
+	return classify(skb, DIR_INGRESS);
+}
+
+SEC("tcx/egress")
+int classify_egress(struct __sk_buff *skb)
+{
+	return classify(skb, DIR_EGRESS);
+}

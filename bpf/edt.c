@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * edt: Earliest Departure Time pacing, Cilium style.
+ *
+ * Each direction has a virtual clock: the time the previous packet of this container may leave.
+ * A packet of n wire bytes advances it by n / rate and gets that time in skb->tstamp. The fq
+ * qdisc on the device the packet leaves through holds it until then; packets further ahead than
+ * horizon_ns are dropped here (fq would drop them anyway, later and at a higher cost).
+ *
+ * Needs sch_fq, which the 6.18 test kernel lacks: without fq the timestamps are ignored and the
+ * rate is NOT enforced (measured). Use classify + HTB there (kernel/bpf/probe.ts tells which).
+ * The clock update is a plain store like Cilium's: two CPUs racing may both take the same slot,
+ * which lets a little extra through but never stalls.
+ */
+#include "shaping.h"
+
+struct tscni_map_def state SEC("maps") = {
+	.type = BPF_MAP_TYPE_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(struct shape_state),
+	.max_entries = 2,
+};
+
+static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
+{
+	struct shape_stats *st = stats_for(dir);
+	struct shape_cfg *c = cfg_for(dir);
+	struct shape_state *s = bpf_map_lookup_elem(&state, &dir);
+	__u64 bytes = wire_bytes(skb);
+
+	count(st, bytes);
+	if (!c || !s || c->rate == 0)
+		return TCX_NEXT;
+
+	__u64 delay = bytes * NSEC_PER_SEC / c->rate;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 ts = skb->tstamp;
+	if (ts < now)
+		ts = now;
+	__u64 next = READ_ONCE(s->t) + delay;
+
+	if (next <= ts) {
+		/* Idle long enough: no delay, restart the clock from this packet. */
+		WRITE_ONCE(s->t, ts);
+		return TCX_NEXT;
+	}
+	if (c->horizon_ns && next - now > c->horizon_ns) {
+		if (st)
+			st->drops += 1;
+		return TCX_DROP;
+	}
+	WRITE_ONCE(s->t, next);
+	skb->tstamp = next;
+	return TCX_NEXT;
+}
+
+SEC("tcx/ingress")
+int edt_ingress(struct __sk_buff *skb)
+{
+	return edt(skb, DIR_INGRESS);
+}
+
+SEC("tcx/egress")
+int edt_egress(struct __sk_buff *skb)
+{
+	return edt(skb, DIR_EGRESS);
+}
