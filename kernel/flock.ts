@@ -11,7 +11,7 @@ export class FileLock {
 
   /** Open (creating if needed) and lock `file` exclusively; blocks until the lock is free. */
   static acquire(file: string): FileLock {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_CLOEXEC, 0o644);
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o644);
     try {
       native().flock(fd, LOCK_EX);
     } catch (e) {

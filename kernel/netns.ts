@@ -17,7 +17,7 @@ export function currentNetnsPath(): string {
 export function openNetns(nsPath: string): number {
   let fd: number;
   try {
-    fd = fs.openSync(nsPath, fs.constants.O_RDONLY | fs.constants.O_CLOEXEC);
+    fd = fs.openSync(nsPath, fs.constants.O_RDONLY);
   } catch (e) {
     throw new CniError(Code.InvalidNetNS, `failed to open netns "${nsPath}"`, (e as Error).message);
   }
@@ -48,7 +48,7 @@ export function withNetns<T>(nsPath: string, fn: () => T): T {
   const target = openNetns(nsPath);
   let origin: number | undefined;
   try {
-    origin = fs.openSync(currentNetnsPath(), fs.constants.O_RDONLY | fs.constants.O_CLOEXEC);
+    origin = fs.openSync(currentNetnsPath(), fs.constants.O_RDONLY);
     try {
       native().setns(target, CLONE_NEWNET);
     } catch (e) {

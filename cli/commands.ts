@@ -1,0 +1,61 @@
+// The human-facing command line (yargs is loaded only here, never on the CNI path).
+import * as path from "node:path";
+import yargs from "yargs";
+import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "../core/version";
+import { install } from "./install";
+import { PLUGIN_NAMES } from "./registry";
+
+declare const TSCNI_VERSION: string | undefined;
+const VERSION = typeof TSCNI_VERSION === "string" ? TSCNI_VERSION : "dev";
+
+export async function runCli(argv: string[]): Promise<number> {
+  let code = 0;
+  // Allow `tscni bridge` (and `tscni plugin bridge`) to act as the plugin: handy without install.
+  const asPlugin = argv[0] === "plugin" ? argv[1] : argv[0];
+  if (asPlugin && (PLUGIN_NAMES as readonly string[]).includes(asPlugin)) {
+    const { runPluginProcess } = await import("./main");
+    return runPluginProcess(asPlugin);
+  }
+  await yargs(argv)
+    .scriptName("tscni")
+    .usage(
+      "tscni — CNI plugins bridge, host-local and ebpf-bandwidth in one executable.\n\n" +
+        "Installed under a plugin's name (see `install`) it speaks the CNI protocol as that plugin.\n\n" +
+        "Usage: $0 <command> [options]",
+    )
+    .command(
+      "install",
+      "install into a CNI bin directory under the plugin names",
+      (y) => y.option("dir", { type: "string", default: "/opt/cni/bin", describe: "CNI bin directory" }),
+      (a) => {
+        const r = install(process.execPath, path.resolve(a.dir));
+        for (const f of r.installed) process.stdout.write(`installed ${f}\n`);
+        if (!r.linked) process.stdout.write("note: hard links were not possible; installed copies\n");
+      },
+    )
+    .command("plugin <name>", `run as a plugin (${PLUGIN_NAMES.join(", ")}) with CNI_* environment and stdin`, (y) =>
+      y.positional("name", { type: "string", choices: [...PLUGIN_NAMES] }),
+    )
+    .command("versions", "print the CNI spec versions supported", {}, () => {
+      process.stdout.write(`tscni ${VERSION}\nCNI spec ${CURRENT_VERSION} (supports ${SUPPORTED_VERSIONS.join(", ")})\n`);
+    })
+    .command(
+      "stats",
+      "print per-container shaping counters kept by ebpf-bandwidth",
+      (y) => y.option("pin-dir", { type: "string", describe: "bpffs directory of ebpf-bandwidth pins" }),
+      async (a) => {
+        const { printStats } = await import("../plugins/ebpf-bandwidth/stats-cli");
+        code = await printStats({ pinDir: a["pin-dir"] });
+      },
+    )
+    .demandCommand(1, "name a command (or call this executable as a plugin)")
+    .strict()
+    .version(VERSION)
+    .help()
+    .fail((msg, err) => {
+      process.stderr.write(`${err ? err.message : msg}\n\nRun "tscni --help" for usage.\n`);
+      code = 2;
+    })
+    .parseAsync();
+  return code;
+}

@@ -1,0 +1,47 @@
+// Entry point of the single executable. Called as bridge / host-local / ebpf-bandwidth it is that
+// CNI plugin (multi-call, like busybox); called by any other name it is the human-facing tool.
+// The plugin path stays lean: no yargs, only the modules the called plugin needs.
+import * as path from "node:path";
+import { enableInProcessDelegation } from "../core/delegate";
+import { asCniError } from "../core/errors";
+import { dispatch, printJson } from "../core/skel";
+import { CURRENT_VERSION } from "../core/version";
+import { isPluginName, loadPlugin } from "./registry";
+import { readStdin } from "./stdin";
+
+export async function runPluginProcess(name: string): Promise<number> {
+  const plugin = await loadPlugin(name);
+  if (!plugin) return 1;
+  enableInProcessDelegation(loadPlugin, process.execPath);
+  let stdin: Buffer;
+  try {
+    stdin = process.env.CNI_COMMAND === "VERSION" && process.stdin.isTTY ? Buffer.alloc(0) : readStdin();
+  } catch (e) {
+    process.stdout.write(printJson(asCniError(e).toJSON(CURRENT_VERSION)));
+    return 1;
+  }
+  return dispatch(plugin, {
+    env: process.env,
+    stdin,
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+  });
+}
+
+async function main(): Promise<number> {
+  const invoked = path.basename(process.argv0 || process.argv[0] || "");
+  if (isPluginName(invoked)) return runPluginProcess(invoked);
+  const { runCli } = await import("./commands");
+  return runCli(process.argv.slice(2));
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    // Last resort: still a CNI error on stdout, never a stack trace.
+    process.stdout.write(printJson(asCniError(err).toJSON(CURRENT_VERSION)));
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,90 @@
+// The dispatcher: environment + stdin in, result or error JSON out, exit code returned. It runs
+// without processes (tests call it directly) and is the only place that prints to the runtime.
+import { parseCniArgs } from "./args";
+import { decodeJson, parseNetConf } from "./config";
+import { asCniError, CniError } from "./errors";
+import { readCommand, readEnv } from "./env";
+import { optString } from "./json";
+import { debugLog, setLogFile } from "./log";
+import type { CmdArgs, Plugin } from "./plugin";
+import { toWire } from "./result/convert";
+import { CURRENT_VERSION, isSupported } from "./version";
+
+export interface Io {
+  env: Readonly<Record<string, string | undefined>>;
+  stdin: Buffer;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** Go's json.MarshalIndent(v, "", "    "), which libcni uses for results and errors. */
+export const printJson = (v: unknown) => JSON.stringify(v, null, 4) + "\n";
+
+export async function dispatch(plugin: Plugin, io: Io): Promise<number> {
+  setLogFile(io.env.TSCNI_DEBUG_LOG);
+  let errVersion = CURRENT_VERSION;
+  const started = Date.now();
+  try {
+    const command = readCommand(io.env);
+    if (command === "VERSION") {
+      io.stdout(printJson({ cniVersion: CURRENT_VERSION, supportedVersions: [...plugin.supportedVersions] }));
+      return 0;
+    }
+    const env = readEnv(io.env);
+    errVersion = versionForErrors(io.stdin) ?? errVersion;
+    const conf = parseNetConf(io.stdin, command as CmdArgs["command"], plugin.supportedVersions);
+    setLogFile(optString(conf.raw, "debugLog"));
+    const parsed = parseCniArgs(env.args);
+    const args: CmdArgs = {
+      command: env.command as CmdArgs["command"],
+      containerID: env.containerID,
+      netns: env.netns,
+      ifname: env.ifname,
+      args: parsed.pairs,
+      ignoreUnknown: parsed.ignoreUnknown,
+      path: env.path,
+      stdin: io.stdin,
+      conf,
+      env: io.env,
+    };
+    debugLog(`${plugin.name} ${command} start`, { containerID: args.containerID, netns: args.netns, ifname: args.ifname, network: conf.name });
+    switch (args.command) {
+      case "ADD": {
+        const result = await plugin.add(args);
+        io.stdout(printJson(toWire(result, conf.cniVersion)));
+        break;
+      }
+      case "DEL":
+        await plugin.del(args);
+        break;
+      case "CHECK":
+        await plugin.check(args);
+        break;
+      case "GC":
+        await plugin.gc(args);
+        break;
+      case "STATUS":
+        await plugin.status(args);
+        break;
+    }
+    debugLog(`${plugin.name} ${command} ok in ${Date.now() - started} ms`);
+    return 0;
+  } catch (err) {
+    const e = asCniError(err);
+    debugLog(`${plugin.name} failed in ${Date.now() - started} ms: code ${e.code}`, err);
+    io.stdout(printJson(e.toJSON(errVersion)));
+    return 1;
+  }
+}
+
+/** Errors are reported in the config's version when it is readable and supported. */
+function versionForErrors(stdin: Buffer): string | undefined {
+  try {
+    const v = optString(decodeJson(stdin), "cniVersion");
+    return v && isSupported(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export { CniError };

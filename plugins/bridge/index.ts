@@ -1,0 +1,19 @@
+// Placeholder until the bridge plugin lands: it speaks the protocol (VERSION works) and answers every
+// other command with a clear CNI error instead of pretending to work.
+import { CniError, Code } from "../../core/errors";
+import type { Plugin } from "../../core/plugin";
+import { SUPPORTED_VERSIONS } from "../../core/version";
+
+const notYet = async (): Promise<never> => {
+  throw new CniError(Code.Internal, "bridge: not implemented yet in this build");
+};
+
+export const plugin: Plugin = {
+  name: "bridge",
+  supportedVersions: SUPPORTED_VERSIONS,
+  add: notYet,
+  del: notYet,
+  check: notYet,
+  gc: notYet,
+  status: notYet,
+};

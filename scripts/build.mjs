@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// Offline build of the single executable dist/tscni:
+//   1. the N-API addon (gcc against Node's headers; no node-gyp download),
+//   2. the eBPF objects (clang -target bpf, pinned flags; bpf/build.mjs),
+//   3. one CommonJS bundle of the TypeScript (esbuild),
+//   4. a Node single-executable blob holding the bundle, its code cache and the assets
+//      (pkg-config/sea-config.json), injected into a copy of this node binary with postject.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(root);
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: "inherit", ...opts });
+const step = (msg) => process.stdout.write(`build: ${msg}\n`);
+const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+
+fs.mkdirSync("build", { recursive: true });
+fs.mkdirSync("dist", { recursive: true });
+
+step("native addon");
+sh("gcc", ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-fvisibility=hidden",
+  "-DNODE_GYP_MODULE_NAME=tscni_native", "-I/usr/include/node", "native/tscni_native.c", "-o", "build/tscni_native.node"]);
+
+const seaConfig = JSON.parse(fs.readFileSync("pkg-config/sea-config.json", "utf8"));
+if (fs.existsSync("bpf/build.mjs")) {
+  step("eBPF objects");
+  sh(process.execPath, ["bpf/build.mjs"]);
+  for (const f of fs.readdirSync("build/bpf").filter((f) => f.endsWith(".o")).sort()) {
+    seaConfig.assets[`bpf/${f}`] = `build/bpf/${f}`;
+  }
+}
+
+step("bundle");
+const esbuild = await import("esbuild");
+await esbuild.build({
+  entryPoints: ["cli/main.ts"],
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  outfile: "build/tscni.cjs",
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: "none",
+  // ESM dependencies (yargs) use import.meta.url; in the CJS bundle it must be defined.
+  define: { TSCNI_VERSION: JSON.stringify(pkg.version), "import.meta.url": "__tscni_meta_url" },
+  banner: { js: 'var __tscni_meta_url=require("url").pathToFileURL(typeof __filename==="string"?__filename:process.execPath).href;' },
+  logLevel: "warning",
+  logOverride: { "empty-import-meta": "silent" },
+});
+
+step("single-executable blob");
+fs.writeFileSync("build/sea-config.json", JSON.stringify(seaConfig, null, 2));
+sh(process.execPath, ["--experimental-sea-config", "build/sea-config.json"], { stdio: ["ignore", "ignore", "inherit"] });
+
+step("inject into a copy of node");
+for (const f of fs.readdirSync("dist")) fs.rmSync(path.join("dist", f), { recursive: true, force: true });
+const out = "dist/tscni";
+fs.copyFileSync(process.execPath, out);
+fs.chmodSync(out, 0o755);
+sh(process.execPath, [
+  "node_modules/postject/dist/cli.js", out, "NODE_SEA_BLOB", "build/sea-prep.blob",
+  "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+], { stdio: ["ignore", "ignore", "pipe"] }); // postject warns about ELF note names; harmless
+const size = (fs.statSync(out).size / 1048576).toFixed(1);
+step(`wrote ${out} (${size} MiB)`);
