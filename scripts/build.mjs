@@ -17,11 +17,16 @@ const step = (msg) => process.stdout.write(`build: ${msg}\n`);
 const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
 
 fs.mkdirSync("build", { recursive: true });
+// Several builds may run at once (developers, parallel test runs): every intermediate gets a
+// per-process name and outputs appear by rename, so a reader never sees a half-written file.
+const tag = `${process.pid}`;
+const publish = (tmp, final) => fs.renameSync(tmp, final);
 fs.mkdirSync("dist", { recursive: true });
 
 step("native addon");
 sh("gcc", ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-shared", "-fPIC", "-fvisibility=hidden",
-  "-DNODE_GYP_MODULE_NAME=tscni_native", "-I/usr/include/node", "native/tscni_native.c", "-o", "build/tscni_native.node"]);
+  "-DNODE_GYP_MODULE_NAME=tscni_native", "-I/usr/include/node", "native/tscni_native.c", "-o", `build/tscni_native.node.${tag}`]);
+publish(`build/tscni_native.node.${tag}`, "build/tscni_native.node");
 
 const seaConfig = JSON.parse(fs.readFileSync("pkg-config/sea-config.json", "utf8"));
 if (fs.existsSync("bpf/build.mjs")) {
@@ -40,7 +45,7 @@ await esbuild.build({
   platform: "node",
   target: "node20",
   format: "cjs",
-  outfile: "build/tscni.cjs",
+  outfile: `build/tscni.${tag}.cjs`,
   minifySyntax: true,
   minifyWhitespace: true,
   legalComments: "none",
@@ -52,17 +57,24 @@ await esbuild.build({
 });
 
 step("single-executable blob");
-fs.writeFileSync("build/sea-config.json", JSON.stringify(seaConfig, null, 2));
-sh(process.execPath, ["--experimental-sea-config", "build/sea-config.json"], { stdio: ["ignore", "ignore", "inherit"] });
+seaConfig.main = `build/tscni.${tag}.cjs`;
+seaConfig.output = `build/sea-prep.${tag}.blob`;
+fs.writeFileSync(`build/sea-config.${tag}.json`, JSON.stringify(seaConfig, null, 2));
+sh(process.execPath, ["--experimental-sea-config", `build/sea-config.${tag}.json`], { stdio: ["ignore", "ignore", "inherit"] });
 
 step("inject into a copy of node");
-for (const f of fs.readdirSync("dist")) fs.rmSync(path.join("dist", f), { recursive: true, force: true });
 const out = "dist/tscni";
-fs.copyFileSync(process.execPath, out);
-fs.chmodSync(out, 0o755);
+const tmpOut = `build/tscni.${tag}.exe`;
+fs.copyFileSync(process.execPath, tmpOut);
+fs.chmodSync(tmpOut, 0o755);
 sh(process.execPath, [
-  "node_modules/postject/dist/cli.js", out, "NODE_SEA_BLOB", "build/sea-prep.blob",
+  "node_modules/postject/dist/cli.js", tmpOut, "NODE_SEA_BLOB", `build/sea-prep.${tag}.blob`,
   "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
 ], { stdio: ["ignore", "ignore", "pipe"] }); // postject warns about ELF note names; harmless
+publish(tmpOut, out);
+fs.copyFileSync(`build/tscni.${tag}.cjs`, "build/tscni.cjs"); // kept for inspection and benchmarks
+for (const f of [`build/tscni.${tag}.cjs`, `build/sea-prep.${tag}.blob`, `build/sea-config.${tag}.json`]) fs.rmSync(f, { force: true });
+// dist/ holds exactly one executable.
+for (const f of fs.readdirSync("dist")) if (f !== "tscni") fs.rmSync(path.join("dist", f), { recursive: true, force: true });
 const size = (fs.statSync(out).size / 1048576).toFixed(1);
 step(`wrote ${out} (${size} MiB)`);

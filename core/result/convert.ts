@@ -176,7 +176,7 @@ function wireRoute(r: Route, full: boolean): JsonObject {
   if (r.gw) o.gw = r.gw;
   if (full) {
     for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
-      if (r[k] !== undefined && r[k] !== 0) o[k] = r[k];
+      if (r[k] !== undefined) o[k] = r[k];
     }
   }
   return o;
