@@ -1,0 +1,335 @@
+// Links (RTM_*LINK): schemas for ifinfomsg + IFLA_* (with per-kind IFLA_INFO_DATA), typed
+// results, and pure request builders. The socket side lives in rtnl.ts.
+import { type Attrs, type AttrSchema, type Body, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import {
+  AF_BRIDGE, AF_UNSPEC, ETH_P_8021AD, ETH_P_8021Q, IFF_LOWER_UP, IFF_PROMISC, IFF_RUNNING, IFF_UP,
+  IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VLAN, NLM_F_CREATE, NLM_F_EXCL, RTM, VETH_INFO_PEER,
+} from "./constants";
+import { type IfInfoMsg, bridgeVlanInfo, ifinfomsg } from "./layouts";
+import type { Request } from "./socket";
+
+/** A link by kernel index or by name. */
+export type LinkRef = number | string;
+
+export const bridgeDataAttrs = defineAttrs("IFLA_BR", {
+  forwardDelay: { id: IFLA_BR.FORWARD_DELAY, type: "u32" },
+  stpState: { id: IFLA_BR.STP_STATE, type: "u32" },
+  vlanFiltering: { id: IFLA_BR.VLAN_FILTERING, type: "u8" },
+  vlanProtocol: { id: IFLA_BR.VLAN_PROTOCOL, type: "be16" },
+  mcastSnooping: { id: IFLA_BR.MCAST_SNOOPING, type: "u8" },
+  vlanDefaultPvid: { id: IFLA_BR.VLAN_DEFAULT_PVID, type: "u16" },
+});
+
+export const bridgePortAttrs = defineAttrs("IFLA_BRPORT", {
+  state: { id: IFLA_BRPORT.STATE, type: "u8" },
+  priority: { id: IFLA_BRPORT.PRIORITY, type: "u16" },
+  cost: { id: IFLA_BRPORT.COST, type: "u32" },
+  mode: { id: IFLA_BRPORT.MODE, type: "u8" }, // hairpin
+  guard: { id: IFLA_BRPORT.GUARD, type: "u8" },
+  fastLeave: { id: IFLA_BRPORT.FAST_LEAVE, type: "u8" },
+  learning: { id: IFLA_BRPORT.LEARNING, type: "u8" },
+  unicastFlood: { id: IFLA_BRPORT.UNICAST_FLOOD, type: "u8" },
+  proxyarp: { id: IFLA_BRPORT.PROXYARP, type: "u8" },
+  mcastFlood: { id: IFLA_BRPORT.MCAST_FLOOD, type: "u8" },
+  bcastFlood: { id: IFLA_BRPORT.BCAST_FLOOD, type: "u8" },
+  neighSuppress: { id: IFLA_BRPORT.NEIGH_SUPPRESS, type: "u8" },
+  isolated: { id: IFLA_BRPORT.ISOLATED, type: "u8" },
+});
+
+export const vlanDataAttrs = defineAttrs("IFLA_VLAN", {
+  id: { id: IFLA_VLAN.ID, type: "u16" },
+  protocol: { id: IFLA_VLAN.PROTOCOL, type: "be16" },
+});
+
+// VETH_INFO_PEER's payload is a whole ifinfomsg + IFLA_* body; the schema is filled in below
+// because it refers to linkAttrs, which refers back to this one.
+const vethPeerBody: { header: typeof ifinfomsg; attrs: AttrSchema } = { header: ifinfomsg, attrs: undefined as unknown as AttrSchema };
+export const vethDataAttrs = defineAttrs("VETH_INFO", {
+  peer: { id: VETH_INFO_PEER, type: { body: vethPeerBody as BodySpec } },
+});
+
+const infoDataByKind: Record<string, AttrSchema> = { bridge: bridgeDataAttrs, veth: vethDataAttrs, vlan: vlanDataAttrs };
+const slaveDataByKind: Record<string, AttrSchema> = { bridge: bridgePortAttrs };
+
+export const linkInfoAttrs = defineAttrs("IFLA_LINKINFO", {
+  kind: { id: IFLA_INFO.KIND, type: "string" },
+  data: { id: IFLA_INFO.DATA, type: { nested: (s) => infoDataByKind[s.kind as string] } },
+  slaveKind: { id: IFLA_INFO.SLAVE_KIND, type: "string" },
+  slaveData: { id: IFLA_INFO.SLAVE_DATA, type: { nested: (s) => slaveDataByKind[s.slaveKind as string] } },
+});
+
+export const linkAttrs = defineAttrs("IFLA", {
+  address: { id: IFLA.ADDRESS, type: "mac" },
+  broadcast: { id: IFLA.BROADCAST, type: "mac" },
+  ifname: { id: IFLA.IFNAME, type: "string" },
+  mtu: { id: IFLA.MTU, type: "u32" },
+  link: { id: IFLA.LINK, type: "u32" },
+  qdisc: { id: IFLA.QDISC, type: "string" },
+  master: { id: IFLA.MASTER, type: "u32" },
+  txqlen: { id: IFLA.TXQLEN, type: "u32" },
+  operstate: { id: IFLA.OPERSTATE, type: "u8" },
+  linkinfo: { id: IFLA.LINKINFO, type: { nested: linkInfoAttrs } },
+  netNsPid: { id: IFLA.NET_NS_PID, type: "u32" },
+  ifalias: { id: IFLA.IFALIAS, type: "string" },
+  group: { id: IFLA.GROUP, type: "u32" },
+  netNsFd: { id: IFLA.NET_NS_FD, type: "u32" },
+  extMask: { id: IFLA.EXT_MASK, type: "u32" },
+  promiscuity: { id: IFLA.PROMISCUITY, type: "u32" },
+  carrier: { id: IFLA.CARRIER, type: "u8" },
+  linkNetnsid: { id: IFLA.LINK_NETNSID, type: "s32" },
+  minMtu: { id: IFLA.MIN_MTU, type: "u32" },
+  maxMtu: { id: IFLA.MAX_MTU, type: "u32" },
+  permAddress: { id: IFLA.PERM_ADDRESS, type: "mac" },
+});
+vethPeerBody.attrs = linkAttrs;
+
+export const linkBody: BodySpec<IfInfoMsg> = { header: ifinfomsg, attrs: linkAttrs };
+
+export const OPERSTATES = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"] as const;
+export type OperState = (typeof OPERSTATES)[number];
+
+export interface BridgePortInfo {
+  hairpin: boolean;
+  learning: boolean;
+  isolated: boolean;
+  unicastFlood?: boolean;
+  state?: number;
+  priority?: number;
+  cost?: number;
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  /** IFLA_INFO_KIND ("veth", "bridge", "dummy"...); undefined for loopback and physical devices. */
+  kind?: string;
+  /** ARPHRD_* (1 = ether, 772 = loopback). */
+  type: number;
+  mtu: number;
+  mac?: string;
+  flags: number;
+  up: boolean;
+  /** Carrier on (IFF_LOWER_UP) and running. */
+  lowerUp: boolean;
+  promisc: boolean;
+  operstate: OperState;
+  /** Index of the master device (bridge) if enslaved. */
+  master?: number;
+  /** IFLA_LINK: veth peer index or vlan parent index (in the namespace given by linkNetnsid when set). */
+  link?: number;
+  /** IFLA_LINK_NETNSID: the peer's namespace id as seen from this namespace. */
+  linkNetnsid?: number;
+  alias?: string;
+  txqlen?: number;
+  qdisc?: string;
+  /** kind = "bridge" */
+  vlanFiltering?: boolean;
+  defaultPvid?: number;
+  mcastSnooping?: boolean;
+  /** kind = "vlan" */
+  vlanId?: number;
+  vlanProtocol?: number;
+  /** Set when the link is a bridge port (IFLA_INFO_SLAVE_KIND "bridge"). */
+  bridgePort?: BridgePortInfo;
+}
+
+const bool = (v: unknown) => (v === undefined ? undefined : v !== 0);
+
+export function decodeLink(payload: Buffer): Link {
+  const { header: h, attrs: a } = decodeBody(linkBody, payload);
+  const info = (a.linkinfo ?? {}) as Attrs;
+  const data = (info.data ?? {}) as Attrs;
+  const link: Link = {
+    index: h.index,
+    name: a.ifname as string,
+    type: h.type,
+    mtu: a.mtu as number,
+    flags: h.flags,
+    up: (h.flags & IFF_UP) !== 0,
+    lowerUp: (h.flags & IFF_LOWER_UP) !== 0 && (h.flags & IFF_RUNNING) !== 0,
+    promisc: (h.flags & IFF_PROMISC) !== 0,
+    operstate: OPERSTATES[a.operstate as number] ?? "unknown",
+  };
+  const kind = info.kind as string | undefined;
+  if (kind) link.kind = kind;
+  if (a.address) link.mac = a.address as string;
+  if (a.master) link.master = a.master as number;
+  if (a.link !== undefined && a.link !== h.index) link.link = a.link as number;
+  if (a.linkNetnsid !== undefined) link.linkNetnsid = a.linkNetnsid as number;
+  if (a.ifalias !== undefined) link.alias = a.ifalias as string;
+  if (a.txqlen !== undefined) link.txqlen = a.txqlen as number;
+  if (a.qdisc !== undefined) link.qdisc = a.qdisc as string;
+  if (kind === "bridge") {
+    link.vlanFiltering = bool(data.vlanFiltering) ?? false;
+    if (data.vlanDefaultPvid !== undefined) link.defaultPvid = data.vlanDefaultPvid as number;
+    if (data.mcastSnooping !== undefined) link.mcastSnooping = data.mcastSnooping !== 0;
+  } else if (kind === "vlan") {
+    link.vlanId = data.id as number;
+    link.vlanProtocol = data.protocol as number;
+  }
+  if (info.slaveKind === "bridge" && info.slaveData) link.bridgePort = decodeBridgePort(info.slaveData as Attrs);
+  return link;
+}
+
+export function decodeBridgePort(p: Attrs): BridgePortInfo {
+  const out: BridgePortInfo = { hairpin: p.mode === 1, learning: p.learning !== 0, isolated: p.isolated === 1 };
+  if (p.unicastFlood !== undefined) out.unicastFlood = p.unicastFlood !== 0;
+  if (p.state !== undefined) out.state = p.state as number;
+  if (p.priority !== undefined) out.priority = p.priority as number;
+  if (p.cost !== undefined) out.cost = p.cost as number;
+  return out;
+}
+
+// ---- request builders (pure) ----
+
+const CREATE = NLM_F_CREATE | NLM_F_EXCL;
+
+function linkRequest(type: number, flags: number, body: Body<Partial<IfInfoMsg>>, target?: string): Request {
+  return { type, flags, payload: encodeBody(linkBody, body), target };
+}
+
+/** Header + ifname for a link addressed by index or name (the kernel resolves IFLA_IFNAME itself). */
+function refBody(ref: LinkRef, attrs: Attrs = {}, header: Partial<IfInfoMsg> = {}): Body<Partial<IfInfoMsg>> {
+  return typeof ref === "number"
+    ? { header: { family: AF_UNSPEC, ...header, index: ref }, attrs }
+    : { header: { family: AF_UNSPEC, ...header, index: 0 }, attrs: { ifname: ref, ...attrs } };
+}
+
+export const getLinkRequest = (ref: LinkRef): Request => linkRequest(RTM.GETLINK, 0, refBody(ref), String(ref));
+// Strict dump checking rejects a non-zero ifi_index: filter client-side instead.
+export const dumpLinksRequest = (): Request => linkRequest(RTM.GETLINK, 0, { header: { family: AF_UNSPEC }, attrs: {} });
+export const deleteLinkRequest = (ref: LinkRef): Request => linkRequest(RTM.DELLINK, 0, refBody(ref), String(ref));
+
+export interface CommonLinkOptions {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  txqlen?: number;
+  /** Create the link directly in this namespace: an open netns fd. */
+  netnsFd?: number;
+  alias?: string;
+}
+
+function commonAttrs(o: Omit<CommonLinkOptions, "name"> & { name?: string }): Attrs {
+  return { ifname: o.name, mtu: o.mtu, address: o.mac, txqlen: o.txqlen, netNsFd: o.netnsFd, ifalias: o.alias };
+}
+
+export interface VethPeerOptions {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  txqlen?: number;
+  /** Open fd of the namespace the peer is created in (see Rtnl.addVeth for a path). */
+  netnsFd?: number;
+}
+export interface VethOptions extends CommonLinkOptions {
+  peer: VethPeerOptions;
+}
+
+export function addVethRequest(o: VethOptions): Request {
+  const peer: Body = { header: { family: AF_UNSPEC }, attrs: commonAttrs(o.peer) };
+  return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), linkinfo: { kind: "veth", data: { peer } } } }, o.name);
+}
+
+export interface BridgeOptions extends CommonLinkOptions {
+  vlanFiltering?: boolean;
+  /** 0 disables the default PVID; the kernel default is 1. */
+  defaultPvid?: number;
+  mcastSnooping?: boolean;
+  /** 802.1Q (default) or 802.1ad. */
+  vlanProtocol?: "802.1Q" | "802.1ad";
+}
+
+export function addBridgeRequest(o: BridgeOptions): Request {
+  const data: Attrs = {
+    vlanFiltering: o.vlanFiltering === undefined ? undefined : Number(o.vlanFiltering),
+    vlanDefaultPvid: o.defaultPvid,
+    mcastSnooping: o.mcastSnooping === undefined ? undefined : Number(o.mcastSnooping),
+    vlanProtocol: o.vlanProtocol === undefined ? undefined : o.vlanProtocol === "802.1ad" ? ETH_P_8021AD : ETH_P_8021Q,
+  };
+  const hasData = Object.values(data).some((v) => v !== undefined);
+  return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), linkinfo: { kind: "bridge", data: hasData ? data : undefined } } }, o.name);
+}
+
+/** Links without options: dummy, ifb. */
+export function addSimpleLinkRequest(kind: "dummy" | "ifb", o: CommonLinkOptions): Request {
+  return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), linkinfo: { kind } } }, o.name);
+}
+
+export interface VlanOptions extends CommonLinkOptions {
+  /** Parent link index. */
+  parent: number;
+  id: number;
+  protocol?: "802.1Q" | "802.1ad";
+}
+
+export function addVlanRequest(o: VlanOptions): Request {
+  const data = { id: o.id, protocol: o.protocol === "802.1ad" ? ETH_P_8021AD : o.protocol === "802.1Q" ? ETH_P_8021Q : undefined };
+  return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), link: o.parent, linkinfo: { kind: "vlan", data } } }, o.name);
+}
+
+export interface LinkChanges {
+  up?: boolean;
+  promisc?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Rename (the link must be down). */
+  name?: string;
+  /** Master index; 0 (or null) detaches. */
+  master?: number | null;
+  /** Move to the namespace of this open fd. */
+  netnsFd?: number;
+  alias?: string;
+  txqlen?: number;
+}
+
+/** RTM_SETLINK for an index (renames need the index, so callers resolve names first). */
+export function setLinkRequest(index: number, c: LinkChanges, target?: string): Request {
+  let flags = 0;
+  let change = 0;
+  if (c.up !== undefined) { change |= IFF_UP; if (c.up) flags |= IFF_UP; }
+  if (c.promisc !== undefined) { change |= IFF_PROMISC; if (c.promisc) flags |= IFF_PROMISC; }
+  const attrs: Attrs = {
+    ifname: c.name, mtu: c.mtu, address: c.mac, txqlen: c.txqlen, ifalias: c.alias, netNsFd: c.netnsFd,
+    master: c.master === null ? 0 : c.master,
+  };
+  return linkRequest(RTM.SETLINK, 0, { header: { family: AF_UNSPEC, index, flags, change }, attrs }, target ?? String(index));
+}
+
+// ---- bridge port options (RTM_SETLINK, family AF_BRIDGE, IFLA_PROTINFO | NLA_F_NESTED) ----
+
+export interface BridgePortOptions {
+  hairpin?: boolean;
+  isolated?: boolean;
+  learning?: boolean;
+  unicastFlood?: boolean;
+  cost?: number;
+  priority?: number;
+}
+
+export const bridgeAfSpecAttrs = defineAttrs("IFLA_BRIDGE", {
+  flags: { id: IFLA_BRIDGE.FLAGS, type: "u16" },
+  mode: { id: IFLA_BRIDGE.MODE, type: "u16" },
+  vlanInfo: { id: IFLA_BRIDGE.VLAN_INFO, type: { struct: bridgeVlanInfo }, multi: true },
+});
+
+export const bridgeLinkAttrs = defineAttrs("IFLA(AF_BRIDGE)", {
+  address: { id: IFLA.ADDRESS, type: "mac" },
+  ifname: { id: IFLA.IFNAME, type: "string" },
+  mtu: { id: IFLA.MTU, type: "u32" },
+  master: { id: IFLA.MASTER, type: "u32" },
+  protinfo: { id: IFLA.PROTINFO, type: { nested: bridgePortAttrs }, nestedFlag: true },
+  operstate: { id: IFLA.OPERSTATE, type: "u8" },
+  afSpec: { id: IFLA.AF_SPEC, type: { nested: bridgeAfSpecAttrs }, nestedFlag: true },
+  extMask: { id: IFLA.EXT_MASK, type: "u32" },
+});
+export const bridgeLinkBody: BodySpec<IfInfoMsg> = { header: ifinfomsg, attrs: bridgeLinkAttrs };
+
+export function setBridgePortRequest(index: number, o: BridgePortOptions, target?: string): Request {
+  const u8 = (b: boolean | undefined) => (b === undefined ? undefined : Number(b));
+  const protinfo: Attrs = {
+    mode: u8(o.hairpin), isolated: u8(o.isolated), learning: u8(o.learning), unicastFlood: u8(o.unicastFlood),
+    cost: o.cost, priority: o.priority,
+  };
+  return { type: RTM.SETLINK, payload: encodeBody(bridgeLinkBody, { header: { family: AF_BRIDGE, index }, attrs: { protinfo } }), target: target ?? String(index) };
+}

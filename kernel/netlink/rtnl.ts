@@ -1,0 +1,186 @@
+// Rtnl: the typed rtnetlink client. Each method builds a request with a pure encoder
+// (link.ts, addr.ts, route.ts, ...), runs it on one blocking socket, and decodes the replies.
+import * as fs from "node:fs";
+import { type Addr, type AddrOptions, addAddrRequest, decodeAddr, deleteAddrRequest, dumpAddrsRequest } from "./addr";
+import { RT_TABLE } from "./constants";
+import { isNetlinkError } from "./errors";
+import {
+  type BridgeOptions, type BridgePortOptions, type CommonLinkOptions, type Link, type LinkChanges, type LinkRef,
+  type VethOptions, type VlanOptions, addBridgeRequest, addSimpleLinkRequest, addVethRequest, addVlanRequest,
+  decodeLink, deleteLinkRequest, dumpLinksRequest, getLinkRequest, setBridgePortRequest, setLinkRequest,
+} from "./link";
+import { type Route, type RouteSpec, addRouteRequest, decodeRoute, deleteRouteRequest, dumpRoutesRequest } from "./route";
+import { NetlinkSocket, type SocketOptions } from "./socket";
+
+/** A namespace given as a path (/var/run/netns/x, /proc/<pid>/ns/net) or an already open fd. */
+export type NsRef = string | number;
+
+/** Veth options where each end may name its namespace by path instead of fd. */
+export interface AddVethOptions extends Omit<VethOptions, "peer" | "netnsFd"> {
+  netns?: NsRef;
+  peer: Omit<VethOptions["peer"], "netnsFd"> & { netns?: NsRef };
+}
+
+function withNsFd<T>(ns: NsRef | undefined, fn: (fd: number | undefined) => T): T {
+  if (ns === undefined || typeof ns === "number") return fn(ns);
+  const fd = fs.openSync(ns, "r") // libuv opens with O_CLOEXEC;
+  try {
+    return fn(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export class Rtnl {
+  readonly socket: NetlinkSocket;
+
+  protected constructor(socket: NetlinkSocket) {
+    this.socket = socket;
+  }
+
+  /** Open a rtnetlink socket in `nsPath` (default: the caller's namespace); all calls then act there. */
+  static open(nsPath?: string, opts?: SocketOptions): Rtnl {
+    return new Rtnl(NetlinkSocket.open(nsPath, opts));
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  // ---------------- links ----------------
+
+  listLinks(): Link[] {
+    return this.socket.dump(dumpLinksRequest()).map((m) => decodeLink(m.payload));
+  }
+
+  /** Throws NetlinkError ENODEV when there is no such link. */
+  getLink(ref: LinkRef): Link {
+    const [reply] = this.socket.request(getLinkRequest(ref));
+    return decodeLink(reply.payload);
+  }
+
+  /** Like getLink but undefined when it does not exist. */
+  findLink(ref: LinkRef): Link | undefined {
+    try {
+      return this.getLink(ref);
+    } catch (e) {
+      if (isNetlinkError(e, "ENODEV")) return undefined;
+      throw e;
+    }
+  }
+
+  /** The index for a name (one lookup) or the number itself. */
+  linkIndex(ref: LinkRef): number {
+    return typeof ref === "number" ? ref : this.getLink(ref).index;
+  }
+
+  /** Create a veth pair; the peer may be created directly in another namespace. Returns the local end. */
+  addVeth(o: AddVethOptions): Link {
+    const { netns, peer, ...rest } = o;
+    const { netns: peerNs, ...peerRest } = peer;
+    withNsFd(netns, (fd) =>
+      withNsFd(peerNs, (peerFd) => this.socket.request(addVethRequest({ ...rest, netnsFd: fd, peer: { ...peerRest, netnsFd: peerFd } }))),
+    );
+    // When the local end itself went to another namespace there is nothing to look up here.
+    return netns === undefined ? this.getLink(o.name) : ({ name: o.name } as Link);
+  }
+
+  addBridge(o: BridgeOptions): Link {
+    this.socket.request(addBridgeRequest(o));
+    return this.getLink(o.name);
+  }
+
+  addDummy(o: CommonLinkOptions): Link {
+    this.socket.request(addSimpleLinkRequest("dummy", o));
+    return this.getLink(o.name);
+  }
+
+  addIfb(o: CommonLinkOptions): Link {
+    this.socket.request(addSimpleLinkRequest("ifb", o));
+    return this.getLink(o.name);
+  }
+
+  addVlan(o: Omit<VlanOptions, "parent"> & { parent: LinkRef }): Link {
+    this.socket.request(addVlanRequest({ ...o, parent: this.linkIndex(o.parent) }));
+    return this.getLink(o.name);
+  }
+
+  /** Apply several changes in one RTM_SETLINK (atomic from the kernel's point of view). */
+  setLink(ref: LinkRef, changes: Omit<LinkChanges, "master" | "netnsFd"> & { master?: LinkRef | null; netns?: NsRef }): void {
+    const { master, netns, ...rest } = changes;
+    const index = this.linkIndex(ref);
+    const masterIndex = master === undefined || master === null ? master : master === 0 ? 0 : this.linkIndex(master);
+    withNsFd(netns, (netnsFd) => this.socket.request(setLinkRequest(index, { ...rest, master: masterIndex, netnsFd }, String(ref))));
+  }
+
+  setUp(ref: LinkRef): void { this.setLink(ref, { up: true }); }
+  setDown(ref: LinkRef): void { this.setLink(ref, { up: false }); }
+  setMtu(ref: LinkRef, mtu: number): void { this.setLink(ref, { mtu }); }
+  setMac(ref: LinkRef, mac: string): void { this.setLink(ref, { mac }); }
+  setName(ref: LinkRef, name: string): void { this.setLink(ref, { name }); }
+  setPromisc(ref: LinkRef, on: boolean): void { this.setLink(ref, { promisc: on }); }
+  setAlias(ref: LinkRef, alias: string): void { this.setLink(ref, { alias }); }
+  /** Enslave to a bridge (or other master); null detaches. */
+  setMaster(ref: LinkRef, master: LinkRef | null): void { this.setLink(ref, { master }); }
+  /** Move to another namespace (path or open fd). The link disappears from this socket's view. */
+  moveToNetns(ref: LinkRef, netns: NsRef): void { this.setLink(ref, { netns }); }
+
+  deleteLink(ref: LinkRef): void {
+    this.socket.request(deleteLinkRequest(ref));
+  }
+
+  /** Bridge port flags via IFLA_PROTINFO (the port must already be enslaved). */
+  setBridgePort(ref: LinkRef, o: BridgePortOptions): void {
+    this.socket.request(setBridgePortRequest(this.linkIndex(ref), o, String(ref)));
+  }
+
+  // ---------------- addresses ----------------
+
+  listAddrs(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Addr[] {
+    const index = filter.link === undefined ? undefined : this.linkIndex(filter.link);
+    return this.socket
+      .dump(dumpAddrsRequest({ family: filter.family, index }))
+      .map((m) => decodeAddr(m.payload))
+      .filter((a) => (index === undefined || a.index === index) && (!filter.family || a.family === filter.family));
+  }
+
+  /** Add "10.0.0.2/24" or "fd00::2/64"; IPv4 broadcast is computed. EEXIST if present (unless replace). */
+  addAddr(link: LinkRef, cidr: string, o?: AddrOptions): void {
+    this.socket.request(addAddrRequest(this.linkIndex(link), cidr, o));
+  }
+
+  deleteAddr(link: LinkRef, cidr: string): void {
+    this.socket.request(deleteAddrRequest(this.linkIndex(link), cidr));
+  }
+
+  // ---------------- routes ----------------
+
+  /** Routes of `table` (default main; 0 = every table), optionally one family / one output link. */
+  listRoutes(filter: { family?: 4 | 6; table?: number; oif?: LinkRef } = {}): Route[] {
+    const table = filter.table ?? RT_TABLE.MAIN;
+    const oif = filter.oif === undefined ? undefined : this.linkIndex(filter.oif);
+    return this.socket
+      .dump(dumpRoutesRequest(filter.family))
+      .map((m) => decodeRoute(m.payload))
+      .filter((r) => (table === 0 || r.table === table) && (oif === undefined || r.oif === oif));
+  }
+
+  addRoute(r: RouteSpecRef): void {
+    this.socket.request(addRouteRequest(this.routeSpec(r)));
+  }
+
+  replaceRoute(r: RouteSpecRef): void {
+    this.socket.request(addRouteRequest(this.routeSpec(r), true));
+  }
+
+  deleteRoute(r: RouteSpecRef): void {
+    this.socket.request(deleteRouteRequest(this.routeSpec(r)));
+  }
+
+  private routeSpec(r: RouteSpecRef): RouteSpec {
+    return r.oif === undefined || typeof r.oif === "number" ? (r as RouteSpec) : { ...r, oif: this.linkIndex(r.oif) };
+  }
+}
+
+/** RouteSpec whose oif may be a name. */
+export type RouteSpecRef = Omit<RouteSpec, "oif"> & { oif?: LinkRef };

@@ -1,0 +1,116 @@
+// A blocking NETLINK_ROUTE socket: one request at a time, replies collected until the ACK (or
+// NLMSG_DONE for dumps). Synchronous on purpose: the CLI is short-lived, and a socket opened
+// inside withNetns() keeps that namespace, so no thread ever needs to switch while we wait.
+import * as fs from "node:fs";
+import { isSysError, native } from "../native";
+import { withNetns } from "../netns";
+import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from "./constants";
+import { NetlinkError } from "./errors";
+import { type RawMessage, encodeMessage, messageTypeName, parseAck, parseMessages } from "./message";
+
+/** A request as built by the pure encoders: what to send and how to describe it in errors. */
+export interface Request {
+  type: number;
+  /** Extra NLM_F_* flags (REQUEST and ACK are always added; DUMP for dump()). */
+  flags?: number;
+  payload: Buffer;
+  /** For error messages: interface name, prefix, handle... */
+  target?: string;
+}
+
+export interface SocketOptions {
+  /** SO_RCVTIMEO; a kernel that stops answering becomes an ETIMEDOUT-like EAGAIN error. */
+  timeoutMs?: number;
+}
+
+// Dumps of big tables arrive in datagrams of up to ~32 KiB (more with large rcvbuf); 1 MiB leaves
+// room for any single datagram, since a truncated datagram cannot be read again.
+const RECV_BUFFER = 1 << 20;
+const DUMP_RETRIES = 5;
+
+export class NetlinkSocket {
+  private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+  private readonly rbuf = Buffer.allocUnsafe(RECV_BUFFER);
+  private fd: number;
+  /** Extended-ack text the kernel attached to the last successful request (a warning), if any. */
+  lastWarning: string | undefined;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** Open a socket in the namespace at `nsPath` (default: the current one). */
+  static open(nsPath?: string, opts: SocketOptions = {}, protocol = NETLINK_ROUTE): NetlinkSocket {
+    const timeout = opts.timeoutMs ?? 10_000;
+    const fd = nsPath ? withNetns(nsPath, () => native().netlinkOpen(protocol, timeout)) : native().netlinkOpen(protocol, timeout);
+    return new NetlinkSocket(fd);
+  }
+
+  get closed(): boolean {
+    return this.fd < 0;
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Send a change (or a single GET) and return the replies that came before the ACK. */
+  request(req: Request): RawMessage[] {
+    return this.transact(req, (req.flags ?? 0) | NLM_F_ACK, false).messages;
+  }
+
+  /** Run a dump; restarts when the kernel reports the table changed underneath (NLM_F_DUMP_INTR). */
+  dump(req: Request): RawMessage[] {
+    for (let attempt = 0; ; attempt++) {
+      const r = this.transact(req, (req.flags ?? 0) | NLM_F_DUMP, true);
+      if (!r.interrupted || attempt >= DUMP_RETRIES) return r.messages;
+    }
+  }
+
+  private transact(req: Request, flags: number, isDump: boolean): { messages: RawMessage[]; interrupted: boolean } {
+    if (this.fd < 0) throw new Error("netlink socket is closed");
+    const op = messageTypeName(req.type);
+    this.seq = (this.seq + 1) & 0x7fffffff;
+    const seq = this.seq;
+    this.lastWarning = undefined;
+    const sysErr = (e: unknown): never => {
+      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op, target: req.target, extack: `${e.syscall} failed` });
+      throw e;
+    };
+    try {
+      native().netlinkSend(this.fd, encodeMessage(req.type, flags | NLM_F_REQUEST, seq, req.payload));
+    } catch (e) {
+      sysErr(e);
+    }
+    const messages: RawMessage[] = [];
+    let interrupted = false;
+    for (;;) {
+      let n = 0;
+      try {
+        n = native().netlinkRecv(this.fd, this.rbuf);
+      } catch (e) {
+        sysErr(e);
+      }
+      if (n > this.rbuf.length) throw new NetlinkError({ errno: 90 /* EMSGSIZE */, op, target: req.target, extack: `reply of ${n} bytes truncated` });
+      for (const m of parseMessages(this.rbuf, n)) {
+        // Replies to an earlier request that timed out carry an older seq: skip them.
+        if (m.seq !== seq) continue;
+        if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (m.type === NLMSG_ERROR || m.type === NLMSG_DONE) {
+          const ack = parseAck(m);
+          if (ack.errno !== 0) {
+            throw new NetlinkError({ errno: ack.errno, op, target: req.target, extack: ack.extack, extackOffset: ack.offset });
+          }
+          this.lastWarning = ack.extack;
+          // A GET without DUMP answers with its reply and then the ACK; a dump ends with DONE.
+          if (m.type === NLMSG_DONE || !isDump) return { messages, interrupted };
+          continue;
+        }
+        if (m.type === NLMSG_OVERRUN) throw new NetlinkError({ errno: 105 /* ENOBUFS */, op, target: req.target, extack: "netlink overrun" });
+        messages.push({ ...m, payload: Buffer.from(m.payload) });
+      }
+    }
+  }
+}
+
