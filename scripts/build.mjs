@@ -60,7 +60,7 @@ step("single-executable blob");
 seaConfig.main = `build/tscni.${tag}.cjs`;
 seaConfig.output = `build/sea-prep.${tag}.blob`;
 fs.writeFileSync(`build/sea-config.${tag}.json`, JSON.stringify(seaConfig, null, 2));
-sh(process.execPath, ["--experimental-sea-config", `build/sea-config.${tag}.json`], { stdio: ["ignore", "ignore", "inherit"] });
+sh(process.execPath, ["--experimental-sea-config", `build/sea-config.${tag}.json`], { stdio: ["ignore", "ignore", "pipe"] });
 
 step("inject into a copy of node");
 const out = "dist/tscni";

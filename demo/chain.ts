@@ -1,0 +1,78 @@
+// A minimal runtime: runs a conflist's plugins in order the way libcni does (ADD forwards each
+// result as the next plugin's prevResult, DEL runs in reverse, runtimeConfig goes only to
+// plugins that declare the capability). Used by the demo; the conformance suite uses libcni itself.
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
+
+export interface Conflist {
+  cniVersion: string;
+  name: string;
+  plugins: Record<string, any>[];
+}
+
+export interface Attachment {
+  containerID: string;
+  netns: string;
+  ifname: string;
+  /** Capability arguments, e.g. { bandwidth: {...} }. */
+  capabilityArgs?: Record<string, unknown>;
+}
+
+export interface ChainOptions {
+  binDir: string;
+  /** Network namespace the plugins run in (the "node"); empty: the caller's. */
+  nodeNetns?: string;
+}
+
+export class ChainError extends Error {
+  constructor(readonly plugin: string, readonly command: string, readonly cniError: any) {
+    super(`${plugin} ${command} failed: ${cniError?.msg ?? "?"}${cniError?.details ? ` (${cniError.details})` : ""} [code ${cniError?.code}]`);
+  }
+}
+
+function pluginConfig(list: Conflist, plugin: Record<string, any>, a: Attachment, prevResult?: unknown) {
+  const conf: Record<string, any> = { ...plugin, cniVersion: list.cniVersion, name: list.name };
+  const caps = (plugin.capabilities ?? {}) as Record<string, boolean>;
+  const rc: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(a.capabilityArgs ?? {})) if (caps[k]) rc[k] = v;
+  if (Object.keys(rc).length) conf.runtimeConfig = rc;
+  delete conf.capabilities;
+  if (prevResult !== undefined) conf.prevResult = prevResult;
+  return conf;
+}
+
+function exec(o: ChainOptions, type: string, command: string, a: Attachment, conf: unknown) {
+  const bin = path.join(o.binDir, type);
+  const env = {
+    PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: a.containerID,
+    CNI_NETNS: a.netns,
+    CNI_IFNAME: a.ifname,
+    CNI_PATH: o.binDir,
+  };
+  const [cmd, args] = o.nodeNetns ? ["ip", ["netns", "exec", o.nodeNetns, bin]] : [bin, []];
+  const r = spawnSync(cmd as string, args as string[], { env, input: JSON.stringify(conf), encoding: "utf8" });
+  let json: any;
+  try {
+    json = r.stdout ? JSON.parse(r.stdout) : undefined;
+  } catch {
+    json = { msg: r.stdout || r.stderr };
+  }
+  if (r.status !== 0) throw new ChainError(type, command, json ?? { msg: r.stderr });
+  return json;
+}
+
+export function addNetworkList(o: ChainOptions, list: Conflist, a: Attachment): any {
+  let prev: unknown;
+  for (const p of list.plugins) prev = exec(o, p.type, "ADD", a, pluginConfig(list, p, a, prev));
+  return prev;
+}
+
+export function checkNetworkList(o: ChainOptions, list: Conflist, a: Attachment, cached: unknown): void {
+  for (const p of list.plugins) exec(o, p.type, "CHECK", a, pluginConfig(list, p, a, cached));
+}
+
+export function delNetworkList(o: ChainOptions, list: Conflist, a: Attachment, cached?: unknown): void {
+  for (const p of [...list.plugins].reverse()) exec(o, p.type, "DEL", a, pluginConfig(list, p, a, cached));
+}
