@@ -1,5 +1,8 @@
 // The dispatcher end to end without processes: environment, config, version gates, result
 // conversion and the error wire format.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CniError, Code } from "../../core/errors";
 import type { CmdArgs, Plugin } from "../../core/plugin";
@@ -149,5 +152,24 @@ describe("dispatch", () => {
     const errnoErr = Object.assign(new Error("RTM_NEWLINK: File exists"), { code: "EEXIST", errno: 17 });
     const r3 = await run(baseEnv, conf(), fakePlugin([], errnoErr));
     expect(r3.json).toMatchObject({ code: 100, details: "EEXIST" });
+  });
+});
+
+describe("debug log", () => {
+  it("records the stack of an unexpected error in the log file, never on stdout", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tscni-log-"));
+    try {
+      const log = path.join(dir, "debug.log");
+      const r = await run({ ...baseEnv, TSCNI_DEBUG_LOG: log }, conf(), fakePlugin([], new TypeError("kaboom")));
+      expect(r.json.code).toBe(999);
+      const text = fs.readFileSync(log, "utf8");
+      expect(text).toMatch(/fake ADD start/);
+      expect(text).toMatch(/TypeError: kaboom\n\s+at /);
+      const viaConfig = path.join(dir, "via-config.log");
+      await run(baseEnv, conf({ debugLog: viaConfig }));
+      expect(fs.readFileSync(viaConfig, "utf8")).toMatch(/fake ADD ok/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
