@@ -28,12 +28,36 @@
 //   Route = {family, dst, gw?, oif?, src?, priority?, scope, table, type, protocol, flags, mtu?, advmss?}
 // Errors: NetlinkError {errno, code: "EEXIST"|"ENODEV"|..., op: "RTM_NEWLINK", target?, extack?}
 //   message "RTM_NEWLINK veth0: File exists (extack text)"; isNetlinkError(e, "EEXIST").
-// (tc, neighbours and bridge VLANs: see the sections below as they land.)
+// Neighbours:
+//   nl.listNeighs({link?, family?}): Neigh[]    Neigh = {index, family, ip, mac?, state, states: ["permanent"...], flags, router}
+//   nl.addNeigh(link, {ip, mac?, state? (default "permanent"), replace? (default true), router?})   nl.deleteNeigh(link, ip)
+// tc (rates in bits/s, bursts/limits in bytes; handles as numbers, tcHandle("1:10") / formatTcHandle(n)):
+//   nl.listQdiscs(link?): Qdisc[]   Qdisc = {index, kind, handle, parent, stats?, htb?: {defaultClass, r2q}, tbf?: {rate, burst, limit}}
+//   nl.addQdisc / replaceQdisc(link, {kind: "clsact"} | {kind: "ingress"}
+//        | {kind: "htb", handle?: "1:", parent?, defaultClass?: 0x10, r2q?, directQlen?}
+//        | {kind: "tbf", rate, burst, limit? | latencyMs?, handle?, parent?})
+//   nl.deleteQdisc(link, "clsact" | "ingress" | {parent?, handle?})
+//   nl.listClasses(link, parent?): TcClass[]   TcClass = {index, kind, handle, parent, stats?, htb?: {rate, ceil, burst, cburst, prio, quantum, level}}
+//   nl.addHtbClass / replaceHtbClass(link, {classid: "1:10", parent: "1:", rate, ceil?, burst?, cburst?, prio?, quantum?, mtu?})
+//   nl.deleteClass(link, classid)
+//   nl.listFilters(link, "ingress"|"egress"|handle): TcFilter[]  TcFilter = {index, kind, parent, priority, protocol, handle, bpf?: {name?, id?, tag?, directAction}}
+//   nl.addBpfFilter / replaceBpfFilter(link, {parent: "ingress"|"egress"|handle, fd, name?, directAction? (true), priority? (1), handle? (1), protocol? (ETH_P_ALL), classid?})
+//   nl.deleteFilter(link, {parent, priority?, handle?, protocol?, kind?})
+//   TcStats = {bytes, packets, drops, overlimits, requeues, qlen, backlog}
+// Bridge VLANs (needs CONFIG_BRIDGE_VLAN_FILTERING — absent on the 6.18 test VM):
+//   nl.addBridgeVlan / deleteBridgeVlan(link, {vid, vidEnd?, pvid?, untagged?, self?})
+//   nl.listBridgeVlans(link): {vid, pvid, untagged}[]   nl.listBridgeLinks(): {index, name, master?, vlans, port?}[]
 export * from "./constants";
 export { NetlinkError, isNetlinkError, errnoName } from "./errors";
 export { type Cidr, parseCidr, parseIp, formatIp, parseMac, formatMac, networkOf, broadcastOf, ipFamily } from "./ip";
 export type { Link, LinkRef, LinkChanges, BridgeOptions, BridgePortOptions, BridgePortInfo, VlanOptions, CommonLinkOptions, OperState } from "./link";
 export type { Addr, AddrOptions } from "./addr";
 export type { Route, RouteSpec, RouteType } from "./route";
+export type { Neigh, NeighSpec, NeighState } from "./neigh";
+export type { Qdisc, QdiscOptions, QdiscPlacement, HtbQdiscOptions, TbfQdiscOptions, TcClass, HtbClassOptions, TcFilter, BpfFilterOptions, TcStats } from "./tc";
+export { filterParent } from "./tc";
+export { tcHandle, formatTcHandle, tcMajor, tcMinor, tcMake } from "./tc-handle";
+export { type Psched, parsePsched, psched, xmitTicks, xmitBytes } from "./psched";
+export type { BridgeVlanSpec, BridgeVlan, BridgeLinkInfo } from "./bridge-vlan";
 export { NetlinkSocket, type Request, type SocketOptions } from "./socket";
 export { Rtnl, type AddVethOptions, type NsRef, type RouteSpecRef } from "./rtnl";

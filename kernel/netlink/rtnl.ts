@@ -10,7 +10,15 @@ import {
   decodeLink, deleteLinkRequest, dumpLinksRequest, getLinkRequest, setBridgePortRequest, setLinkRequest,
 } from "./link";
 import { type Route, type RouteSpec, addRouteRequest, decodeRoute, deleteRouteRequest, dumpRoutesRequest } from "./route";
+import { type BridgeLinkInfo, type BridgeVlanSpec, bridgeVlanRequest, decodeBridgeLink, dumpBridgeLinksRequest } from "./bridge-vlan";
+import { type Neigh, type NeighSpec, addNeighRequest, decodeNeigh, deleteNeighRequest, dumpNeighsRequest } from "./neigh";
 import { NetlinkSocket, type SocketOptions } from "./socket";
+import {
+  type BpfFilterOptions, type HtbClassOptions, type Qdisc, type QdiscOptions, type QdiscPlacement, type TcClass, type TcFilter,
+  bpfFilterRequest, decodeClass, decodeFilter, decodeQdisc, deleteClassRequest, deleteFilterRequest, deleteQdiscRequest,
+  dumpClassesRequest, dumpFiltersRequest, dumpQdiscsRequest, htbClassRequest, qdiscRequest,
+} from "./tc";
+import { tcHandle } from "./tc-handle";
 
 /** A namespace given as a path (/var/run/netns/x, /proc/<pid>/ns/net) or an already open fd. */
 export type NsRef = string | number;
@@ -175,6 +183,116 @@ export class Rtnl {
 
   deleteRoute(r: RouteSpecRef): void {
     this.socket.request(deleteRouteRequest(this.routeSpec(r)));
+  }
+
+  // ---------------- neighbours ----------------
+
+  listNeighs(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Neigh[] {
+    const index = filter.link === undefined ? undefined : this.linkIndex(filter.link);
+    return this.socket
+      .dump(dumpNeighsRequest({ family: filter.family, index }))
+      .map((m) => decodeNeigh(m.payload))
+      .filter((n) => (index === undefined || n.index === index) && (!filter.family || n.family === filter.family));
+  }
+
+  /** Add or (by default) replace a neighbour entry; permanent unless a state is given. */
+  addNeigh(link: LinkRef, n: NeighSpec): void {
+    this.socket.request(addNeighRequest(this.linkIndex(link), n));
+  }
+
+  deleteNeigh(link: LinkRef, ip: string): void {
+    this.socket.request(deleteNeighRequest(this.linkIndex(link), ip));
+  }
+
+  // ---------------- tc: qdiscs ----------------
+
+  /** Qdiscs of one link (or all links). The kernel dumps every device; we filter. */
+  listQdiscs(link?: LinkRef): Qdisc[] {
+    const index = link === undefined ? undefined : this.linkIndex(link);
+    return this.socket
+      .dump(dumpQdiscsRequest())
+      .map((m) => decodeQdisc(m.payload))
+      .filter((q) => index === undefined || q.index === index);
+  }
+
+  /** EEXIST if a qdisc is already there (e.g. a second clsact). */
+  addQdisc(link: LinkRef, q: QdiscOptions & QdiscPlacement): void {
+    this.socket.request(qdiscRequest("add", this.linkIndex(link), q));
+  }
+
+  replaceQdisc(link: LinkRef, q: QdiscOptions & QdiscPlacement): void {
+    this.socket.request(qdiscRequest("replace", this.linkIndex(link), q));
+  }
+
+  /** Delete "clsact"/"ingress", or the qdisc at {parent, handle} (default root). */
+  deleteQdisc(link: LinkRef, which: "clsact" | "ingress" | QdiscPlacement = {}): void {
+    this.socket.request(deleteQdiscRequest(this.linkIndex(link), which));
+  }
+
+  // ---------------- tc: classes ----------------
+
+  listClasses(link: LinkRef, parent?: number | string): TcClass[] {
+    const p = parent === undefined ? undefined : tcHandle(parent);
+    return this.socket
+      .dump(dumpClassesRequest(this.linkIndex(link)))
+      .map((m) => decodeClass(m.payload))
+      .filter((c) => p === undefined || c.parent === p);
+  }
+
+  addHtbClass(link: LinkRef, c: HtbClassOptions): void {
+    this.socket.request(htbClassRequest("add", this.linkIndex(link), c));
+  }
+
+  replaceHtbClass(link: LinkRef, c: HtbClassOptions): void {
+    this.socket.request(htbClassRequest("replace", this.linkIndex(link), c));
+  }
+
+  deleteClass(link: LinkRef, classid: number | string): void {
+    this.socket.request(deleteClassRequest(this.linkIndex(link), classid));
+  }
+
+  // ---------------- tc: filters ----------------
+
+  /** Filters at a parent ("ingress"/"egress" on clsact, or a handle); the per-priority heads (handle 0) are left out. */
+  listFilters(link: LinkRef, parent: BpfFilterOptions["parent"]): TcFilter[] {
+    return this.socket
+      .dump(dumpFiltersRequest(this.linkIndex(link), parent))
+      .map((m) => decodeFilter(m.payload))
+      .filter((f) => f.handle !== 0);
+  }
+
+  addBpfFilter(link: LinkRef, f: BpfFilterOptions): void {
+    this.socket.request(bpfFilterRequest("add", this.linkIndex(link), f));
+  }
+
+  replaceBpfFilter(link: LinkRef, f: BpfFilterOptions): void {
+    this.socket.request(bpfFilterRequest("replace", this.linkIndex(link), f));
+  }
+
+  deleteFilter(link: LinkRef, f: { parent: BpfFilterOptions["parent"]; priority?: number; handle?: number; protocol?: number; kind?: string }): void {
+    this.socket.request(deleteFilterRequest(this.linkIndex(link), f));
+  }
+
+  // ---------------- bridge VLANs & ports ----------------
+
+  /** Add a VLAN (or range) to a bridge port; `self: true` on the bridge itself for its own VLANs. */
+  addBridgeVlan(link: LinkRef, v: BridgeVlanSpec): void {
+    this.socket.request(bridgeVlanRequest("add", this.linkIndex(link), v, String(link)));
+  }
+
+  deleteBridgeVlan(link: LinkRef, v: BridgeVlanSpec): void {
+    this.socket.request(bridgeVlanRequest("delete", this.linkIndex(link), v, String(link)));
+  }
+
+  /** Every bridge port and bridge with its VLANs and port flags (RTM_GETLINK AF_BRIDGE dump). */
+  listBridgeLinks(): BridgeLinkInfo[] {
+    return this.socket.dump(dumpBridgeLinksRequest()).map((m) => decodeBridgeLink(m.payload));
+  }
+
+  /** VLANs of one port or bridge. */
+  listBridgeVlans(link: LinkRef): BridgeLinkInfo["vlans"] {
+    const index = this.linkIndex(link);
+    return this.listBridgeLinks().find((b) => b.index === index)?.vlans ?? [];
   }
 
   private routeSpec(r: RouteSpecRef): RouteSpec {

@@ -1,0 +1,354 @@
+// Traffic control (RTM_*QDISC, RTM_*TCLASS, RTM_*TFILTER): tcmsg + TCA_* schema with per-kind
+// TCA_OPTIONS (htb, tbf, bpf), typed results with TCA_STATS2 counters, and pure request builders.
+// Units: rates in bits per second (like tc and CNI), bursts and limits in bytes.
+import { type Attrs, type AttrSchema, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import {
+  AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
+  TCA_HTB, TCA_STATS, TCA_TBF, TC_H_CLSACT, TC_H_INGRESS, TC_H_ROOT, TC_HTB_PROTOVER, TC_LINKLAYER_ETHERNET,
+  TC_PARENT_EGRESS, TC_PARENT_INGRESS,
+} from "./constants";
+import {
+  type GnetStatsBasic, type GnetStatsQueue, type TcHtbGlob, type TcHtbOpt, type TcMsg, type TcTbfQopt,
+  gnetStatsBasic, gnetStatsQueue, tcHtbGlob, tcHtbOpt, tcTbfQopt, tcmsg,
+} from "./layouts";
+import { type Psched, psched, xmitBytes, xmitTicks } from "./psched";
+import type { Request } from "./socket";
+import { LITTLE_ENDIAN } from "./struct";
+import { formatTcHandle, tcHandle } from "./tc-handle";
+
+export const htbAttrs = defineAttrs("TCA_HTB", {
+  parms: { id: TCA_HTB.PARMS, type: { struct: tcHtbOpt } },
+  init: { id: TCA_HTB.INIT, type: { struct: tcHtbGlob } },
+  directQlen: { id: TCA_HTB.DIRECT_QLEN, type: "u32" },
+  rate64: { id: TCA_HTB.RATE64, type: "u64" },
+  ceil64: { id: TCA_HTB.CEIL64, type: "u64" },
+});
+
+export const tbfAttrs = defineAttrs("TCA_TBF", {
+  parms: { id: TCA_TBF.PARMS, type: { struct: tcTbfQopt } },
+  rate64: { id: TCA_TBF.RATE64, type: "u64" },
+  burst: { id: TCA_TBF.BURST, type: "u32" },
+});
+
+export const bpfAttrs = defineAttrs("TCA_BPF", {
+  classid: { id: TCA_BPF.CLASSID, type: "u32" },
+  fd: { id: TCA_BPF.FD, type: "u32" },
+  name: { id: TCA_BPF.NAME, type: "string" },
+  flags: { id: TCA_BPF.FLAGS, type: "u32" },
+  flagsGen: { id: TCA_BPF.FLAGS_GEN, type: "u32" },
+  tag: { id: TCA_BPF.TAG, type: "bytes" },
+  id: { id: TCA_BPF.ID, type: "u32" },
+});
+
+export const stats2Attrs = defineAttrs("TCA_STATS", {
+  basic: { id: TCA_STATS.BASIC, type: { struct: gnetStatsBasic } },
+  queue: { id: TCA_STATS.QUEUE, type: { struct: gnetStatsQueue } },
+  pkt64: { id: TCA_STATS.PKT64, type: "u64" },
+});
+
+const optionsByKind: Record<string, AttrSchema> = { htb: htbAttrs, tbf: tbfAttrs, bpf: bpfAttrs };
+
+export const tcAttrs = defineAttrs("TCA", {
+  kind: { id: TCA.KIND, type: "string" },
+  options: { id: TCA.OPTIONS, type: { nested: (s) => optionsByKind[s.kind as string] } },
+  stats2: { id: TCA.STATS2, type: { nested: stats2Attrs } },
+  chain: { id: TCA.CHAIN, type: "u32" },
+});
+export const tcBody: BodySpec<TcMsg> = { header: tcmsg, attrs: tcAttrs };
+
+// ---------- shared ----------
+
+export interface TcStats {
+  bytes: number;
+  packets: number;
+  drops: number;
+  overlimits: number;
+  requeues: number;
+  qlen: number;
+  backlog: number;
+}
+
+function decodeStats(a: Attrs): TcStats | undefined {
+  const s = a.stats2 as { basic?: GnetStatsBasic; queue?: GnetStatsQueue; pkt64?: number } | undefined;
+  if (!s) return undefined;
+  const q = s.queue;
+  return {
+    bytes: s.basic?.bytes ?? 0,
+    packets: s.pkt64 ?? s.basic?.packets ?? 0,
+    drops: q?.drops ?? 0,
+    overlimits: q?.overlimits ?? 0,
+    requeues: q?.requeues ?? 0,
+    qlen: q?.qlen ?? 0,
+    backlog: q?.backlog ?? 0,
+  };
+}
+
+/** tc_ratespec.rate is 32-bit bytes/s; faster rates saturate it and go in a *_RATE64 attribute. */
+function splitRate(bitsPerSec: number): { bytes: number; spec: number; rate64?: number } {
+  if (!(bitsPerSec > 0)) throw new RangeError(`rate must be positive (bits/s), got ${bitsPerSec}`);
+  const bytes = Math.floor(bitsPerSec / 8);
+  return bytes >= 0xffffffff ? { bytes, spec: 0xffffffff, rate64: bytes } : { bytes, spec: bytes };
+}
+const ratespec = (rate: number) => ({ rate, linklayer: TC_LINKLAYER_ETHERNET });
+
+const tcRequest = (type: number, flags: number, header: Partial<TcMsg>, attrs: Attrs, target: string): Request => ({
+  type, flags, payload: encodeBody(tcBody, { header: { family: AF_UNSPEC, ...header }, attrs }), target,
+});
+
+const createFlags = (replace: boolean) => NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
+
+// ---------- qdiscs ----------
+
+export interface HtbQdiscOptions {
+  kind: "htb";
+  /** Minor number of the class unclassified traffic goes to (tc "default 10" = 0x10); 0 = direct. */
+  defaultClass?: number;
+  /** rate-to-quantum divisor (default 10). */
+  r2q?: number;
+  directQlen?: number;
+}
+export interface TbfQdiscOptions {
+  kind: "tbf";
+  /** bits per second */
+  rate: number;
+  /** bucket size in bytes (should be ≥ the MTU) */
+  burst: number;
+  /** queue limit in bytes; or give latencyMs and it is computed like tc does */
+  limit?: number;
+  latencyMs?: number;
+}
+export type QdiscOptions = { kind: "clsact" } | { kind: "ingress" } | HtbQdiscOptions | TbfQdiscOptions;
+
+export interface QdiscPlacement {
+  /** Default: root (clsact/ingress: their fixed parent). */
+  parent?: number | string;
+  /** Default: kernel-assigned (clsact/ingress: ffff:). "1:" for htb so classes can be 1:x. */
+  handle?: number | string;
+}
+
+function qdiscPlacement(kind: string, p: QdiscPlacement): { parent: number; handle: number } {
+  if (kind === "clsact" || kind === "ingress") return { parent: kind === "clsact" ? TC_H_CLSACT : TC_H_INGRESS, handle: 0xffff0000 };
+  return { parent: tcHandle(p.parent ?? TC_H_ROOT), handle: tcHandle(p.handle ?? 0) };
+}
+
+function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | undefined {
+  switch (o.kind) {
+    case "clsact":
+    case "ingress":
+      return undefined;
+    case "htb": {
+      const init: Partial<TcHtbGlob> = { version: TC_HTB_PROTOVER, rate2quantum: o.r2q ?? 10, defcls: o.defaultClass ?? 0 };
+      return { init, directQlen: o.directQlen };
+    }
+    case "tbf": {
+      const r = splitRate(o.rate);
+      let limit = o.limit;
+      if (limit === undefined) {
+        if (o.latencyMs === undefined) throw new TypeError("tbf needs limit (bytes) or latencyMs");
+        limit = Math.floor((r.bytes * o.latencyMs) / 1000) + o.burst; // iproute2: rate*latency + burst
+      }
+      const parms: Partial<TcTbfQopt> = { rate: ratespec(r.spec), limit, buffer: xmitTicks(r.bytes, o.burst, p) };
+      return { parms, rate64: r.rate64, burst: o.burst };
+    }
+  }
+}
+
+export function qdiscRequest(op: "add" | "replace", ifindex: number, o: QdiscOptions & QdiscPlacement, p: Psched = psched()): Request {
+  const { parent, handle } = qdiscPlacement(o.kind, o);
+  return tcRequest(RTM.NEWQDISC, createFlags(op === "replace"), { ifindex, parent, handle }, { kind: o.kind, options: qdiscOptionAttrs(o, p) }, `${o.kind} ${formatTcHandle(handle)} dev ${ifindex}`);
+}
+
+export function deleteQdiscRequest(ifindex: number, kindOrPlacement: "clsact" | "ingress" | QdiscPlacement): Request {
+  const { parent, handle } = typeof kindOrPlacement === "string" ? qdiscPlacement(kindOrPlacement, {}) : qdiscPlacement("", kindOrPlacement);
+  return tcRequest(RTM.DELQDISC, 0, { ifindex, parent, handle }, {}, `${formatTcHandle(parent)} dev ${ifindex}`);
+}
+
+export const dumpQdiscsRequest = (): Request => tcRequest(RTM.GETQDISC, 0, {}, {}, "");
+
+export interface Qdisc {
+  index: number;
+  kind: string;
+  handle: number;
+  parent: number;
+  stats?: TcStats;
+  htb?: { defaultClass: number; r2q: number; directQlen?: number };
+  tbf?: { rate: number; burst: number; limit: number };
+}
+
+export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
+  const { header: h, attrs: a } = decodeBody(tcBody, payload);
+  const q: Qdisc = { index: h.ifindex, kind: a.kind as string, handle: h.handle, parent: h.parent };
+  const stats = decodeStats(a);
+  if (stats) q.stats = stats;
+  const o = (a.options ?? {}) as Attrs;
+  if (q.kind === "htb" && o.init) {
+    const g = o.init as TcHtbGlob;
+    q.htb = { defaultClass: g.defcls, r2q: g.rate2quantum };
+    if (o.directQlen !== undefined) q.htb.directQlen = o.directQlen as number;
+  } else if (q.kind === "tbf" && o.parms) {
+    const t = o.parms as TcTbfQopt;
+    const bytes = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;
+    q.tbf = { rate: bytes * 8, burst: xmitBytes(bytes, t.buffer, p), limit: t.limit };
+  }
+  return q;
+}
+
+// ---------- classes (htb) ----------
+
+export interface HtbClassOptions {
+  /** "1:10" */
+  classid: number | string;
+  /** "1:" for a top class, "1:1" for a child */
+  parent: number | string;
+  /** guaranteed rate, bits/s */
+  rate: number;
+  /** borrowing limit, bits/s (default = rate) */
+  ceil?: number;
+  /** bytes (default like tc: rate/HZ + mtu) */
+  burst?: number;
+  cburst?: number;
+  /** 0 (highest) .. 7 */
+  prio?: number;
+  /** bytes; default the kernel's rate/r2q */
+  quantum?: number;
+  /** for default bursts (default 1600 like tc) */
+  mtu?: number;
+}
+
+export function htbClassRequest(op: "add" | "replace", ifindex: number, o: HtbClassOptions, p: Psched = psched()): Request {
+  const rate = splitRate(o.rate);
+  const ceil = splitRate(o.ceil ?? o.rate);
+  const mtu = o.mtu ?? 1600;
+  const burst = o.burst ?? Math.floor(rate.bytes / p.hz) + mtu;
+  const cburst = o.cburst ?? Math.floor(ceil.bytes / p.hz) + mtu;
+  const parms: Partial<TcHtbOpt> = {
+    rate: ratespec(rate.spec),
+    ceil: ratespec(ceil.spec),
+    buffer: xmitTicks(rate.bytes, burst, p),
+    cbuffer: xmitTicks(ceil.bytes, cburst, p),
+    quantum: o.quantum ?? 0,
+    prio: o.prio ?? 0,
+  };
+  const handle = tcHandle(o.classid);
+  return tcRequest(RTM.NEWTCLASS, createFlags(op === "replace"), { ifindex, handle, parent: tcHandle(o.parent) }, {
+    kind: "htb", options: { parms, rate64: rate.rate64, ceil64: ceil.rate64 },
+  }, `htb class ${formatTcHandle(handle)} dev ${ifindex}`);
+}
+
+export function deleteClassRequest(ifindex: number, classid: number | string): Request {
+  const handle = tcHandle(classid);
+  return tcRequest(RTM.DELTCLASS, 0, { ifindex, handle }, {}, `class ${formatTcHandle(handle)} dev ${ifindex}`);
+}
+
+/** The kernel dumps the classes of one device; parent 0 = all qdiscs on it. */
+export const dumpClassesRequest = (ifindex: number): Request => tcRequest(RTM.GETTCLASS, 0, { ifindex }, {}, `dev ${ifindex}`);
+
+export interface TcClass {
+  index: number;
+  kind: string;
+  /** classid */
+  handle: number;
+  parent: number;
+  stats?: TcStats;
+  htb?: { rate: number; ceil: number; burst: number; cburst: number; prio: number; quantum: number; level: number };
+}
+
+export function decodeClass(payload: Buffer, p: Psched = psched()): TcClass {
+  const { header: h, attrs: a } = decodeBody(tcBody, payload);
+  const c: TcClass = { index: h.ifindex, kind: a.kind as string, handle: h.handle, parent: h.parent };
+  const stats = decodeStats(a);
+  if (stats) c.stats = stats;
+  const o = (a.options ?? {}) as Attrs;
+  if (c.kind === "htb" && o.parms) {
+    const t = o.parms as TcHtbOpt;
+    const rate = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;
+    const ceil = (o.ceil64 as number | undefined) ?? t.ceil.rate ?? 0;
+    c.htb = {
+      rate: rate * 8, ceil: ceil * 8,
+      burst: xmitBytes(rate, t.buffer, p), cburst: xmitBytes(ceil, t.cbuffer, p),
+      prio: t.prio, quantum: t.quantum, level: t.level,
+    };
+  }
+  return c;
+}
+
+// ---------- filters (cls_bpf) ----------
+
+const htons = (v: number) => (LITTLE_ENDIAN ? ((v & 0xff) << 8) | ((v >> 8) & 0xff) : v & 0xffff);
+
+/** "ingress"/"egress" = the clsact (or ingress qdisc) hooks; otherwise a tc handle. */
+export function filterParent(parent: number | string): number {
+  if (parent === "ingress") return TC_PARENT_INGRESS;
+  if (parent === "egress") return TC_PARENT_EGRESS;
+  return tcHandle(parent);
+}
+
+export interface BpfFilterOptions {
+  parent: "ingress" | "egress" | number | string;
+  /** program fd (BPF_PROG_TYPE_SCHED_CLS) */
+  fd: number;
+  /** shown by `tc filter show` */
+  name?: string;
+  /** direct-action: the program's return code is the verdict (default true) */
+  directAction?: boolean;
+  /** "pref"; 0 lets the kernel pick (it starts at 49152). Default 1. */
+  priority?: number;
+  /** default 1 */
+  handle?: number;
+  /** ethertype; default ETH_P_ALL */
+  protocol?: number;
+  classid?: number | string;
+}
+
+export function bpfFilterRequest(op: "add" | "replace", ifindex: number, o: BpfFilterOptions): Request {
+  const prio = o.priority ?? 1;
+  const parent = filterParent(o.parent);
+  const options: Attrs = {
+    fd: o.fd,
+    name: o.name,
+    flags: o.directAction === false ? undefined : TCA_BPF_FLAG_ACT_DIRECT,
+    classid: o.classid === undefined ? undefined : tcHandle(o.classid),
+  };
+  // tcm_info = TC_H_MAKE(prio << 16, protocol) with the protocol in network byte order.
+  const info = ((prio << 16) | htons(o.protocol ?? ETH_P_ALL)) >>> 0;
+  return tcRequest(RTM.NEWTFILTER, createFlags(op === "replace"), { ifindex, parent, handle: o.handle ?? 1, info }, { kind: "bpf", options },
+    `bpf filter ${formatTcHandle(parent)} pref ${prio} dev ${ifindex}`);
+}
+
+/** Delete one filter (priority + handle + kind), every filter of a priority (handle omitted), or all (nothing). */
+export function deleteFilterRequest(ifindex: number, o: { parent: BpfFilterOptions["parent"]; priority?: number; handle?: number; protocol?: number; kind?: string }): Request {
+  const parent = filterParent(o.parent);
+  const info = o.priority ? ((o.priority << 16) | htons(o.protocol ?? ETH_P_ALL)) >>> 0 : 0;
+  const kind = o.handle ? (o.kind ?? "bpf") : o.kind;
+  return tcRequest(RTM.DELTFILTER, 0, { ifindex, parent, handle: o.handle ?? 0, info }, { kind }, `filter ${formatTcHandle(parent)} pref ${o.priority ?? "*"} dev ${ifindex}`);
+}
+
+export const dumpFiltersRequest = (ifindex: number, parent: BpfFilterOptions["parent"]): Request =>
+  tcRequest(RTM.GETTFILTER, 0, { ifindex, parent: filterParent(parent) }, {}, `dev ${ifindex}`);
+
+export interface TcFilter {
+  index: number;
+  kind: string;
+  parent: number;
+  priority: number;
+  protocol: number;
+  handle: number;
+  chain?: number;
+  bpf?: { name?: string; id?: number; tag?: string; directAction: boolean };
+}
+
+export function decodeFilter(payload: Buffer): TcFilter {
+  const { header: h, attrs: a } = decodeBody(tcBody, payload);
+  const f: TcFilter = {
+    index: h.ifindex, kind: a.kind as string, parent: h.parent, priority: h.info >>> 16, protocol: htons(h.info & 0xffff), handle: h.handle,
+  };
+  if (a.chain !== undefined) f.chain = a.chain as number;
+  const o = a.options as Attrs | undefined;
+  if (f.kind === "bpf" && o) {
+    f.bpf = { directAction: (((o.flags as number) ?? 0) & TCA_BPF_FLAG_ACT_DIRECT) !== 0 };
+    if (o.name !== undefined) f.bpf.name = o.name as string;
+    if (o.id !== undefined) f.bpf.id = o.id as number;
+    if (o.tag) f.bpf.tag = (o.tag as Buffer).toString("hex");
+  }
+  return f;
+}
