@@ -1,0 +1,86 @@
+// GC and STATUS (spec 1.1.0 §2). A plugin that does not claim 1.1.0 fails these: that is the
+// point of recording the reference plugins' gap in expected-differences.json.
+import { spawnSync } from "node:child_process";
+import { type Check, type CheckContext, type Conflist, describe, expect, fail, fixtureSupportsRange } from "../harness";
+import { expectError, expectOk, expectOkSilent } from "./util";
+
+function at110(ctx: CheckContext, range?: [number, number]): Conflist {
+  const conf = ctx.fixture("1.1.0", range);
+  ctx.requirePlugins(conf);
+  const missing = ctx.typesOf(conf).filter((t) => !(ctx.claimed.get(t) ?? []).includes("1.1.0"));
+  if (missing.length) fail(`${missing.join(", ")} do(es) not claim cniVersion 1.1.0, so no GC/STATUS`);
+  return conf;
+}
+
+/** Two attachments fill a two-address range; GC keeping only the first must free the second. */
+function gcReleases(id: string, key: string): Check {
+  return {
+    id,
+    family: "gc",
+    title: `GC with ${key} releases the resources of attachments not listed, keeps the listed one`,
+    spec: "SPEC-v1.1.0 §2 GC; SPEC-head §2 GC (cni.dev/valid-attachments)",
+    async run(ctx) {
+      if (!fixtureSupportsRange(ctx.fixtureFile)) fail("fixture has no __RANGE_END4__ placeholder: cannot observe GC");
+      const conf = at110(ctx, [10, 11]);
+      const keep = ctx.container();
+      const stale = ctx.container();
+      expectOk(await ctx.addList(conf, keep), "ADD keep ");
+      expectOk(await ctx.addList(conf, stale), "ADD stale ");
+      // A runtime GCs after the sandbox is gone; the veth went with it.
+      spawnSync("ip", ["netns", "delete", stale.ns.name]);
+      for (const r of await ctx.gcList(conf, [keep], key)) expectOkSilent(r, "GC ");
+      const fresh = ctx.container();
+      const r = await ctx.addList(conf, fresh);
+      expect(r.code === 0, () => `ADD after GC failed — the stale attachment's address was not released: ${describe(r)}`);
+      expectOkSilent(await ctx.checkList(conf, keep), "CHECK of the kept attachment after GC ");
+    },
+  };
+}
+
+export const gcStatusChecks: Check[] = [
+  {
+    id: "gc.accepts",
+    family: "gc",
+    title: "GC with an empty cni.dev/valid-attachments list succeeds silently (CNI_PATH only)",
+    spec: "SPEC-v1.1.0 §2 GC (required env: CNI_COMMAND, CNI_PATH; no output on success)",
+    async run(ctx) {
+      const conf = at110(ctx);
+      for (const r of await ctx.gcList(conf, [])) expectOkSilent(r, "GC ");
+    },
+  },
+  gcReleases("gc.releases", "cni.dev/valid-attachments"),
+  gcReleases("gc.releases-legacy-key", "cni.dev/attachments"),
+  {
+    id: "gc.version-gate",
+    family: "gc",
+    title: "GC with a 1.0.0 config is refused with code 1 (GC needs 1.1.0)",
+    spec: "SPEC-v1.1.0 §2 GC; §5 Error code 1",
+    async run(ctx) {
+      const conf = ctx.fixture("1.0.0");
+      ctx.requirePlugins(conf);
+      const r = await ctx.invoke(conf.plugins[0]!.type, { command: "GC", stdin: ctx.requestConfig(conf, 0, undefined, undefined, { "cni.dev/valid-attachments": [] }) });
+      expectError(r, 1);
+    },
+  },
+  {
+    id: "status.ok",
+    family: "status",
+    title: "STATUS with only CNI_COMMAND and CNI_PATH succeeds silently on a healthy network",
+    spec: "SPEC-v1.1.0 §2 STATUS",
+    async run(ctx) {
+      const conf = at110(ctx);
+      for (const r of await ctx.statusList(conf)) expectOkSilent(r, "STATUS ");
+    },
+  },
+  {
+    id: "status.version-gate",
+    family: "status",
+    title: "STATUS with a 1.0.0 config is refused with code 1 (STATUS needs 1.1.0)",
+    spec: "SPEC-v1.1.0 §2 STATUS; §5 Error code 1",
+    async run(ctx) {
+      const conf = ctx.fixture("1.0.0");
+      ctx.requirePlugins(conf);
+      expectError(await ctx.invoke(conf.plugins[0]!.type, { command: "STATUS", stdin: ctx.requestConfig(conf, 0, undefined) }), 1);
+    },
+  },
+];
