@@ -11,7 +11,7 @@ import { loadCollection } from "../../kernel/bpf/loader";
 import { objectSpec } from "../../kernel/bpf/objects";
 import { pinDir, pinName } from "../../kernel/bpf/pin";
 import { MIN_KERNEL, haveTcx, kernelAtLeast } from "../../kernel/bpf/probe";
-import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats } from "../../kernel/bpf/shaping";
+import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats, tcHandle } from "../../kernel/bpf/shaping";
 import { attachTcx, queryTcx } from "../../kernel/bpf/tcx";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 
@@ -141,6 +141,23 @@ describe.skipIf(!tcx)("TCX", () => {
     l.close();
     removeShaping(att.dir);
     expect(fs.existsSync(att.dir)).toBe(false);
+    removeShaping(att.dir);
+  });
+
+  it("steers packets into the HTB class named by skb->priority, without any tc filter", () => {
+    const { a, ifindex } = vethPair();
+    // default 0: unclassified packets bypass the classes, so a count on 1:10 proves the steering.
+    a.run("tc", ["qdisc", "add", "dev", "a0", "root", "handle", "1:", "htb", "default", "0"]);
+    a.run("tc", ["class", "add", "dev", "a0", "parent", "1:", "classid", "1:10", "htb", "rate", "10mbit"]);
+    const root = pinRoot();
+    const att = attachShaping({
+      program: "classify", ifindex, netns: a.path, pinRoot: root, name: "htb",
+      config: { egress: { classid: tcHandle(1, 0x10) } },
+    });
+    ping(a, "10.99.0.2", 3);
+    // This tc has no JSON output for classes: read "Sent <bytes> bytes <pkts> pkt".
+    const show = a.run("tc", ["-s", "class", "show", "dev", "a0", "classid", "1:10"]).stdout;
+    expect(Number(/Sent \d+ bytes (\d+) pkt/.exec(show)?.[1])).toBeGreaterThanOrEqual(3);
     removeShaping(att.dir);
   });
 
