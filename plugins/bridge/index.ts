@@ -1,19 +1,18 @@
-// Placeholder until the bridge plugin lands: it speaks the protocol (VERSION works) and answers every
-// other command with a clear CNI error instead of pretending to work.
-import { CniError, Code } from "../../core/errors";
+// The bridge plugin: containers on a Linux bridge in the node namespace through veth pairs,
+// compatible with the Go reference (plugins/main/bridge). See docs/bridge.md.
 import type { Plugin } from "../../core/plugin";
 import { SUPPORTED_VERSIONS } from "../../core/version";
-
-const notYet = async (): Promise<never> => {
-  throw new CniError(Code.Internal, "bridge: not implemented yet in this build");
-};
+import { cmdAdd } from "./add";
+import { cmdCheck } from "./check";
+import { cmdDel } from "./del";
+import { cmdGC, cmdStatus } from "./gc";
 
 export const plugin: Plugin = {
   name: "bridge",
   supportedVersions: SUPPORTED_VERSIONS,
-  add: notYet,
-  del: notYet,
-  check: notYet,
-  gc: notYet,
-  status: notYet,
+  add: cmdAdd,
+  del: cmdDel,
+  check: cmdCheck,
+  gc: cmdGC,
+  status: cmdStatus,
 };

@@ -1,0 +1,26 @@
+// GC and STATUS (spec 1.1.0). GC removes the masquerade state of attachments not in the valid
+// list (both backends, matched by the network's comments) and passes GC on to the IPAM, which
+// releases their reservations. STATUS is the IPAM's readiness.
+import { delegate } from "../../core/delegate";
+import type { CmdArgs } from "../../core/plugin";
+import { parseBridgeConfig } from "./config";
+import { findTool, gcMasq } from "./netfilter";
+import { stepAsync, step } from "./undo";
+
+export async function cmdGC(args: CmdArgs): Promise<void> {
+  const cfg = parseBridgeConfig(args.conf, args);
+  const valid = args.conf.validAttachments ?? [];
+  // Masquerade state may exist from an earlier config with ipMasq on, so look whenever the tools exist.
+  if (cfg.ipMasq || findTool("nft") || findTool("iptables-save")) step("garbage-collect masquerade rules", () => gcMasq(cfg.name, valid));
+  if (cfg.ipamType) {
+    const type = cfg.ipamType;
+    await stepAsync(`IPAM plugin "${type}" GC`, () => delegate(type, "GC", args.stdin, args, cfg.cniVersion));
+  }
+}
+
+export async function cmdStatus(args: CmdArgs): Promise<void> {
+  const cfg = parseBridgeConfig(args.conf, args);
+  if (!cfg.ipamType) return;
+  const type = cfg.ipamType;
+  await stepAsync(`IPAM plugin "${type}" STATUS`, () => delegate(type, "STATUS", args.stdin, args, cfg.cniVersion));
+}
