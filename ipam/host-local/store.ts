@@ -1,0 +1,50 @@
+// What the allocator needs from the reservation store. Addresses are canonical strings (Go's
+// IP.String(), which is also the file name on disk); owners are a reservation file's content.
+// Implementations: disk-store.ts (the reference's on-disk format) and fake-store.ts (tests).
+
+export interface Store {
+  /**
+   * Reserve `ip` for the attachment, atomically: true when it was free and is now ours, false
+   * when something already holds it. Records `ip` as range set `rangeID`'s last reserved address.
+   */
+  reserve(ip: string, id: string, ifname: string, rangeID: number): boolean;
+  /** Remove a reservation; absent is fine. */
+  release(ip: string): void;
+  /** The owner recorded for `ip`, or undefined when it is free. */
+  owner(ip: string): string | undefined;
+  /** Every reservation: address → owner. */
+  list(): ReadonlyMap<string, string>;
+  /** The reference's `last_reserved_ip.<rangeID>`, if readable. */
+  lastReservedIP(rangeID: number): string | undefined;
+}
+
+/** The owner string written for an attachment: `containerID\r\nifname` (the reference's LineBreak). */
+export const ownerOf = (id: string, ifname: string) => `${id.trim()}\r\n${ifname}`;
+
+export type Match = "exact" | "legacy" | undefined;
+
+/**
+ * Does a reservation's content belong to the attachment? As the reference: compare the trimmed
+ * content with `id\r\nifname`; files written by old versions hold only the container ID.
+ */
+export function matchOwner(content: string, id: string, ifname: string): Match {
+  const t = content.trim();
+  if (t === ownerOf(id, ifname)) return "exact";
+  if (t === id.trim()) return "legacy";
+  return undefined;
+}
+
+/**
+ * The attachment's reservations, with the reference's DEL rule: the exact matches, or — only if
+ * there are none — the legacy ID-only ones.
+ */
+export function reservationsOf(store: Store, id: string, ifname: string): string[] {
+  const exact: string[] = [];
+  const legacy: string[] = [];
+  for (const [ip, content] of store.list()) {
+    const m = matchOwner(content, id, ifname);
+    if (m === "exact") exact.push(ip);
+    else if (m === "legacy") legacy.push(ip);
+  }
+  return exact.length > 0 ? exact : legacy;
+}
