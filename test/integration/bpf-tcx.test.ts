@@ -161,6 +161,23 @@ describe.skipIf(!tcx)("TCX", () => {
     removeShaping(att.dir);
   });
 
+  it("redirects ingress to a shared IFB whose HTB class is picked by skb->priority (container egress)", () => {
+    const { a, b, ifindex } = vethPair();
+    a.ip("link", "add", "ifb0", "type", "ifb");
+    a.ip("link", "set", "ifb0", "up");
+    a.run("tc", ["qdisc", "add", "dev", "ifb0", "root", "handle", "1:", "htb", "default", "0"]);
+    a.run("tc", ["class", "add", "dev", "ifb0", "parent", "1:", "classid", "1:20", "htb", "rate", "10mbit"]);
+    const ifb = (JSON.parse(a.ip("-j", "link", "show", "ifb0")) as { ifindex: number }[])[0]!.ifindex;
+    const att = attachShaping({
+      program: "classify", ifindex, netns: a.path, pinRoot: pinRoot(), name: "ifb",
+      config: { ingress: { classid: tcHandle(1, 0x20), redirectIfindex: ifb } },
+    });
+    ping(b, "10.99.0.1", 3); // replies prove the IFB hands packets back to a0's ingress
+    const show = a.run("tc", ["-s", "class", "show", "dev", "ifb0", "classid", "1:20"]).stdout;
+    expect(Number(/Sent \d+ bytes (\d+) pkt/.exec(show)?.[1])).toBeGreaterThanOrEqual(3);
+    removeShaping(att.dir);
+  });
+
   it("undoes everything when attaching fails", () => {
     const { a } = vethPair();
     const root = pinRoot();
