@@ -59,5 +59,5 @@ export { filterParent } from "./tc";
 export { tcHandle, formatTcHandle, tcMajor, tcMinor, tcMake } from "./tc-handle";
 export { type Psched, parsePsched, psched, xmitTicks, xmitBytes } from "./psched";
 export type { BridgeVlanSpec, BridgeVlan, BridgeLinkInfo } from "./bridge-vlan";
-export { NetlinkSocket, type Request, type SocketOptions } from "./socket";
+export { NetlinkSocket, type Request, type SocketOptions, type Transport } from "./socket";
 export { Rtnl, type AddVethOptions, type NsRef, type RouteSpecRef } from "./rtnl";

@@ -68,7 +68,7 @@ export function parseAck(msg: Pick<RawMessage, "type" | "flags" | "payload">): A
   const p = msg.payload;
   if (p.length < 4) return { errno: 0 };
   const err = readScalar(p, 0, "s32");
-  const info: AckInfo = { errno: -err };
+  const info: AckInfo = { errno: err === 0 ? 0 : -err };
   if (!(msg.flags & NLM_F_ACK_TLVS)) return info;
   let tlvOff = 4;
   if (msg.type === NLMSG_ERROR) {

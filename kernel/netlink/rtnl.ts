@@ -42,7 +42,8 @@ function withNsFd<T>(ns: NsRef | undefined, fn: (fd: number | undefined) => T): 
 export class Rtnl {
   readonly socket: NetlinkSocket;
 
-  protected constructor(socket: NetlinkSocket) {
+  /** Usually via Rtnl.open(); a NetlinkSocket over a fake Transport makes Rtnl testable without root. */
+  constructor(socket: NetlinkSocket) {
     this.socket = socket;
   }
 

@@ -28,31 +28,47 @@ export interface SocketOptions {
 const RECV_BUFFER = 1 << 20;
 const DUMP_RETRIES = 5;
 
+/** The datagram I/O under the socket: the native addon in production, a fake kernel in unit tests. */
+export interface Transport {
+  send(buf: Buffer): void;
+  /** Receive one datagram into buf; returns its real length (may exceed buf.length if truncated). */
+  recv(buf: Buffer): number;
+  close(): void;
+}
+
+function fdTransport(fd: number): Transport {
+  return {
+    send: (buf) => void native().netlinkSend(fd, buf),
+    recv: (buf) => native().netlinkRecv(fd, buf),
+    close: () => fs.closeSync(fd),
+  };
+}
+
 export class NetlinkSocket {
   private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
   private readonly rbuf = Buffer.allocUnsafe(RECV_BUFFER);
-  private fd: number;
+  private transport: Transport | undefined;
   /** Extended-ack text the kernel attached to the last successful request (a warning), if any. */
   lastWarning: string | undefined;
 
-  private constructor(fd: number) {
-    this.fd = fd;
+  constructor(transport: Transport) {
+    this.transport = transport;
   }
 
   /** Open a socket in the namespace at `nsPath` (default: the current one). */
   static open(nsPath?: string, opts: SocketOptions = {}, protocol = NETLINK_ROUTE): NetlinkSocket {
     const timeout = opts.timeoutMs ?? 10_000;
     const fd = nsPath ? withNetns(nsPath, () => native().netlinkOpen(protocol, timeout)) : native().netlinkOpen(protocol, timeout);
-    return new NetlinkSocket(fd);
+    return new NetlinkSocket(fdTransport(fd));
   }
 
   get closed(): boolean {
-    return this.fd < 0;
+    return !this.transport;
   }
 
   close(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
+    this.transport?.close();
+    this.transport = undefined;
   }
 
   /** Send a change (or a single GET) and return the replies that came before the ACK. */
@@ -69,7 +85,8 @@ export class NetlinkSocket {
   }
 
   private transact(req: Request, flags: number, isDump: boolean): { messages: RawMessage[]; interrupted: boolean } {
-    if (this.fd < 0) throw new Error("netlink socket is closed");
+    const t = this.transport;
+    if (!t) throw new Error("netlink socket is closed");
     const op = messageTypeName(req.type);
     this.seq = (this.seq + 1) & 0x7fffffff;
     const seq = this.seq;
@@ -79,7 +96,7 @@ export class NetlinkSocket {
       throw e;
     };
     try {
-      native().netlinkSend(this.fd, encodeMessage(req.type, flags | NLM_F_REQUEST, seq, req.payload));
+      t.send(encodeMessage(req.type, flags | NLM_F_REQUEST, seq, req.payload));
     } catch (e) {
       sysErr(e);
     }
@@ -88,7 +105,7 @@ export class NetlinkSocket {
     for (;;) {
       let n = 0;
       try {
-        n = native().netlinkRecv(this.fd, this.rbuf);
+        n = t.recv(this.rbuf);
       } catch (e) {
         sysErr(e);
       }
