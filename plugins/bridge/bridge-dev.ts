@@ -27,6 +27,9 @@ export function ensureBridge(nl: Rtnl, cfg: BridgeConfig): { link: Link; created
       // We own this bridge's routes: never let router advertisements add any.
       trySysctl(`net/ipv6/conf/${cfg.bridge}/accept_ra`, "0");
     } catch (e) {
+      if (vlanFiltering && isNetlinkError(e, "EOPNOTSUPP")) {
+        throw new CniError(Code.Kernel, `cannot create bridge "${cfg.bridge}" with VLAN filtering ("vlan"/"vlanTrunk")`, "this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): EOPNOTSUPP");
+      }
       if (!isNetlinkError(e, "EEXIST")) throw e;
       link = nl.getLink(cfg.bridge); // a concurrent ADD created it first
     }
