@@ -159,6 +159,13 @@ export class DiskStore implements Store {
     return c === undefined || c.trim() === "" ? undefined : c;
   }
 
+  reread(ip: string): string | undefined {
+    const c = readOr(this.file(ip), undefined);
+    if (c === undefined) this.entries.delete(ip);
+    else this.entries.set(ip, c);
+    return c === undefined || c.trim() === "" ? undefined : c;
+  }
+
   list(): ReadonlyMap<string, string> {
     return this.entries;
   }

@@ -24,6 +24,10 @@ export class FakeStore implements Store {
     return this.reservations.get(ip);
   }
 
+  reread(ip: string): string | undefined {
+    return this.reservations.get(ip);
+  }
+
   list(): ReadonlyMap<string, string> {
     return this.reservations;
   }

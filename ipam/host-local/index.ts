@@ -12,7 +12,7 @@ import { formatIP, parseIPOrCIDR } from "./ip";
 import { fmt } from "./range";
 import { rangeFor, rangeSetString } from "./range-set";
 import { readResolvConf } from "./resolv-conf";
-import { matchOwner, reservationsOf } from "./store";
+import { matchOwner, releaseAttachment, reservationsOf } from "./store";
 
 async function add(args: CmdArgs): Promise<Result> {
   const cfg = parseConfig(args);
@@ -36,7 +36,7 @@ async function add(args: CmdArgs): Promise<Result> {
  */
 async function del(args: CmdArgs): Promise<void> {
   withStore(parseDataDir(args.conf), args.conf.name, { create: false }, (s) => {
-    for (const ip of reservationsOf(s, args.containerID, args.ifname)) s.release(ip);
+    releaseAttachment(s, args.containerID, args.ifname);
   });
 }
 
@@ -58,7 +58,7 @@ async function check(args: CmdArgs): Promise<void> {
         const r = rangeFor(set, m.ip!)!;
         if (m.prefix !== undefined && m.prefix !== r.prefix) throw fail(`${m.text} has the wrong prefix length`, `subnet is /${r.prefix}`);
         const text = formatIP(m.ip!);
-        const owner = s.owner(text);
+        const owner = s.reread(text);
         if (!owner || !matchOwner(owner, args.containerID, args.ifname)) {
           throw fail(`${text} is not reserved for ${args.containerID}/${args.ifname}`, owner ? `held by ${JSON.stringify(owner)}` : "no reservation");
         }

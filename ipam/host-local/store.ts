@@ -12,6 +12,11 @@ export interface Store {
   release(ip: string): void;
   /** The owner recorded for `ip`, or undefined when it is free. */
   owner(ip: string): string | undefined;
+  /**
+   * The owner as stored right now, bypassing any cache (CHECK, and DEL before removing a file):
+   * a reservation rewritten in place does not change the directory, so a cache cannot see it.
+   */
+  reread(ip: string): string | undefined;
   /** Every reservation: address → owner. */
   list(): ReadonlyMap<string, string>;
   /** The reference's `last_reserved_ip.<rangeID>`, if readable. */
@@ -47,4 +52,11 @@ export function reservationsOf(store: Store, id: string, ifname: string): string
     else if (m === "legacy") legacy.push(ip);
   }
   return exact.length > 0 ? exact : legacy;
+}
+
+/** Release the attachment's reservations (DEL), each re-read first so only its own files go. */
+export function releaseAttachment(store: Store, id: string, ifname: string): string[] {
+  const gone = reservationsOf(store, id, ifname).filter((ip) => matchOwner(store.reread(ip) ?? "", id, ifname));
+  for (const ip of gone) store.release(ip);
+  return gone;
 }
