@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// ADD/DEL latency of our bridge (dist/tscni, host-local in-process) side by side with the Go
+// reference bridge + host-local (/usr/lib/cni), and the ADD latency of the 1st and the 200th
+// container on one bridge. Runs entirely in throwaway namespaces; needs root and `npm run build`.
+//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200]
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const ITER = arg("iterations", 30);
+const FILL = arg("fill", 200);
+const tag = process.pid.toString(36);
+const made = [];
+const ns = (name) => {
+  execFileSync("ip", ["netns", "add", name]);
+  made.push(name);
+  return `/var/run/netns/${name}`;
+};
+const cleanup = () => {
+  for (const n of made.splice(0)) spawnSync("ip", ["netns", "delete", n]);
+};
+process.on("exit", cleanup);
+process.on("SIGINT", () => process.exit(130));
+
+if (!fs.existsSync(path.join(root, "dist/tscni"))) {
+  console.error("dist/tscni missing: run `npm run build` first");
+  process.exit(1);
+}
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-bridge-"));
+process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function binDir(side) {
+  const dir = path.join(tmp, `bin-${side}`);
+  fs.mkdirSync(dir);
+  if (side === "ours") {
+    // Hard links to one executable: host-local then runs in-process.
+    for (const p of ["bridge", "host-local"]) fs.linkSync(path.join(root, "dist/tscni"), path.join(dir, p));
+  } else {
+    for (const p of ["bridge", "host-local"]) fs.symlinkSync(path.join("/usr/lib/cni", p), path.join(dir, p));
+  }
+  return dir;
+}
+
+function config(side, name, subnet, bridge) {
+  return JSON.stringify({
+    cniVersion: "1.0.0", name, type: "bridge", bridge: `${bridge}${side[0]}${tag}`.slice(0, 15), isDefaultGateway: true,
+    ipam: { type: "host-local", dataDir: path.join(tmp, `data-${side}`), subnet },
+  });
+}
+
+function exec(node, bin, command, stdin, containerID, netns) {
+  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin), CNI_NETNS: netns };
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("nsenter", [`--net=/var/run/netns/${node}`, bin], { input: stdin, env, encoding: "utf8" });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${bin} ${command} failed: ${r.stdout}${r.stderr}`);
+  return ms;
+}
+
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const p90 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.9)];
+const f = (x) => x.toFixed(1);
+
+// nsenter's own start-up is part of every number; measure it to report it.
+const baseNode = `bbase${tag}`;
+ns(baseNode);
+const base = median(Array.from({ length: 20 }, () => {
+  const t0 = process.hrtime.bigint();
+  spawnSync("nsenter", [`--net=/var/run/netns/${baseNode}`, "/bin/true"]);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}));
+
+const rows = [];
+for (const side of ["reference", "ours"]) {
+  const bins = binDir(side);
+  const bin = path.join(bins, "bridge");
+  const node = `bn${side[0]}${tag}`;
+  ns(node);
+  const adds = [];
+  const dels = [];
+  const conf = config(side, "benchnet", "10.200.0.0/16", "bb");
+  // Warm-up: create the bridge and page the binary in.
+  const warm = ns(`bw${side[0]}${tag}`);
+  exec(node, bin, "ADD", conf, "warm", warm);
+  for (let i = 0; i < ITER; i++) {
+    const ctr = ns(`bc${side[0]}${tag}${i}`);
+    adds.push(exec(node, bin, "ADD", conf, `c${i}`, ctr));
+    dels.push(exec(node, bin, "DEL", conf, `c${i}`, ctr));
+  }
+  // 1st and FILL-th container on one fresh bridge.
+  const fillConf = config(side, "fillnet", "10.201.0.0/16", "bf");
+  const fillLat = [];
+  for (let i = 0; i < FILL; i++) {
+    const ctr = ns(`bf${side[0]}${tag}${i}`);
+    fillLat.push(exec(node, bin, "ADD", fillConf, `f${i}`, ctr));
+  }
+  rows.push({ side, add: median(adds), addP90: p90(adds), del: median(dels), delP90: p90(dels), first: fillLat[0], last: fillLat[FILL - 1], lastMed: median(fillLat.slice(-10)) });
+  cleanup();
+}
+
+console.log(`bridge ADD/DEL latency, ms (median of ${ITER}; p90), cniVersion 1.0.0, host-local, IPv4, isDefaultGateway;`);
+console.log(`each number includes nsenter's own start-up (${f(base)} ms median). Node ${process.version}, ${os.cpus().length} vCPU, kernel ${os.release()}.`);
+console.log("");
+console.log(`| plugin | ADD median | ADD p90 | DEL median | DEL p90 | ADD 1st container | ADD ${FILL}th container | ADD median of last 10 |`);
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  const name = r.side === "ours" ? "tscni bridge (host-local in-process)" : "Go reference 1.1.1 (bridge + host-local)";
+  console.log(`| ${name} | ${f(r.add)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
+}
