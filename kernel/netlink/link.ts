@@ -320,7 +320,8 @@ export const bridgeLinkAttrs = defineAttrs("IFLA(AF_BRIDGE)", {
   master: { id: IFLA.MASTER, type: "u32" },
   protinfo: { id: IFLA.PROTINFO, type: { nested: bridgePortAttrs }, nestedFlag: true },
   operstate: { id: IFLA.OPERSTATE, type: "u8" },
-  afSpec: { id: IFLA.AF_SPEC, type: { nested: bridgeAfSpecAttrs }, nestedFlag: true },
+  // Sent without NLA_F_NESTED, like iproute2's `bridge vlan` (the kernel walks it either way).
+  afSpec: { id: IFLA.AF_SPEC, type: { nested: bridgeAfSpecAttrs } },
   extMask: { id: IFLA.EXT_MASK, type: "u32" },
 });
 export const bridgeLinkBody: BodySpec<IfInfoMsg> = { header: ifinfomsg, attrs: bridgeLinkAttrs };

@@ -34,9 +34,14 @@ export function psched(): Psched {
   return cached;
 }
 
-/** Ticks needed to send `bytes` at `rateBytesPerSec` (iproute2 tc_calc_xmittime, truncating). */
+/**
+ * Ticks needed to send `bytes` at `rateBytesPerSec`, bit-for-bit like iproute2's tc_calc_xmittime:
+ * the time is truncated to whole microseconds (an unsigned int there) before scaling to ticks, so
+ * classes we create and classes `tc` creates with the same numbers are identical.
+ */
 export function xmitTicks(rateBytesPerSec: number, bytes: number, p: Psched = psched()): number {
-  const ticks = Math.floor(TIME_UNITS_PER_SEC * (bytes / rateBytesPerSec) * p.tickInUsec);
+  const usec = Math.floor(TIME_UNITS_PER_SEC * (bytes / rateBytesPerSec));
+  const ticks = Math.floor(usec * p.tickInUsec);
   if (ticks > 0xffffffff) throw new RangeError(`burst ${bytes} bytes at ${rateBytesPerSec} B/s does not fit in 32-bit ticks`);
   return ticks;
 }
