@@ -40,6 +40,8 @@ export interface NetlinkErrorInit {
   extack?: string;
   /** Byte offset of the offending attribute in the request (NLMSGERR_ATTR_OFFS). */
   extackOffset?: number;
+  /** Set when the socket call itself failed (send/recv, e.g. a receive timeout), not the kernel's answer. */
+  syscall?: string;
 }
 
 export class NetlinkError extends Error {
@@ -49,10 +51,12 @@ export class NetlinkError extends Error {
   readonly target?: string;
   readonly extack?: string;
   readonly extackOffset?: number;
+  readonly syscall?: string;
 
   constructor(init: NetlinkErrorInit) {
     const where = init.target ? `${init.op} ${init.target}` : init.op;
-    super(`${where}: ${errnoText(init.errno)}${init.extack ? ` (${init.extack})` : ""}`);
+    const detail = init.extack ?? (init.syscall ? `${init.syscall}()` : undefined);
+    super(`${where}: ${errnoText(init.errno)}${detail ? ` (${detail})` : ""}`);
     this.name = "NetlinkError";
     this.errno = init.errno;
     this.code = errnoName(init.errno);
@@ -60,6 +64,7 @@ export class NetlinkError extends Error {
     if (init.target !== undefined) this.target = init.target;
     if (init.extack !== undefined) this.extack = init.extack;
     if (init.extackOffset !== undefined) this.extackOffset = init.extackOffset;
+    if (init.syscall !== undefined) this.syscall = init.syscall;
   }
 }
 

@@ -3,7 +3,8 @@
 import { type Attrs, type AttrSchema, type Body, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
 import {
   AF_BRIDGE, AF_UNSPEC, ETH_P_8021AD, ETH_P_8021Q, IFF_LOWER_UP, IFF_PROMISC, IFF_RUNNING, IFF_UP,
-  IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VLAN, NLM_F_CREATE, NLM_F_EXCL, RTM, VETH_INFO_PEER,
+  IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VLAN, NLM_F_CREATE, NLM_F_EXCL, RTEXT_FILTER_SKIP_STATS, RTM,
+  VETH_INFO_PEER,
 } from "./constants";
 import { type IfInfoMsg, bridgeVlanInfo, ifinfomsg } from "./layouts";
 import type { Request } from "./socket";
@@ -154,7 +155,8 @@ export function decodeLink(payload: Buffer): Link {
   if (kind) link.kind = kind;
   if (a.address) link.mac = a.address as string;
   if (a.master) link.master = a.master as number;
-  if (a.link !== undefined && a.link !== h.index) link.link = a.link as number;
+  // Plain devices report IFLA_LINK = their own index; a peer in another namespace may share the number.
+  if (a.link !== undefined && (a.link !== h.index || a.linkNetnsid !== undefined)) link.link = a.link as number;
   if (a.linkNetnsid !== undefined) link.linkNetnsid = a.linkNetnsid as number;
   if (a.ifalias !== undefined) link.alias = a.ifalias as string;
   if (a.txqlen !== undefined) link.txqlen = a.txqlen as number;
@@ -195,9 +197,10 @@ function refBody(ref: LinkRef, attrs: Attrs = {}, header: Partial<IfInfoMsg> = {
     : { header: { family: AF_UNSPEC, ...header, index: 0 }, attrs: { ifname: ref, ...attrs } };
 }
 
-export const getLinkRequest = (ref: LinkRef): Request => linkRequest(RTM.GETLINK, 0, refBody(ref), String(ref));
+// Statistics are ~200 bytes per link that nobody here reads: ask the kernel to skip them.
+export const getLinkRequest = (ref: LinkRef): Request => linkRequest(RTM.GETLINK, 0, refBody(ref, { extMask: RTEXT_FILTER_SKIP_STATS }), String(ref));
 // Strict dump checking rejects a non-zero ifi_index: filter client-side instead.
-export const dumpLinksRequest = (): Request => linkRequest(RTM.GETLINK, 0, { header: { family: AF_UNSPEC }, attrs: {} });
+export const dumpLinksRequest = (): Request => linkRequest(RTM.GETLINK, 0, { header: { family: AF_UNSPEC }, attrs: { extMask: RTEXT_FILTER_SKIP_STATS } });
 export const deleteLinkRequest = (ref: LinkRef): Request => linkRequest(RTM.DELLINK, 0, refBody(ref), String(ref));
 
 export interface CommonLinkOptions {

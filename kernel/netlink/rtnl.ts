@@ -52,6 +52,16 @@ export class Rtnl {
     return new Rtnl(NetlinkSocket.open(nsPath, opts));
   }
 
+  /** Open, run `fn`, close: for one-off work in a namespace. */
+  static with<T>(nsPath: string | undefined, fn: (nl: Rtnl) => T): T {
+    const nl = Rtnl.open(nsPath);
+    try {
+      return fn(nl);
+    } finally {
+      nl.close();
+    }
+  }
+
   close(): void {
     this.socket.close();
   }
@@ -90,8 +100,14 @@ export class Rtnl {
     withNsFd(netns, (fd) =>
       withNsFd(peerNs, (peerFd) => this.socket.request(addVethRequest({ ...rest, netnsFd: fd, peer: { ...peerRest, netnsFd: peerFd } }))),
     );
-    // When the local end itself went to another namespace there is nothing to look up here.
-    return netns === undefined ? this.getLink(o.name) : ({ name: o.name } as Link);
+    if (netns === undefined) return this.getLink(o.name);
+    // The local end went to another namespace: look it up there (an fd is reachable as a path).
+    const other = NetlinkSocket.open(typeof netns === "number" ? `/proc/self/fd/${netns}` : netns);
+    try {
+      return new Rtnl(other).getLink(o.name);
+    } finally {
+      other.close();
+    }
   }
 
   addBridge(o: BridgeOptions): Link {

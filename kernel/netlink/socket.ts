@@ -92,7 +92,7 @@ export class NetlinkSocket {
     const seq = this.seq;
     this.lastWarning = undefined;
     const sysErr = (e: unknown): never => {
-      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op, target: req.target, extack: `${e.syscall} failed` });
+      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op, target: req.target, syscall: e.syscall });
       throw e;
     };
     try {

@@ -1,6 +1,7 @@
 // rtnetlink against the real kernel, only inside throwaway namespaces: links (bridge, veth with
 // the peer created in another namespace), addresses, routes, neighbours, bridge ports, errors.
 // `ip -j` is the independent witness for what we read back.
+import * as fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { Rtnl, isNetlinkError, type NetlinkError } from "../../kernel/netlink";
 import { type Netns, NsScope } from "../helpers/netns";
@@ -112,6 +113,19 @@ describe("links", () => {
     expect(nl.findLink(v.index)).toBeUndefined();
     // Deleting one end removes the peer in the other namespace too.
     expect(nb.findLink("vb")).toBeUndefined();
+  });
+
+  it("creates both veth ends in other namespaces from a third one (path and fd)", () => {
+    const [n0, n1, n2] = [scope.netns("x0"), scope.netns("x1"), scope.netns("x2")];
+    const fd = fs.openSync(n2.path, "r");
+    try {
+      const a = Rtnl.with(n0.path, (nl) => nl.addVeth({ name: "left", netns: n1.path, peer: { name: "right", netns: fd } }));
+      expect(a).toMatchObject({ name: "left", kind: "veth" });
+      expect(Rtnl.with(n0.path, (nl) => nl.findLink("left"))).toBeUndefined();
+      expect(Rtnl.with(n2.path, (nl) => nl.getLink("right")).link).toBe(a.index);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 
   it("creates ifb devices (and dummy/vlan where the kernel has them)", () => {
