@@ -1,19 +1,98 @@
-// Placeholder until the ebpf-bandwidth plugin lands: it speaks the protocol (VERSION works) and answers every
-// other command with a clear CNI error instead of pretending to work.
-import { CniError, Code } from "../../core/errors";
-import type { Plugin } from "../../core/plugin";
+// ebpf-bandwidth: per-container rate limits with eBPF tc programs (TCX) steering into short HTB
+// queues; a drop-in for the reference `bandwidth` plugin's configuration. Each verb is a few
+// lines here; the work is in config (parse), plan (layout), attach/check/gc/status (kernel).
+import * as path from "node:path";
+import { CniError, Code, configError } from "../../core/errors";
+import type { CmdArgs, Plugin } from "../../core/plugin";
+import type { Result } from "../../core/result/types";
 import { SUPPORTED_VERSIONS } from "../../core/version";
+import { haveSchFq, haveTcx } from "../../kernel/bpf/index";
+import { Rtnl } from "../../kernel/netlink/index";
+import { addAttachment, findHostVeth, networkDir, teardown } from "./attach";
+import { checkAttachment } from "./check";
+import { type BandwidthConfig, attachmentName, parseConfig } from "./config";
+import { gc } from "./gc";
+import { withLock } from "./ifb";
+import type { ResolvedMode } from "./plan";
+import { status } from "./status";
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(Code.Internal, "ebpf-bandwidth: not implemented yet in this build");
-};
+const config = (a: CmdArgs) => parseConfig(a.conf.raw, a.conf.runtimeConfig, a.conf.name);
+
+/** auto = htb here: EDT needs sch_fq and is not implemented in this build (docs/ebpf-bandwidth.md). */
+export function resolveMode(cfg: BandwidthConfig): ResolvedMode {
+  if (cfg.mode === "edt") {
+    const why = haveSchFq() ? "edt mode is not implemented in this build" : "edt mode needs sch_fq, which this kernel lacks";
+    throw new CniError(Code.PluginNotAvailable, `ebpf-bandwidth: ${why}`, 'use "mode": "htb" (the default) or "police"');
+  }
+  return cfg.mode === "police" ? "police" : "htb";
+}
+
+function withRtnl<T>(fn: (nl: Rtnl) => T): T {
+  const nl = Rtnl.open();
+  try {
+    return fn(nl);
+  } finally {
+    nl.close();
+  }
+}
+
+function prevResult(a: CmdArgs): Result {
+  if (!a.conf.prevResult) throw configError("must be called as chained plugin", "no prevResult");
+  return a.conf.prevResult;
+}
+
+const dirOf = (cfg: BandwidthConfig, a: CmdArgs) => path.join(networkDir(cfg), attachmentName(a.containerID, a.ifname));
 
 export const plugin: Plugin = {
   name: "ebpf-bandwidth",
   supportedVersions: SUPPORTED_VERSIONS,
-  add: notYet,
-  del: notYet,
-  check: notYet,
-  gc: notYet,
-  status: notYet,
+
+  async add(a) {
+    const cfg = config(a);
+    const prev = prevResult(a);
+    if (!cfg.ingress && !cfg.egress) return prev; // nothing to limit: pass the result on, like the reference
+    const mode = resolveMode(cfg);
+    if (!haveTcx()) throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: this kernel has no TCX (Linux 6.6+ needed); the clsact fallback is not implemented in this build");
+    const host = findHostVeth(prev, a.netns, a.ifname);
+    withRtnl((nl) =>
+      withLock(() => {
+        teardown(nl, dirOf(cfg, a), cfg.ifbName, host.index); // a retried ADD starts clean
+        addAttachment(nl, cfg, mode, host, attachmentName(a.containerID, a.ifname));
+      }),
+    );
+    return prev;
+  },
+
+  async del(a) {
+    const cfg = config(a);
+    // The veth may already be gone (bridge DEL ran first, or the netns was deleted): the pins
+    // alone say what to undo. When the veth still exists, also clean an HTB left without pins.
+    let hostIndex: number | undefined;
+    if (a.netns && a.conf.prevResult) {
+      try {
+        hostIndex = findHostVeth(a.conf.prevResult, a.netns, a.ifname).index;
+      } catch {
+        hostIndex = undefined;
+      }
+    }
+    withRtnl((nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex)));
+  },
+
+  async check(a) {
+    const cfg = config(a);
+    const prev = prevResult(a);
+    const mode = resolveMode(cfg);
+    const host = findHostVeth(prev, a.netns, a.ifname);
+    withRtnl((nl) => checkAttachment(nl, cfg, mode, host, dirOf(cfg, a)));
+  },
+
+  async gc(a) {
+    const cfg = config(a);
+    withRtnl((nl) => withLock(() => gc(nl, cfg, a.conf.validAttachments ?? [])));
+  },
+
+  async status(a) {
+    const cfg = config(a);
+    status(cfg, resolveMode(cfg));
+  },
 };

@@ -1,0 +1,154 @@
+// ADD and the teardown shared by DEL and GC. The pinned directory is the source of truth: its
+// cfg map records the IFB class (classid + redirect ifindex) and its links record the host veth,
+// so DEL and GC need no other state file and work after the veth (or the netns) is gone.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { CniError, Code } from "../../core/errors";
+import type { Result } from "../../core/result/types";
+import {
+  BpfLink, type Direction, type ShapeConfig, attachShaping, decodeShapeConfig, openShapingMap, pinDir, pinName, removeShaping,
+} from "../../kernel/bpf/index";
+import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
+import type { BandwidthConfig } from "./config";
+import { deleteHtbRoot, ensureHtbRoot, setClass } from "./htb";
+import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
+import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, VETH_MINOR, majorOf, makePlan, minorOf } from "./plan";
+
+export interface HostVeth {
+  index: number;
+  name: string;
+}
+
+/**
+ * The host end of the container's veth, as the reference finds it: the container interface's
+ * IFLA_LINK is its peer's index in the host namespace; that device must be in prevResult.
+ */
+export function findHostVeth(prev: Result, netns: string, ifname: string): HostVeth {
+  const ifs = prev.interfaces ?? [];
+  if (ifs.length === 0) throw new CniError(Code.InvalidNetworkConfig, "no interfaces in prevResult", "ebpf-bandwidth must be chained after a plugin that creates a veth");
+  if (!netns) throw new CniError(Code.InvalidEnvironmentVariables, "CNI_NETNS is required");
+  const ctr = Rtnl.open(netns);
+  let peer: number | undefined;
+  try {
+    const link = ctr.findLink(ifname);
+    if (!link) throw new CniError(Code.UnknownContainer, `interface ${ifname} not found in ${netns}`);
+    if (link.kind !== "veth" || !link.link) throw new CniError(Code.InvalidNetworkConfig, `${ifname} in the container is not a veth`, `kind ${link.kind ?? "?"}`);
+    peer = link.link;
+  } finally {
+    ctr.close();
+  }
+  const nl = Rtnl.open();
+  try {
+    const host = nl.findLink(peer);
+    if (!host || !ifs.some((i) => !i.sandbox && i.name === host.name)) {
+      throw new CniError(Code.InvalidNetworkConfig, "failed to find host interface", `the peer of ${ifname} (index ${peer}) is not among prevResult's host interfaces`);
+    }
+    return { index: host.index, name: host.name };
+  } finally {
+    nl.close();
+  }
+}
+
+export const networkDir = (cfg: BandwidthConfig) => path.join(cfg.pinRoot, cfg.network);
+
+/** What a pinned attachment says about itself; missing pieces are simply absent. */
+export interface PinnedState {
+  dir: string;
+  cfg: Partial<Record<Direction, ShapeConfig>>;
+  /** Link info per host-veth direction (ifindex 0: the device is gone). */
+  links: Partial<Record<Direction, { id: number; progId: number; ifindex: number }>>;
+  /** IFB class minor this attachment owns, from the ingress cfg. */
+  ifbMinor?: number;
+}
+
+export function inspect(dir: string): PinnedState {
+  const st: PinnedState = { dir, cfg: {}, links: {} };
+  try {
+    const m = openShapingMap(dir, "cfg");
+    try {
+      for (const [d, k] of [["ingress", 0], ["egress", 1]] as const) {
+        const v = m.lookup(k);
+        if (v) st.cfg[d] = decodeShapeConfig(v);
+      }
+    } finally {
+      m.close();
+    }
+  } catch {
+    /* no cfg pin: a half-made or foreign directory */
+  }
+  for (const d of ["ingress", "egress"] as const) {
+    const p = path.join(dir, pinName.link(d));
+    if (!fs.existsSync(p)) continue;
+    try {
+      const l = BpfLink.fromPin(p);
+      try {
+        const i = l.info();
+        st.links[d] = { id: i.id, progId: i.progId, ifindex: i.ifindex };
+      } finally {
+        l.close();
+      }
+    } catch {
+      /* unreadable pin: teardown still removes it */
+    }
+  }
+  const c = st.cfg.ingress?.classid ?? 0;
+  if (c && majorOf(c) === IFB_MAJOR) st.ifbMinor = minorOf(c);
+  return st;
+}
+
+/**
+ * Remove everything one attachment made. Idempotent; works with the veth gone. The caller holds
+ * the IFB lock. `hostIndex` (when known from CNI args) lets us clean a veth even without pins.
+ */
+export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: number): void {
+  const st = inspect(dir);
+  const errors: unknown[] = [];
+  const step = (fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      errors.push(e);
+    }
+  };
+  step(() => removeShaping(dir));
+  const vethIndex = st.links.egress?.ifindex || hostIndex;
+  if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
+  if (st.ifbMinor !== undefined) step(() => releaseIfbClass(nl, ifbName, st.ifbMinor));
+  if (errors.length) throw errors[0];
+}
+
+/** ADD: qdiscs and classes first (so the first steered packet has a class), then programs. */
+export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, host: HostVeth, name: string): { plan: Plan; dir: string } {
+  const undo: (() => void)[] = [];
+  try {
+    let ifb: { ifindex: number; minor: number } | undefined;
+    if (mode === "htb" && cfg.egress) {
+      const ifindex = ensureIfb(nl, cfg.ifbName);
+      ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
+      const minor = ifb.minor;
+      undo.push(() => releaseIfbClass(nl, cfg.ifbName, minor));
+    }
+    const plan = makePlan(cfg, mode, ifb);
+    if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
+    if (plan.veth) {
+      undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
+      ensureHtbRoot(nl, host.index, VETH_MAJOR, VETH_MINOR);
+      setClass(nl, host.index, plan.veth);
+    }
+    const root = pinDir(cfg.pinRoot, cfg.network);
+    const att = attachShaping({ program: plan.program, ifindex: host.index, config: plan.bpf, pinRoot: root, name });
+    return { plan, dir: att.dir };
+  } catch (e) {
+    for (const fn of undo.reverse()) {
+      try {
+        fn();
+      } catch {
+        /* keep undoing */
+      }
+    }
+    if (isNetlinkError(e, "ENOENT") && String((e as Error).message).includes("qdisc")) {
+      throw new CniError(Code.PluginNotAvailable, "a required qdisc is missing from this kernel", (e as Error).message);
+    }
+    throw e;
+  }
+}

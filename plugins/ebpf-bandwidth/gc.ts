@@ -1,0 +1,63 @@
+// GC: remove every attachment of this network that is not in the runtime's valid list, or whose
+// links lost their device (orphaned pins); then, node-wide under the pin root, IFB classes and
+// host-veth HTB roots that no pinned attachment accounts for (left by a crash between steps).
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Attachment } from "../../core/plugin";
+import type { Rtnl } from "../../kernel/netlink/index";
+import { inspect, teardown } from "./attach";
+import { type BandwidthConfig, attachmentName } from "./config";
+import { deleteClass, deleteHtbRoot } from "./htb";
+import { releaseIfbClass, usedMinors } from "./ifb";
+import { IFB_MAJOR, VETH_MAJOR, handle } from "./plan";
+
+const subdirs = (dir: string) => {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(dir, e.name));
+  } catch {
+    return [];
+  }
+};
+
+export interface GcReport {
+  removed: string[];
+  orphanClasses: number[];
+  orphanRoots: number[];
+}
+
+export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcReport {
+  const keep = new Set(valid.map((a) => attachmentName(a.containerID, a.ifname)));
+  const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [] };
+  for (const dir of subdirs(path.join(cfg.pinRoot, cfg.network))) {
+    const st = inspect(dir);
+    const links = Object.values(st.links);
+    const dead = links.length === 0 || links.every((l) => l.ifindex === 0);
+    if (keep.has(path.basename(dir)) && !dead) continue;
+    teardown(nl, dir, cfg.ifbName);
+    report.removed.push(path.basename(dir));
+  }
+  // What every remaining attachment (all networks under the pin root) still uses.
+  const minors = new Set<number>();
+  const veths = new Set<number>();
+  for (const net of subdirs(cfg.pinRoot)) {
+    for (const dir of subdirs(net)) {
+      const st = inspect(dir);
+      if (st.ifbMinor !== undefined) minors.add(st.ifbMinor);
+      if (st.links.egress?.ifindex) veths.add(st.links.egress.ifindex);
+    }
+  }
+  const ifb = nl.findLink(cfg.ifbName);
+  if (ifb?.kind === "ifb") {
+    for (const m of usedMinors(nl, ifb.index)) {
+      if (minors.has(m)) continue;
+      deleteClass(nl, ifb.index, IFB_MAJOR, m);
+      report.orphanClasses.push(m);
+    }
+    releaseIfbClass(nl, cfg.ifbName, undefined); // deletes the IFB if nothing is left on it
+  }
+  for (const q of nl.listQdiscs()) {
+    if (q.kind !== "htb" || q.parent !== 0xffffffff || q.handle !== handle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
+    if (deleteHtbRoot(nl, q.index, VETH_MAJOR)) report.orphanRoots.push(q.index);
+  }
+  return report;
+}

@@ -1,0 +1,77 @@
+// HTB classes with a short bfifo leaf, on the host veth (container ingress) or the shared IFB
+// (container egress). Everything goes through our rtnetlink layer; bfifo is not in it yet, so the
+// one request it needs is built here from the layer's own encoder (struct tc_fifo_qopt = u32 limit).
+import { encodeBody } from "../../kernel/netlink/attrs";
+import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
+import { type Rtnl, type TcClass, isNetlinkError } from "../../kernel/netlink/index";
+import { tcBody } from "../../kernel/netlink/tc";
+import { type ClassPlan, handle, htbQuantum } from "./plan";
+
+/** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
+export function bfifoRequest(ifindex: number, parent: number, limitBytes: number) {
+  const head = encodeBody(tcBody, { header: { family: 0, ifindex, parent, handle: 0 }, attrs: { kind: "bfifo" } });
+  const opt = Buffer.alloc(8);
+  opt.writeUInt16LE(8, 0); // nla_len
+  opt.writeUInt16LE(TCA.OPTIONS, 2);
+  opt.writeUInt32LE(limitBytes >>> 0, 4);
+  return { type: RTM.NEWQDISC, flags: NLM_F_CREATE | NLM_F_REPLACE, payload: Buffer.concat([head, opt]), target: `bfifo under ${parent.toString(16)} dev ${ifindex}` };
+}
+
+export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
+
+/** Root HTB with our handle on `ifindex`; replaced only if what is there is not already ours. */
+export function ensureHtbRoot(nl: Rtnl, ifindex: number, major: number, defaultMinor: number): void {
+  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
+  if (root?.kind === "htb" && root.handle === handle(major, 0)) return;
+  nl.replaceQdisc(ifindex, { kind: "htb", handle: handle(major, 0), defaultClass: defaultMinor, r2q: 10 });
+}
+
+/** Add or update the class and give it a byte-limited leaf queue. */
+export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
+  const classid = handle(c.major, c.minor);
+  nl.replaceHtbClass(ifindex, {
+    classid, parent: handle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: c.burst, cburst: c.burst, quantum: htbQuantum(c.rateBits),
+  });
+  nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
+}
+
+export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {
+  try {
+    return nl.listClasses(ifindex).find((c) => c.kind === "htb" && c.handle === handle(major, minor));
+  } catch (e) {
+    if (gone(e)) return undefined;
+    throw e;
+  }
+}
+
+/** Delete a class (its leaf goes with it). Missing class or device is fine. */
+export function deleteClass(nl: Rtnl, ifindex: number, major: number, minor: number): void {
+  try {
+    nl.deleteClass(ifindex, handle(major, minor));
+  } catch (e) {
+    if (!gone(e)) throw e;
+  }
+}
+
+/** Delete the root qdisc only if it is our HTB (never someone else's). Missing device is fine. */
+export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean {
+  try {
+    const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
+    if (root?.kind !== "htb" || root.handle !== handle(major, 0)) return false;
+    nl.deleteQdisc(ifindex, {});
+    return true;
+  } catch (e) {
+    if (!gone(e)) throw e;
+    return false;
+  }
+}
+
+/** Rates compare exactly (bytes/s × 8); bursts pass through psched ticks, so allow rounding. */
+export function classMatches(c: TcClass | undefined, want: ClassPlan): string | undefined {
+  if (!c?.htb) return "class missing";
+  if (c.htb.rate !== Math.floor(want.rateBits / 8) * 8) return `rate ${c.htb.rate} bit/s, want ${want.rateBits}`;
+  if (c.htb.ceil !== c.htb.rate) return `ceil ${c.htb.ceil} bit/s, want ${want.rateBits}`;
+  const tol = Math.max(64, want.burst * 0.02);
+  if (Math.abs(c.htb.burst - want.burst) > tol) return `burst ${c.htb.burst} bytes, want ${want.burst}`;
+  return undefined;
+}
