@@ -151,7 +151,7 @@ export function setupSpoofCheck(hostIf: string, mac: string, id: string): void {
     `add rule ${SPOOF_TABLE} PREROUTING iifname "${hostIf}" jump ${c.iface} comment "${spoofComment(id)}"`,
     `add rule ${SPOOF_TABLE} ${c.iface} jump ${c.mac}`,
     `add rule ${SPOOF_TABLE} ${c.iface} drop`,
-    `add rule ${SPOOF_TABLE} ${c.mac} ether saddr == ${mac} return`,
+    `add rule ${SPOOF_TABLE} ${c.mac} ether saddr == ${mac} accept`,
   ];
   mustRun("nft", ["-f", "-"], script.join("\n") + "\n");
 }

@@ -187,6 +187,21 @@ suite("bridge: VLANs, hairpin, isolation, MTU, MAC", () => {
     expect(r.interfaces[2].mac).toBe("02:42:ac:11:00:09");
   });
 
+  it("macspoofchk drops frames with another source MAC; DEL removes the rules", () => {
+    const env = makeEnv(scope);
+    const [a, b] = [scope.netns("sa"), scope.netns("sb")];
+    const c = conf(env, "1.0.0", { macspoofchk: true });
+    mustAdd(env, c, a, "spoof-a");
+    mustAdd(env, c, b, "spoof-b");
+    expect(ping(b, "10.99.0.2")).toBe(true);
+    a.ip("link", "set", "eth0", "address", "02:00:00:00:00:99");
+    b.ip("neigh", "flush", "all");
+    expect(ping(b, "10.99.0.2")).toBe(false);
+    expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).toContain("cni-br-iface-spoof-a-eth0");
+    expect(run(env, "DEL", c, a, "spoof-a").code).toBe(0);
+    expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).not.toContain("spoof-a");
+  });
+
   it("L2 only: no IPAM, interface up; disableContainerInterface leaves it down", () => {
     const env = makeEnv(scope);
     const [a, b] = [scope.netns("la"), scope.netns("lb")];
