@@ -5,26 +5,29 @@
 import * as fs from "node:fs";
 import { afterAll, describe, it } from "vitest";
 import { ourBinDir, usingBuiltBinary } from "../test/helpers/plugin";
-import { ALL_CHECKS } from "./checks/index";
-import { type CheckResult, Run, isBad, loadExpectations } from "./harness";
+import * as path from "node:path";
+import { ALL_CHECKS, selectChecks } from "./checks/index";
+import { CONFORMANCE_DIR, type Check, type CheckResult, Run, isBad, loadExpectations } from "./harness";
 import { DEFAULT_CHAIN_FIXTURE, DEFAULT_FIXTURE, REFERENCE_DIR, makeTarget } from "./run";
 
 const isRoot = process.getuid?.() === 0;
 
-function suite(label: string, dirOf: () => string, skipReason: string | undefined): void {
-  describe.skipIf(skipReason !== undefined)(`conformance: ${label}${skipReason ? ` (${skipReason})` : ""}`, () => {
+const DUALSTACK = path.join(CONFORMANCE_DIR, "fixtures/bridge-host-local-dualstack.conflist");
+
+function suite(label: string, dirOf: () => string, skipReason: string | undefined, fixture = DEFAULT_FIXTURE, checks: Check[] = ALL_CHECKS, name = ""): void {
+  describe.skipIf(skipReason !== undefined)(`conformance${name}: ${label}${skipReason ? ` (${skipReason})` : ""}`, () => {
     let run: Run | undefined;
     const getRun = () =>
       (run ??= new Run({
         target: makeTarget(label, dirOf()),
-        checks: ALL_CHECKS,
-        fixture: DEFAULT_FIXTURE,
+        checks,
+        fixture,
         chainFixture: DEFAULT_CHAIN_FIXTURE,
         expectations: loadExpectations(),
       }));
     afterAll(() => run?.teardown());
 
-    for (const check of ALL_CHECKS) {
+    for (const check of checks) {
       it(`${check.id}: ${check.title}`, async (t) => {
         const r: CheckResult = await getRun().runCheck(check);
         if (r.status === "skip") t.skip(r.detail);
@@ -39,5 +42,11 @@ function suite(label: string, dirOf: () => string, skipReason: string | undefine
   });
 }
 
-suite("reference", () => REFERENCE_DIR, !isRoot ? "needs root" : !fs.existsSync(`${REFERENCE_DIR}/bridge`) ? "containernetworking-plugins not installed" : undefined);
-suite("ours", () => ourBinDir(), !isRoot ? "needs root" : !usingBuiltBinary() ? "dist/tscni not built (npm run build)" : undefined);
+const refSkip = !isRoot ? "needs root" : !fs.existsSync(`${REFERENCE_DIR}/bridge`) ? "containernetworking-plugins not installed" : undefined;
+const oursSkip = !isRoot ? "needs root" : !usingBuiltBinary() ? "dist/tscni not built (npm run build)" : undefined;
+suite("reference", () => REFERENCE_DIR, refSkip);
+suite("ours", () => ourBinDir(), oursSkip);
+// The attachment lifecycle again on a dual-stack (IPv4 + IPv6) network.
+const lifecycle = selectChecks(["lifecycle", "del.", "add.", "check."]);
+suite("reference", () => REFERENCE_DIR, refSkip, DUALSTACK, lifecycle, " (dual-stack)");
+suite("ours", () => ourBinDir(), oursSkip, DUALSTACK, lifecycle, " (dual-stack)");

@@ -73,6 +73,20 @@ export const gcStatusChecks: Check[] = [
     },
   },
   {
+    id: "status.exhausted",
+    family: "status",
+    title: "STATUS reports code 50 when the address range is exhausted (SHOULD)",
+    spec: "SPEC-v1.1.0 §2 STATUS (limited resources exhausted → error; code 50)",
+    async run(ctx) {
+      if (!fixtureSupportsRange(ctx.fixtureFile)) fail("fixture has no __RANGE_END4__ placeholder");
+      const conf = at110(ctx, [10, 10]);
+      expectOk(await ctx.addList(conf, ctx.container()), "ADD of the only address ");
+      const rs = await ctx.statusList(conf);
+      const last = rs.at(-1)!;
+      expectError(last, 50, "STATUS on a full range: ");
+    },
+  },
+  {
     id: "status.version-gate",
     family: "status",
     title: "STATUS with a 1.0.0 config is refused with code 1 (STATUS needs 1.1.0)",

@@ -153,6 +153,32 @@ export const lifecycleChecks: Check[] = [
     },
   },
   {
+    id: "add.cni-args",
+    family: "lifecycle",
+    title: "ADD accepts the CNI_ARGS a kubelet passes (IgnoreUnknown=1;K8S_POD_…)",
+    spec: "SPEC-v1.1.0 §2 Parameters (CNI_ARGS); CONVENTIONS CNI_ARGS",
+    async run(ctx) {
+      const conf = mainFixture(ctx);
+      const att = { ...ctx.container(), args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc123" };
+      expectOk(await ctx.addList(conf, att), "ADD with CNI_ARGS ");
+      expectOk(await ctx.delList(conf, att), "DEL with CNI_ARGS ");
+    },
+  },
+  {
+    id: "check.requires-prevResult",
+    family: "lifecycle",
+    title: "CHECK without prevResult fails (the runtime must send the ADD result)",
+    spec: "SPEC-v1.1.0 §2 CHECK (plugin must consult prevResult; runtime must include it)",
+    async run(ctx) {
+      const conf = mainFixture(ctx);
+      if (!atLeast(conf.cniVersion, "0.4.0")) skip("CHECK needs 0.4.0");
+      const att = ctx.container();
+      expectOk(await ctx.addList(conf, att), "ADD ");
+      const r = await ctx.invoke(conf.plugins[0]!.type, { command: "CHECK", stdin: ctx.requestConfig(conf, 0, undefined, att), env: ctx.attachmentEnv(att) });
+      expectError(r, undefined, "CHECK without prevResult: ");
+    },
+  },
+  {
     id: "add.concurrent",
     family: "lifecycle",
     title: "4 concurrent ADDs on one network all succeed with distinct addresses",
