@@ -1,7 +1,7 @@
 // Netlink attributes (struct nlattr TLVs) driven by schemas: a schema maps a property name to
 // {attribute id, value type}. encodeAttrs/decodeAttrs walk the schema, so each message family
 // is a table, not code. Nested schemas may depend on a sibling (IFLA_INFO_DATA depends on
-// IFLA_INFO_KIND, TCA_OPTIONS on TCA_KIND): that is a function of the already known siblings.
+// IFLA_INFO_KIND, TCA_OPTIONS on TCA_KIND): a "dynamic" type is a function of the known siblings.
 import { NLA_F_NESTED, NLA_TYPE_MASK } from "./constants";
 import { formatIp, formatMac, parseIp, parseMac } from "./ip";
 import { type Scalar, type Struct, readScalar, writeScalar } from "./struct";
@@ -22,7 +22,6 @@ export interface Body<H = Record<string, number>> {
   attrs: Attrs;
 }
 
-export type NestedRef = AttrSchema | ((siblings: Attrs) => AttrSchema | undefined);
 export type AttrType =
   | Scalar
   | "flag" // no payload: present = true
@@ -30,9 +29,11 @@ export type AttrType =
   | "bytes" // raw Buffer
   | "mac" // "aa:bb:cc:dd:ee:ff"
   | "ip" // 4 or 16 bytes ↔ dotted/colon string
-  | { nested: NestedRef }
+  | { nested: AttrSchema }
   | { struct: Struct<object> }
-  | { body: BodySpec };
+  | { body: BodySpec }
+  /** Type chosen from sibling attributes (undefined: unknown, kept as raw bytes on decode). */
+  | { dynamic: (siblings: Attrs) => AttrType | undefined };
 
 export interface AttrDef {
   id: number;
@@ -89,10 +90,6 @@ export function attr(type: number, payload: Buffer): Buffer {
   return buf;
 }
 
-function resolve(ref: NestedRef, siblings: Attrs): AttrSchema | undefined {
-  return typeof ref === "function" ? ref(siblings) : ref;
-}
-
 function scalarBuf(t: Scalar, v: number | bigint): Buffer {
   const size = t === "u8" || t === "s8" ? 1 : t === "u64" ? 8 : t.endsWith("16") ? 2 : 4;
   const b = Buffer.alloc(size);
@@ -116,9 +113,12 @@ function encodeValue(def: AttrDef, value: unknown, siblings: Attrs, path: string
   }
   if ("struct" in t) return t.struct.encode(value as object);
   if ("body" in t) return encodeBody(t.body, value as Body<object>);
-  const schema = resolve(t.nested, siblings);
-  if (!schema) throw new Error(`${path}: no schema for nested attribute`);
-  return encodeAttrs(schema, value as Attrs, path);
+  if ("dynamic" in t) {
+    const resolved = t.dynamic(siblings);
+    if (!resolved) throw new Error(`${path}: no layout for this attribute given its siblings`);
+    return encodeValue({ ...def, type: resolved }, value, siblings, path);
+  }
+  return encodeAttrs(t.nested, value as Attrs, path);
 }
 
 /** Encode `values` in schema order; undefined values are skipped, unknown keys are an error. */
@@ -161,13 +161,16 @@ function decodeValue(def: AttrDef, payload: Buffer, siblings: Attrs): unknown {
   }
   if ("struct" in t) return payload.length >= t.struct.size ? t.struct.decode(payload) : undefined;
   if ("body" in t) return decodeBody(t.body, payload);
-  const schema = resolve(t.nested, siblings);
-  return schema ? decodeAttrs(schema, payload) : Buffer.from(payload);
+  if ("dynamic" in t) {
+    const resolved = t.dynamic(siblings);
+    return resolved ? decodeValue({ ...def, type: resolved }, payload, siblings) : Buffer.from(payload);
+  }
+  return decodeAttrs(t.nested, payload);
 }
 
 /**
  * Decode a TLV run with `schema`. Unknown attributes are skipped (kernels add attributes all the
- * time). Nested schemas that depend on siblings are resolved after the plain attributes.
+ * time). Dynamic attributes, which depend on siblings, are resolved after the plain ones.
  */
 export function decodeAttrs(schema: AttrSchema, buf: Buffer, offset = 0, end = buf.length): Attrs {
   const out: Attrs = {};
@@ -176,7 +179,7 @@ export function decodeAttrs(schema: AttrSchema, buf: Buffer, offset = 0, end = b
     const hit = schema.byId.get(a.type);
     if (!hit) continue;
     const [key, def] = hit;
-    if (typeof def.type === "object" && "nested" in def.type && typeof def.type.nested === "function") {
+    if (typeof def.type === "object" && "dynamic" in def.type) {
       deferred.push([key, def, a.payload]);
       continue;
     }

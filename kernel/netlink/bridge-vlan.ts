@@ -30,12 +30,18 @@ export function vlanInfoEntries(v: BridgeVlanSpec): BridgeVlanInfo[] {
   ];
 }
 
-export function bridgeVlanRequest(op: "add" | "delete", index: number, v: BridgeVlanSpec, target?: string): Request {
-  const afSpec: Attrs = { flags: v.self ? BRIDGE_FLAGS_SELF : BRIDGE_FLAGS_MASTER, vlanInfo: vlanInfoEntries(v) };
+/** One request for one or several VLANs/ranges (all for the same target: master or self). */
+export function bridgeVlanRequest(op: "add" | "delete", index: number, spec: BridgeVlanSpec | BridgeVlanSpec[], target?: string): Request {
+  const specs = Array.isArray(spec) ? spec : [spec];
+  if (specs.length === 0) throw new RangeError("no VLANs given");
+  const self = specs[0].self ?? false;
+  if (specs.some((v) => (v.self ?? false) !== self)) throw new TypeError("self and master VLANs need separate requests");
+  const afSpec: Attrs = { flags: self ? BRIDGE_FLAGS_SELF : BRIDGE_FLAGS_MASTER, vlanInfo: specs.flatMap(vlanInfoEntries) };
+  const vids = specs.map((v) => `${v.vid}${v.vidEnd && v.vidEnd !== v.vid ? `-${v.vidEnd}` : ""}`).join(",");
   return {
     type: op === "add" ? RTM.SETLINK : RTM.DELLINK,
     payload: encodeBody(bridgeLinkBody, { header: { family: AF_BRIDGE, index }, attrs: { afSpec } }),
-    target: `${target ?? index} vid ${v.vid}${v.vidEnd ? `-${v.vidEnd}` : ""}`,
+    target: `${target ?? index} vid ${vids}`,
   };
 }
 

@@ -4,7 +4,7 @@
 // API summary (all synchronous; each Rtnl acts in the namespace it was opened in):
 //
 //   const nl = Rtnl.open(nsPath?)              // socket created inside withNetns(nsPath)
-//   nl.close()
+//   nl.close()                                 Rtnl.with(nsPath, (nl) => ...) opens, runs, closes
 // Links (LinkRef = index | name):
 //   nl.listLinks(): Link[]                     nl.getLink(ref): Link (ENODEV)   nl.findLink(ref): Link|undefined
 //   nl.linkIndex(ref): number
@@ -31,11 +31,13 @@
 // Neighbours:
 //   nl.listNeighs({link?, family?}): Neigh[]    Neigh = {index, family, ip, mac?, state, states: ["permanent"...], flags, router}
 //   nl.addNeigh(link, {ip, mac?, state? (default "permanent"), replace? (default true), router?})   nl.deleteNeigh(link, ip)
+//   nl.resolveNeigh(link, ip)                  NTF_USE: kernel sends ARP/NS now (own IPv4 address → gratuitous ARP)
 // tc (rates in bits/s, bursts/limits in bytes; handles as numbers, tcHandle("1:10") / formatTcHandle(n)):
 //   nl.listQdiscs(link?): Qdisc[]   Qdisc = {index, kind, handle, parent, stats?, htb?: {defaultClass, r2q}, tbf?: {rate, burst, limit}}
 //   nl.addQdisc / replaceQdisc(link, {kind: "clsact"} | {kind: "ingress"}
 //        | {kind: "htb", handle?: "1:", parent?, defaultClass?: 0x10, r2q?, directQlen?}
-//        | {kind: "tbf", rate, burst, limit? | latencyMs?, handle?, parent?})
+//        | {kind: "tbf", rate, burst, limit? | latencyMs?, handle?, parent?}
+//        | {kind: "bfifo" | "pfifo", limit, parent?, handle?})     Qdisc.fifo = {limit}
 //   nl.deleteQdisc(link, "clsact" | "ingress" | {parent?, handle?})
 //   nl.listClasses(link, parent?): TcClass[]   TcClass = {index, kind, handle, parent, stats?, htb?: {rate, ceil, burst, cburst, prio, quantum, level}}
 //   nl.addHtbClass / replaceHtbClass(link, {classid: "1:10", parent: "1:", rate, ceil?, burst?, cburst?, prio?, quantum?, mtu?})
@@ -45,7 +47,7 @@
 //   nl.deleteFilter(link, {parent, priority?, handle?, protocol?, kind?})
 //   TcStats = {bytes, packets, drops, overlimits, requeues, qlen, backlog}
 // Bridge VLANs (needs CONFIG_BRIDGE_VLAN_FILTERING — absent on the 6.18 test VM):
-//   nl.addBridgeVlan / deleteBridgeVlan(link, {vid, vidEnd?, pvid?, untagged?, self?})
+//   nl.addBridgeVlan / deleteBridgeVlan(link, {vid, vidEnd?, pvid?, untagged?, self?} | [...several, one request])
 //   nl.listBridgeVlans(link): {vid, pvid, untagged}[]   nl.listBridgeLinks(): {index, name, master?, vlans, port?}[]
 export * from "./constants";
 export { NetlinkError, isNetlinkError, errnoName } from "./errors";
@@ -54,7 +56,7 @@ export type { Link, LinkRef, LinkChanges, BridgeOptions, BridgePortOptions, Brid
 export type { Addr, AddrOptions } from "./addr";
 export type { Route, RouteSpec, RouteType } from "./route";
 export type { Neigh, NeighSpec, NeighState } from "./neigh";
-export type { Qdisc, QdiscOptions, QdiscPlacement, HtbQdiscOptions, TbfQdiscOptions, TcClass, HtbClassOptions, TcFilter, BpfFilterOptions, TcStats } from "./tc";
+export type { FifoQdiscOptions, Qdisc, QdiscOptions, QdiscPlacement, HtbQdiscOptions, TbfQdiscOptions, TcClass, HtbClassOptions, TcFilter, BpfFilterOptions, TcStats } from "./tc";
 export { filterParent } from "./tc";
 export { tcHandle, formatTcHandle, tcMajor, tcMinor, tcMake } from "./tc-handle";
 export { type Psched, parsePsched, psched, xmitTicks, xmitBytes } from "./psched";

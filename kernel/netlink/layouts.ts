@@ -59,6 +59,8 @@ export const tcTbfQopt = defineStruct<TcTbfQopt>("tc_tbf_qopt", [
   ["rate", tcRatespec], ["peakrate", tcRatespec], ["limit", "u32"], ["buffer", "u32"], ["mtu", "u32"],
 ]);
 
+export const tcFifoQopt = defineStruct<{ limit: number }>("tc_fifo_qopt", [["limit", "u32"]]);
+
 export interface GnetStatsBasic { bytes: number; packets: number }
 export const gnetStatsBasic = defineStruct<GnetStatsBasic>("gnet_stats_basic", [["bytes", "u64"], ["packets", "u32"]]);
 

@@ -49,14 +49,18 @@ export const vethDataAttrs = defineAttrs("VETH_INFO", {
   peer: { id: VETH_INFO_PEER, type: { body: vethPeerBody as BodySpec } },
 });
 
+const nestedIn = (table: Record<string, AttrSchema>, kind: unknown) => {
+  const schema = typeof kind === "string" ? table[kind] : undefined;
+  return schema && { nested: schema };
+};
 const infoDataByKind: Record<string, AttrSchema> = { bridge: bridgeDataAttrs, veth: vethDataAttrs, vlan: vlanDataAttrs };
 const slaveDataByKind: Record<string, AttrSchema> = { bridge: bridgePortAttrs };
 
 export const linkInfoAttrs = defineAttrs("IFLA_LINKINFO", {
   kind: { id: IFLA_INFO.KIND, type: "string" },
-  data: { id: IFLA_INFO.DATA, type: { nested: (s) => infoDataByKind[s.kind as string] } },
+  data: { id: IFLA_INFO.DATA, type: { dynamic: (s) => nestedIn(infoDataByKind, s.kind) } },
   slaveKind: { id: IFLA_INFO.SLAVE_KIND, type: "string" },
-  slaveData: { id: IFLA_INFO.SLAVE_DATA, type: { nested: (s) => slaveDataByKind[s.slaveKind as string] } },
+  slaveData: { id: IFLA_INFO.SLAVE_DATA, type: { dynamic: (s) => nestedIn(slaveDataByKind, s.slaveKind) } },
 });
 
 export const linkAttrs = defineAttrs("IFLA", {

@@ -66,6 +66,15 @@ export function addNeighRequest(index: number, n: NeighSpec): Request {
   return { type: RTM.NEWNEIGH, flags: NLM_F_CREATE | (n.replace === false ? NLM_F_EXCL : NLM_F_REPLACE), payload, target: n.ip };
 }
 
+/**
+ * NTF_USE: ask the kernel to resolve `ip` now (it sends an ARP request / neighbour solicitation).
+ * For one of the interface's own IPv4 addresses that is a gratuitous ARP.
+ */
+export function useNeighRequest(index: number, ip: string): Request {
+  const payload = encodeBody(neighBody, { header: { family: familyToAf(ipFamily(ip)), ifindex: index, state: NUD.NONE, flags: NTF.USE }, attrs: { dst: ip } });
+  return { type: RTM.NEWNEIGH, flags: NLM_F_CREATE, payload, target: ip };
+}
+
 export function deleteNeighRequest(index: number, ip: string): Request {
   const payload = encodeBody(neighBody, { header: { family: familyToAf(ipFamily(ip)), ifindex: index }, attrs: { dst: ip } });
   return { type: RTM.DELNEIGH, payload, target: ip };

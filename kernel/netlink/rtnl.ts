@@ -11,7 +11,7 @@ import {
 } from "./link";
 import { type Route, type RouteSpec, addRouteRequest, decodeRoute, deleteRouteRequest, dumpRoutesRequest } from "./route";
 import { type BridgeLinkInfo, type BridgeVlanSpec, bridgeVlanRequest, decodeBridgeLink, dumpBridgeLinksRequest } from "./bridge-vlan";
-import { type Neigh, type NeighSpec, addNeighRequest, decodeNeigh, deleteNeighRequest, dumpNeighsRequest } from "./neigh";
+import { type Neigh, type NeighSpec, addNeighRequest, decodeNeigh, deleteNeighRequest, dumpNeighsRequest, useNeighRequest } from "./neigh";
 import { NetlinkSocket, type SocketOptions } from "./socket";
 import {
   type BpfFilterOptions, type HtbClassOptions, type Qdisc, type QdiscOptions, type QdiscPlacement, type TcClass, type TcFilter,
@@ -217,6 +217,11 @@ export class Rtnl {
     this.socket.request(addNeighRequest(this.linkIndex(link), n));
   }
 
+  /** Make the kernel resolve `ip` now (NTF_USE); on one of the link's own IPv4 addresses: a gratuitous ARP. */
+  resolveNeigh(link: LinkRef, ip: string): void {
+    this.socket.request(useNeighRequest(this.linkIndex(link), ip));
+  }
+
   deleteNeigh(link: LinkRef, ip: string): void {
     this.socket.request(deleteNeighRequest(this.linkIndex(link), ip));
   }
@@ -292,12 +297,12 @@ export class Rtnl {
 
   // ---------------- bridge VLANs & ports ----------------
 
-  /** Add a VLAN (or range) to a bridge port; `self: true` on the bridge itself for its own VLANs. */
-  addBridgeVlan(link: LinkRef, v: BridgeVlanSpec): void {
+  /** Add VLANs (single, ranges, or a list in one request) to a bridge port; `self: true` on the bridge itself. */
+  addBridgeVlan(link: LinkRef, v: BridgeVlanSpec | BridgeVlanSpec[]): void {
     this.socket.request(bridgeVlanRequest("add", this.linkIndex(link), v, String(link)));
   }
 
-  deleteBridgeVlan(link: LinkRef, v: BridgeVlanSpec): void {
+  deleteBridgeVlan(link: LinkRef, v: BridgeVlanSpec | BridgeVlanSpec[]): void {
     this.socket.request(bridgeVlanRequest("delete", this.linkIndex(link), v, String(link)));
   }
 

@@ -1,7 +1,7 @@
 // Traffic control (RTM_*QDISC, RTM_*TCLASS, RTM_*TFILTER): tcmsg + TCA_* schema with per-kind
 // TCA_OPTIONS (htb, tbf, bpf), typed results with TCA_STATS2 counters, and pure request builders.
 // Units: rates in bits per second (like tc and CNI), bursts and limits in bytes.
-import { type Attrs, type AttrSchema, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { type Attrs, type AttrType, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
 import {
   AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
   TCA_HTB, TCA_STATS, TCA_TBF, TC_H_CLSACT, TC_H_INGRESS, TC_H_ROOT, TC_HTB_PROTOVER, TC_LINKLAYER_ETHERNET,
@@ -9,7 +9,7 @@ import {
 } from "./constants";
 import {
   type GnetStatsBasic, type GnetStatsQueue, type TcHtbGlob, type TcHtbOpt, type TcMsg, type TcTbfQopt,
-  gnetStatsBasic, gnetStatsQueue, tcHtbGlob, tcHtbOpt, tcTbfQopt, tcmsg,
+  gnetStatsBasic, gnetStatsQueue, tcFifoQopt, tcHtbGlob, tcHtbOpt, tcTbfQopt, tcmsg,
 } from "./layouts";
 import { type Psched, psched, xmitBytes, xmitTicks } from "./psched";
 import type { Request } from "./socket";
@@ -46,11 +46,15 @@ export const stats2Attrs = defineAttrs("TCA_STATS", {
   pkt64: { id: TCA_STATS.PKT64, type: "u64" },
 });
 
-const optionsByKind: Record<string, AttrSchema> = { htb: htbAttrs, tbf: tbfAttrs, bpf: bpfAttrs };
+// Most kinds nest TCA_* attributes in TCA_OPTIONS; the fifos put a bare struct there.
+const optionsByKind: Record<string, AttrType> = {
+  htb: { nested: htbAttrs }, tbf: { nested: tbfAttrs }, bpf: { nested: bpfAttrs },
+  bfifo: { struct: tcFifoQopt }, pfifo: { struct: tcFifoQopt },
+};
 
 export const tcAttrs = defineAttrs("TCA", {
   kind: { id: TCA.KIND, type: "string" },
-  options: { id: TCA.OPTIONS, type: { nested: (s) => optionsByKind[s.kind as string] } },
+  options: { id: TCA.OPTIONS, type: { dynamic: (s) => optionsByKind[s.kind as string] } },
   stats2: { id: TCA.STATS2, type: { nested: stats2Attrs } },
   chain: { id: TCA.CHAIN, type: "u32" },
 });
@@ -117,7 +121,12 @@ export interface TbfQdiscOptions {
   limit?: number;
   latencyMs?: number;
 }
-export type QdiscOptions = { kind: "clsact" } | { kind: "ingress" } | HtbQdiscOptions | TbfQdiscOptions;
+export interface FifoQdiscOptions {
+  kind: "bfifo" | "pfifo";
+  /** bytes for bfifo, packets for pfifo */
+  limit: number;
+}
+export type QdiscOptions = { kind: "clsact" } | { kind: "ingress" } | HtbQdiscOptions | TbfQdiscOptions | FifoQdiscOptions;
 
 export interface QdiscPlacement {
   /** Default: root (clsact/ingress: their fixed parent). */
@@ -131,8 +140,11 @@ function qdiscPlacement(kind: string, p: QdiscPlacement): { parent: number; hand
   return { parent: tcHandle(p.parent ?? TC_H_ROOT), handle: tcHandle(p.handle ?? 0) };
 }
 
-function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | undefined {
+function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | { limit: number } | undefined {
   switch (o.kind) {
+    case "bfifo":
+    case "pfifo":
+      return { limit: o.limit };
     case "clsact":
     case "ingress":
       return undefined;
@@ -173,6 +185,8 @@ export interface Qdisc {
   stats?: TcStats;
   htb?: { defaultClass: number; r2q: number; directQlen?: number };
   tbf?: { rate: number; burst: number; limit: number };
+  /** bfifo (bytes) / pfifo (packets) */
+  fifo?: { limit: number };
 }
 
 export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
@@ -185,6 +199,8 @@ export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
     const g = o.init as TcHtbGlob;
     q.htb = { defaultClass: g.defcls, r2q: g.rate2quantum };
     if (o.directQlen !== undefined) q.htb.directQlen = o.directQlen as number;
+  } else if ((q.kind === "bfifo" || q.kind === "pfifo") && typeof o.limit === "number") {
+    q.fifo = { limit: o.limit };
   } else if (q.kind === "tbf" && o.parms) {
     const t = o.parms as TcTbfQopt;
     const bytes = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;

@@ -213,6 +213,19 @@ describe("routes and neighbours", () => {
     expectNetlinkError(() => nl.deleteRoute({ dst: "10.9.0.0/16" }), "ESRCH");
   });
 
+  it("sends a gratuitous ARP for an own address (NTF_USE) that updates a peer's stale entry", () => {
+    const { containers } = bridgeWithContainers(2);
+    const [c0, c1] = containers;
+    c1.nl.addNeigh("eth0", { ip: "10.0.0.2", mac: "02:00:00:00:00:99", state: "stale" });
+    c0.nl.resolveNeigh("eth0", "10.0.0.2");
+    let entry;
+    for (let i = 0; i < 50 && entry?.mac !== "02:00:00:00:00:02"; i++) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      entry = c1.nl.listNeighs({ link: "eth0", family: 4 }).find((n) => n.ip === "10.0.0.2");
+    }
+    expect(entry?.mac).toBe("02:00:00:00:00:02");
+  });
+
   it("adds, lists and deletes static neighbours", () => {
     const { containers } = bridgeWithContainers(1);
     const [{ nl, ns }] = containers;

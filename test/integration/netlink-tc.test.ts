@@ -128,6 +128,9 @@ describe("htb and tbf", () => {
     const qstats = na.listQdiscs("va").find((q) => q.kind === "htb")!.stats!;
     expect(qstats.packets).toBeGreaterThanOrEqual(5);
 
+    na.replaceQdisc("va", { kind: "bfifo", parent: "1:10", limit: 20_000 }); // short leaf queue
+    expect(na.listQdiscs("va").find((q) => q.kind === "bfifo")).toMatchObject({ parent: tcHandle("1:10"), fifo: { limit: 20_000 } });
+
     na.replaceHtbClass("va", { classid: "1:10", parent: "1:1", rate: 20e6 });
     expect(na.listClasses("va").find((c) => c.handle === tcHandle("1:10"))?.htb).toMatchObject({ rate: 20e6, ceil: 20e6 });
 

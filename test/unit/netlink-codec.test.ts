@@ -81,13 +81,15 @@ describe("attributes", () => {
   it("resolves nested schemas from a sibling (IFLA_INFO_DATA by IFLA_INFO_KIND)", () => {
     const byKind = defineAttrs("info", {
       kind: { id: 1, type: "string" },
-      data: { id: 2, type: { nested: (s) => (s.kind === "inner" ? inner : undefined) } },
+      data: { id: 2, type: { dynamic: (s) => (s.kind === "inner" ? { nested: inner } : s.kind === "u32" ? "u32" : undefined) } },
     });
     const buf = encodeAttrs(byKind, { kind: "inner", data: { a: 5 } });
     expect(decodeAttrs(byKind, buf)).toEqual({ kind: "inner", data: { a: 5 } });
     // An unknown kind keeps the raw bytes.
+    expect(decodeAttrs(byKind, encodeAttrs(byKind, { kind: "u32", data: 7 }))).toEqual({ kind: "u32", data: 7 });
     const other = Buffer.concat([attr(1, Buffer.from("zzz\0")), attr(2, Buffer.from([1, 2]))]);
     expect(decodeAttrs(byKind, other).data).toEqual(Buffer.from([1, 2]));
+    expect(() => encodeAttrs(byKind, { kind: "zzz", data: 1 })).toThrow(/no layout/);
   });
 });
 

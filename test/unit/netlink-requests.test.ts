@@ -9,7 +9,7 @@ import { broadcastOf, formatIp, networkOf, parseCidr, parseIp } from "../../kern
 import {
   addBridgeRequest, addVethRequest, addVlanRequest, bridgeLinkBody, decodeLink, linkBody, setBridgePortRequest, setLinkRequest,
 } from "../../kernel/netlink/link";
-import { addNeighRequest, decodeNeigh, neighBody } from "../../kernel/netlink/neigh";
+import { addNeighRequest, decodeNeigh, neighBody, useNeighRequest } from "../../kernel/netlink/neigh";
 import { parsePsched, xmitBytes, xmitTicks } from "../../kernel/netlink/psched";
 import { addRouteRequest, decodeRoute, deleteRouteRequest } from "../../kernel/netlink/route";
 import {
@@ -155,6 +155,12 @@ describe("neighbours and bridge VLANs", () => {
     expect(n.states).toEqual(["reachable", "permanent"]);
   });
 
+  it("asks the kernel to resolve a neighbour now with NTF_USE", () => {
+    const r = useNeighRequest(4, "10.0.0.2");
+    expect(r.flags).toBe(NLM_F_CREATE);
+    expect(decodeBody(neighBody, r.payload)).toEqual({ header: expect.objectContaining({ ifindex: 4, state: 0, flags: 0x01 }), attrs: { dst: "10.0.0.2" } });
+  });
+
   it("splits VLAN ranges into RANGE_BEGIN/RANGE_END entries", () => {
     expect(vlanInfoEntries({ vid: 10, vidEnd: 20, untagged: true })).toEqual([
       { flags: BRIDGE_VLAN_INFO.UNTAGGED | BRIDGE_VLAN_INFO.RANGE_BEGIN, vid: 10 },
@@ -173,6 +179,13 @@ describe("neighbours and bridge VLANs", () => {
         "08000200" + "0600" + "6400", // IFLA_BRIDGE_VLAN_INFO {flags PVID|UNTAGGED, vid 100}
     );
     expect(bridgeVlanRequest("delete", 6, { vid: 100, self: true }).type).toBe(RTM.DELLINK);
+    // Several VLANs in one request, as an access PVID plus a tagged trunk range.
+    const both = bridgeVlanRequest("add", 6, [{ vid: 5, pvid: true, untagged: true }, { vid: 10, vidEnd: 12 }], "veth0");
+    expect(both.target).toBe("veth0 vid 5,10-12");
+    expect((decodeBody(bridgeLinkBody, both.payload).attrs.afSpec as { vlanInfo: unknown[] }).vlanInfo).toEqual([
+      { flags: 6, vid: 5 }, { flags: 8, vid: 10 }, { flags: 0x10, vid: 12 },
+    ]);
+    expect(() => bridgeVlanRequest("add", 6, [{ vid: 5 }, { vid: 6, self: true }])).toThrow(/separate requests/);
   });
 
   it("decodes the AF_BRIDGE dump and expands compressed ranges", () => {
@@ -259,6 +272,12 @@ describe("tc", () => {
     const del = decodeBody(tcBody, deleteFilterRequest(2, { parent: "egress", priority: 3, handle: 1 }).payload);
     expect(del.header).toMatchObject({ parent: 0xfffffff3, info: (3 << 16) | 0x0300, handle: 1 });
     expect(del.attrs).toEqual({ kind: "bpf" });
+  });
+
+  it("puts a bare tc_fifo_qopt in TCA_OPTIONS for bfifo (golden)", () => {
+    const r = qdiscRequest("replace", 4, { kind: "bfifo", limit: 65536, parent: "1:10" }, PSCHED);
+    expect(hex(r.payload)).toBe("00000000" + "04000000" + "00000000" + "10000100" + "00000000" + "0a000100" + "626669666f000000" + "08000200" + "00000100");
+    expect(decodeQdisc(r.payload).fifo).toEqual({ limit: 65536 });
   });
 
   it("decodes TCA_STATS2 counters", () => {
