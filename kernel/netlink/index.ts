@@ -11,6 +11,7 @@
 //   nl.addVeth({name, mtu?, mac?, netns?, peer: {name, mtu?, mac?, netns?: path|fd}}): Link (local end)
 //   nl.addBridge({name, mtu?, mac?, vlanFiltering?, defaultPvid?, mcastSnooping?}): Link
 //   nl.addDummy({name,...}) / nl.addIfb({name,...}) / nl.addVlan({name, parent, id, protocol?}): Link
+//     (the 6.18 test VM has no dummy or 8021q driver: EOPNOTSUPP "Unknown device type"; ifb works)
 //   nl.setLink(ref, {up?, mtu?, mac?, name?, master?: ref|null, promisc?, netns?, alias?, txqlen?})
 //   nl.setUp/setDown(ref)  setMtu(ref,n)  setMac(ref,mac)  setName(ref,name)  setPromisc(ref,on)
 //   nl.setMaster(ref, bridge|null)  nl.moveToNetns(ref, path|fd)  nl.deleteLink(ref)
@@ -26,7 +27,7 @@
 //   nl.listRoutes({family?, table? (default main, 0 = all), oif?}): Route[]
 //   nl.addRoute / replaceRoute / deleteRoute({dst, gw?, oif?, src?, priority?, scope?, table?, type?, protocol?, mtu?, advmss?, onlink?})
 //   Route = {family, dst, gw?, oif?, src?, priority?, scope, table, type, protocol, flags, mtu?, advmss?}
-// Errors: NetlinkError {errno, code: "EEXIST"|"ENODEV"|..., op: "RTM_NEWLINK", target?, extack?}
+// Errors: NetlinkError {errno, code: "EEXIST"|"ENODEV"|..., op: "RTM_NEWLINK", target?, extack?, syscall? (socket failure, e.g. recv timeout)}
 //   message "RTM_NEWLINK veth0: File exists (extack text)"; isNetlinkError(e, "EEXIST").
 // Neighbours:
 //   nl.listNeighs({link?, family?}): Neigh[]    Neigh = {index, family, ip, mac?, state, states: ["permanent"...], flags, router}
