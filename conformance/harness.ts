@@ -182,6 +182,8 @@ export class CheckContext {
     readonly chainFixtureFile: string | undefined,
     readonly subnetIndex: number,
     readonly claimed: ReadonlyMap<string, readonly string[]>,
+    /** A private bpffs the node sees at /sys/fs/bpf (see Run.setup), if one could be mounted. */
+    readonly bpffs?: string,
   ) {}
 
   onCleanup(fn: () => void | Promise<void>): void {
@@ -274,7 +276,13 @@ export class CheckContext {
     const input = typeof inv.stdin === "string" ? inv.stdin : JSON.stringify(inv.stdin);
     const started = performance.now();
     const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("ip", ["netns", "exec", this.node.name, bin], { env, stdio: ["pipe", "pipe", "pipe"] });
+      // `ip netns exec` gives the plugin a fresh /sys for the node namespace, which has no bpffs;
+      // on a real node /sys/fs/bpf is one. Bind the run's private bpffs there so pins made by one
+      // invocation (ADD) are seen by the next (CHECK, DEL), as on a host.
+      const argv = this.bpffs
+        ? ["netns", "exec", this.node.name, "sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', this.bpffs, bin]
+        : ["netns", "exec", this.node.name, bin];
+      const child = spawn("ip", argv, { env, stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
@@ -449,7 +457,7 @@ export interface RunOptions {
 }
 
 /** VERSION probe of every binary in the fixtures, made once per target. */
-export async function probeVersions(target: Target, node: Ns, files: string[]): Promise<Map<string, string[]>> {
+export async function probeVersions(target: Target, node: Ns, files: string[], bpffs?: string): Promise<Map<string, string[]>> {
   const types = new Set<string>();
   for (const f of files) {
     const conf = instantiateFixture(f, { network: "probe", bridge: "probe", dataDir: "/nonexistent", subnetIndex: 0, rangeStart: 10, rangeEnd: 250 });
@@ -458,7 +466,7 @@ export async function probeVersions(target: Target, node: Ns, files: string[]): 
       if (p.ipam?.type) types.add(p.ipam.type);
     }
   }
-  const ctx = new CheckContext(target, node, files[0]!, undefined, 0, new Map());
+  const ctx = new CheckContext(target, node, files[0]!, undefined, 0, new Map(), bpffs);
   const out = new Map<string, string[]>();
   for (const t of types) {
     if (!fs.existsSync(ctx.binaryFor(t))) continue;
@@ -472,25 +480,36 @@ export async function probeVersions(target: Target, node: Ns, files: string[]): 
 export class Run {
   node: Ns | undefined;
   claimed: Map<string, string[]> = new Map();
+  bpffs: string | undefined;
   private subnet = 0;
 
   constructor(readonly opts: RunOptions) {}
 
   async setup(): Promise<void> {
     this.node = addNetns("cnode");
+    // A bpffs instance of our own (never the host's /sys/fs/bpf), dropped with everything pinned
+    // in it at teardown. Without one, plugins that pin BPF objects run as on a node without bpffs.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cni-conf-bpffs-"));
+    if (spawnSync("mount", ["-t", "bpf", "bpf", dir]).status === 0) this.bpffs = dir;
+    else fs.rmdirSync(dir);
     const files = [this.opts.fixture, ...(this.opts.chainFixture ? [this.opts.chainFixture] : [])];
-    this.claimed = await probeVersions(this.opts.target, this.node, files);
+    this.claimed = await probeVersions(this.opts.target, this.node, files, this.bpffs);
   }
 
   teardown(): void {
     if (this.node) delNetns(this.node);
     this.node = undefined;
+    if (this.bpffs) {
+      spawnSync("umount", ["-l", this.bpffs]);
+      fs.rmSync(this.bpffs, { recursive: true, force: true });
+      this.bpffs = undefined;
+    }
   }
 
   async runCheck(check: Check): Promise<CheckResult> {
     if (!this.node) await this.setup();
     this.subnet += 1;
-    const ctx = new CheckContext(this.opts.target, this.node!, this.opts.fixture, this.opts.chainFixture, this.subnet, this.claimed);
+    const ctx = new CheckContext(this.opts.target, this.node!, this.opts.fixture, this.opts.chainFixture, this.subnet, this.claimed, this.bpffs);
     const started = performance.now();
     let status: Status = "pass";
     let detail = "";

@@ -75,9 +75,14 @@ for (const [target, chain] of targets.flatMap((t) => chains.map((c) => [t, c] as
         ],
       };
       fs.writeFileSync(path.join(confDir, `10-${net}.conflist`), JSON.stringify(conflist, null, 2));
+      // `ip netns exec` gives a fresh /sys without bpffs; a node has one at /sys/fs/bpf. Bind a
+      // private instance there so the bandwidth plugin's pins outlive each plugin process.
+      const bpffs = scope.tmpdir("libcni-bpffs-");
+      execFileSync("mount", ["-t", "bpf", "bpf", bpffs]);
+      scope.onCleanup(() => void spawnSync("umount", ["-l", bpffs]));
       const drive = (args: string[]) => {
         const [cmd, ...rest] = args;
-        const r = spawnSync("ip", ["netns", "exec", node.name, DRIVER, "-conf-dir", confDir, "-path", target.dir(), "-cache-dir", cacheDir, ...rest.filter((a) => a.startsWith("-")), cmd!, net, ...rest.filter((a) => !a.startsWith("-"))], {
+        const r = spawnSync("ip", ["netns", "exec", node.name, "sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', bpffs, DRIVER, "-conf-dir", confDir, "-path", target.dir(), "-cache-dir", cacheDir, ...rest.filter((a) => a.startsWith("-")), cmd!, net, ...rest.filter((a) => !a.startsWith("-"))], {
           encoding: "utf8",
           // libcni passes its own environment on to plugins: keep it clean.
           env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
