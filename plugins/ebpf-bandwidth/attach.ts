@@ -114,6 +114,12 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
   const vethIndex = st.links.egress?.ifindex || hostIndex;
   if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
   if (st.ifbMinor !== undefined) step(() => releaseIfbClass(nl, ifbName, st.ifbMinor));
+  // Leave no empty network directory behind either (another attachment may still use it).
+  try {
+    fs.rmdirSync(path.dirname(dir));
+  } catch {
+    /* not empty, or already gone */
+  }
   if (errors.length) throw errors[0];
 }
 

@@ -108,5 +108,6 @@ export const linksOf = (ns: Netns) => (JSON.parse(ns.ip("-j", "link", "show")) a
 /** Every file under a directory (pins), relative. */
 export function pinsUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+  // maps.debug / progs.debug: the kernel's own iterators at every bpffs root.
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => !p.endsWith(".debug")).sort();
 }

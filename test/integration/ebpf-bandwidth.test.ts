@@ -1,0 +1,144 @@
+// ebpf-bandwidth in real namespaces with real traffic: chained after the Go reference bridge and
+// after ours, caps hold in both directions, other TCX programs keep seeing traffic, CHECK / DEL /
+// GC / STATUS through the built plugin, and nothing is left behind. iperf3 runs are short (3 s);
+// the exact figures are the benchmark's job (scripts/bench-bandwidth.ts).
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { checkNetworkList, delNetworkList } from "../../demo/chain";
+import { BpfLink, attachTcx, loadCollection, objectSpec, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { NsScope, isRoot } from "../helpers/netns";
+import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
+import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
+
+const canRun = isRoot() && haveReference("bridge") && spawnSync("iperf3", ["-v"]).status === 0;
+const scope = new NsScope();
+afterEach(() => scope.cleanup());
+
+const MBIT = 1_000_000;
+const caps = (mbit: number) => ({ ingressRate: mbit * MBIT, ingressBurst: 524_288, egressRate: mbit * MBIT, egressBurst: 524_288 });
+const att = (t: Topo, i = 0) => ({ containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0", capabilityArgs: { bandwidth: caps(10) } });
+
+/** Run our plugin directly (GC, STATUS, CHECK with a changed config). */
+function run(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
+  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
+  return execPlugin("ebpf-bandwidth", {
+    command, config: conf, node: t.node, binDir: t.binDir,
+    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
+  });
+}
+
+/** Nothing of ours in the node: no pins, no IFB, no htb/bfifo qdiscs. */
+function expectClean(t: Topo) {
+  expect(pinsUnder(t.pinRoot)).toEqual([]);
+  expect(linksOf(t.node)).not.toContain("tscni-ifb0");
+  expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo/);
+}
+
+describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
+  beforeAll(() => {
+    if (!fs.existsSync(DIST_BIN)) throw new Error("run `npm run build` first: the tests drive dist/tscni");
+  });
+
+  it("holds a 10 Mbit cap both ways after the reference bridge, while another TCX program still sees the traffic", async () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10) });
+    const veth = hostVeth(t, 0);
+    const ifindex = Number(JSON.parse(t.node.ip("-j", "link", "show", veth))[0].ifindex);
+    // Someone else's programs on the same veth: one first in the ingress list, one after ours on egress.
+    const other: Collection = loadCollection(objectSpec("classify"));
+    const links: BpfLink[] = [
+      attachTcx(other.program("classify_ingress"), { ifindex, direction: "ingress", netns: t.node.path, position: "first" }),
+      attachTcx(other.program("classify_egress"), { ifindex, direction: "egress", netns: t.node.path }),
+    ];
+    scope.onCleanup(() => {
+      for (const l of links) l.close();
+      other.close();
+    });
+    const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
+    const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
+    expect(up.mbps).toBeGreaterThan(8);
+    expect(up.mbps).toBeLessThan(10.5);
+    expect(down.mbps).toBeGreaterThan(8);
+    expect(down.mbps).toBeLessThan(10.5);
+    const seen = (k: number) => sumShapeStats(other.map("stats").lookupPerCpu(k) ?? []).bytes;
+    expect(seen(0)).toBeGreaterThan(3_000_000n); // ingress of the veth = the container's upload
+    expect(seen(1)).toBeGreaterThan(3_000_000n); // egress, after our classifier returned TCX_NEXT
+
+    // The counters command sees both directions.
+    const stats = spawnSync("ip", ["netns", "exec", t.node.name, DIST_BIN, "stats", "--pin-dir", t.pinRoot], { encoding: "utf8" });
+    expect(stats.status).toBe(0);
+    expect(stats.stdout).toMatch(/to container.*10 Mbit/);
+    expect(stats.stdout).toMatch(/from container.*10 Mbit/);
+
+    checkNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, att(t), t.ctrs[0]!.result);
+    for (const l of links.splice(0)) l.close();
+    delNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, att(t), t.ctrs[0]!.result);
+    expectClean(t);
+  });
+
+  it("holds a 100 Mbit cap both ways after our bridge; DEL removes pins, qdiscs, classes and the IFB", async () => {
+    const t = topology(scope, { bridge: "ours", caps: caps(100) });
+    const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
+    const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
+    for (const r of [up, down]) {
+      expect(r.mbps).toBeGreaterThan(80);
+      expect(r.mbps).toBeLessThan(105);
+    }
+    const a = { ...att(t), capabilityArgs: { bandwidth: caps(100) } };
+    checkNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
+    delNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
+    expectClean(t);
+  });
+
+  it("CHECK notices a detached program and a changed rate", () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10) });
+    const prev = { prevResult: t.ctrs[0]!.result };
+    expect(run(t, "CHECK", { ...prev, ...caps(10) }, 0).code).toBe(0);
+    const r = run(t, "CHECK", { ...prev, ...caps(20) }, 0);
+    expect(r.json?.code).toBe(104);
+    const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
+    const link = BpfLink.fromPin(path.join(dir, "link_egress"));
+    link.detach();
+    link.close();
+    const r2 = run(t, "CHECK", { ...prev, ...caps(10) }, 0);
+    expect(r2.json?.code).toBe(104);
+    expect(r2.json?.msg).toMatch(/egress/);
+  });
+
+  it("DEL works when the veth is already gone, and twice", () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 1 });
+    t.ctrs[0]!.ns.run("ip", ["link", "del", "eth0"]); // takes the host veth with it
+    const del = () => run(t, "DEL", { ...caps(10), prevResult: t.ctrs[0]!.result }, 0);
+    expect(del().code).toBe(0);
+    expect(del().code).toBe(0);
+    expectClean(t);
+  });
+
+  it("GC removes attachments not in the valid list and orphaned IFB classes; STATUS passes", () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 2 });
+    // Give the second container a limit too, directly (same network).
+    expect(run(t, "ADD", { ...caps(20), prevResult: t.ctrs[1]!.result }, 1).code).toBe(0);
+    // An orphan class, as a crash between "class" and "pin" would leave it.
+    tc(t.node, "class", "add", "dev", "tscni-ifb0", "parent", "7c2:", "classid", "7c2:9", "htb", "rate", "1mbit");
+    const keep = { containerID: t.ctrs[1]!.id, ifname: "eth0" };
+    expect(run(t, "GC", { "cni.dev/valid-attachments": [keep] }).code).toBe(0);
+    expect(pinsUnder(path.join(t.pinRoot, t.list.name)).filter((p) => !p.includes("/"))).toEqual([`${t.ctrs[1]!.id}-eth0`]);
+    const classes = tc(t.node, "class", "show", "dev", "tscni-ifb0");
+    expect(classes).not.toMatch(/7c2:9 /);
+    expect(classes.match(/class htb/g)?.length).toBe(1);
+    expect(run(t, "STATUS").code).toBe(0);
+    expect(run(t, "GC", { "cni.dev/valid-attachments": [] }).code).toBe(0);
+    expectClean(t);
+  });
+
+  it("passes prevResult through without limits, and rejects half-set limits like the reference", () => {
+    const t = topology(scope, { bridge: "reference", n: 1 });
+    const r = run(t, "ADD", { prevResult: t.ctrs[0]!.result }, 0);
+    expect(r.code).toBe(0);
+    expect(r.json.interfaces).toEqual(t.ctrs[0]!.result.interfaces);
+    const bad = run(t, "ADD", { prevResult: t.ctrs[0]!.result, ingressRate: 1000000 }, 0);
+    expect(bad.json?.code).toBe(7);
+    expect(run(t, "ADD", { ingressRate: 1000000, ingressBurst: 1000 }, 0).json?.code).toBe(7); // not chained
+  });
+});
