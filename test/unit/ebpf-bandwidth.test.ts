@@ -1,0 +1,149 @@
+// ebpf-bandwidth's pure parts, no root: config (reference rules, key folding, burst clamping),
+// the kernel layout plan, IFB minor allocation, the bfifo request and the stats table.
+import { describe, expect, it } from "vitest";
+import { CniError } from "../../core/errors";
+import { decodeBody } from "../../kernel/netlink/attrs";
+import { RTM, TCA } from "../../kernel/netlink/constants";
+import { tcBody } from "../../kernel/netlink/tc";
+import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
+import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
+import { IFB_MAJOR, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor } from "../../plugins/ebpf-bandwidth/plan";
+import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
+
+const code = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return { code: (e as CniError).code, msg: (e as CniError).message };
+  }
+  return undefined;
+};
+
+describe("config", () => {
+  it("reads the reference keys at the top level, case-insensitively", () => {
+    const c = parseConfig({ IngressRate: 8_000_000, ingressburst: 800_000, EGRESSRATE: 16_000_000, egressBurst: 1_600_000 }, {}, "net");
+    expect(c.ingress).toMatchObject({ rateBits: 8_000_000, rate: 1_000_000, burstBits: 800_000 });
+    expect(c.egress).toMatchObject({ rate: 2_000_000 });
+    expect(c.pinRoot).toBe(DEFAULT_PIN_ROOT);
+    expect(c.mode).toBe("auto");
+  });
+
+  it("falls back to runtimeConfig.bandwidth (any case) only when no top-level key is given", () => {
+    const rc = { bandWidth: { ingressRate: 1_000_000, ingressBurst: 8_000 } };
+    expect(parseConfig({}, rc, "n").ingress?.rate).toBe(125_000);
+    expect(parseConfig({}, rc, "n").egress).toBeUndefined();
+    const top = parseConfig({ egressRate: 2_000_000, egressBurst: 8_000 }, rc, "n");
+    expect(top.ingress).toBeUndefined();
+    expect(top.egress?.rate).toBe(250_000);
+  });
+
+  it.each([
+    [{ ingressRate: 1000 }, /ingressBurst/],
+    [{ egressBurst: 1000 }, /egressRate/],
+    [{ ingressRate: 8000, ingressBurst: 8 * 0xffffffff }, /4GB/],
+    [{ ingressRate: 4, ingressBurst: 100 }, /below 8/],
+    [{ ingressRate: "1M", ingressBurst: 100 }, /integer/],
+    [{ mode: "fast" }, /mode/],
+    [{ pinRoot: "relative" }, /pinRoot/],
+    [{ ifbDevice: "a-name-that-is-too-long" }, /ifbDevice/],
+  ])("rejects %j with code 7", (raw, msg) => {
+    const e = code(() => parseConfig(raw as Record<string, unknown>, {}, "net"));
+    expect(e?.code).toBe(7);
+    expect(e?.msg).toMatch(msg);
+  });
+
+  it("rejects network names that would escape the pin root", () => {
+    expect(code(() => parseConfig({}, {}, "../x"))?.code).toBe(7);
+  });
+
+  it("clamps runtime default bursts to maxBurstMs of traffic and raises tiny ones to one GSO packet", () => {
+    // containerd: 2^32-1 bits at 10 Mbit → 64 KiB (50 ms of 10 Mbit is less than one GSO packet).
+    const c = parseConfig({ ingressRate: 10_000_000, ingressBurst: 2 ** 32 - 1 }, {}, "n");
+    expect(c.ingress?.burst).toBe(GSO_MAX);
+    // 1 Gbit: 50 ms = 6.25 MB.
+    expect(effectiveBurst(125_000_000, 2 ** 29)).toBe(6_250_000);
+    expect(effectiveBurst(125_000_000, 100_000)).toBe(100_000); // sane values pass unchanged
+    expect(effectiveBurst(125_000, 200)).toBe(GSO_MAX); // the CONVENTIONS example (1600 bits)
+    expect(effectiveBurst(125_000_000, 2 ** 29, 10)).toBe(1_250_000);
+    expect(parseConfig({ maxBurstMs: 10, ingressRate: 8e9, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress?.burst).toBe(10_000_000);
+  });
+
+  it("sizes the leaf queue as rate × queueMs plus one GSO packet", () => {
+    expect(queueLimit(1_250_000)).toBe(6_250 + GSO_MAX);
+    expect(parseConfig({ queueMs: 2, egressRate: 1e9, egressBurst: 1e6 }, {}, "n").egress?.queue).toBe(250_000 + GSO_MAX);
+  });
+});
+
+describe("plan", () => {
+  const cfg = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 1_000_000 }, {}, "n");
+
+  it("HTB: container ingress = veth egress class, container egress = IFB class via redirect", () => {
+    const p = makePlan(cfg, "htb", { ifindex: 42, minor: 7 });
+    expect(p.program).toBe("classify");
+    expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 1) });
+    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
+    expect(p.veth).toMatchObject({ rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
+    expect(p.ifb).toMatchObject({ rateBits: 20_000_000, minor: 7, ifindex: 42, name: "tscni-ifb0" });
+  });
+
+  it("HTB without an egress limit needs no IFB", () => {
+    const only = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000 }, {}, "n");
+    const p = makePlan(only, "htb");
+    expect(p.ifb).toBeUndefined();
+    expect(p.bpf.ingress).toBeUndefined();
+    expect(() => makePlan(cfg, "htb")).toThrow(/IFB/);
+  });
+
+  it("police: token buckets in the cfg maps, CE marks from half the bucket", () => {
+    const p = makePlan(cfg, "police");
+    expect(p.program).toBe("police");
+    expect(p.bpf.egress).toEqual({ rate: 1_250_000n, burst: 65_536n, markAbove: 32_768n });
+    expect(p.bpf.ingress?.rate).toBe(2_500_000n);
+    expect(p.veth).toBeUndefined();
+  });
+
+  it("picks stable, free IFB minors in 1..0xfffe", () => {
+    const h = hashMinor("ctr-eth0");
+    expect(h).toBeGreaterThanOrEqual(1);
+    expect(h).toBeLessThanOrEqual(0xfffe);
+    expect(pickMinor("ctr-eth0", new Set())).toBe(h);
+    expect(pickMinor("ctr-eth0", new Set([h]))).toBe(h === 0xfffe ? 1 : h + 1);
+    const full = new Set(Array.from({ length: 0xfffe }, (_, i) => i + 1));
+    expect(() => pickMinor("x", full)).toThrow(/no free class/);
+  });
+});
+
+describe("htb helpers", () => {
+  it("builds an RTM_NEWQDISC bfifo request with a u32 limit", () => {
+    const r = bfifoRequest(5, handle(VETH_MAJOR, 1), 71_786);
+    expect(r.type).toBe(RTM.NEWQDISC);
+    const { header, attrs } = decodeBody(tcBody, r.payload);
+    expect(header).toMatchObject({ ifindex: 5, parent: handle(VETH_MAJOR, 1), handle: 0 });
+    expect(attrs.kind).toBe("bfifo");
+    const opt = r.payload.subarray(r.payload.length - 8);
+    expect(opt.readUInt16LE(2)).toBe(TCA.OPTIONS);
+    expect(opt.readUInt32LE(4)).toBe(71_786);
+  });
+
+  it("compares classes: exact rate, burst within psched rounding", () => {
+    const want = { major: 1, minor: 1, rateBits: 10_000_000, burst: 125_000, queue: 1 };
+    const htb = { rate: 10_000_000, ceil: 10_000_000, burst: 125_010, cburst: 125_010, prio: 0, quantum: 0, level: 0 };
+    const c = { index: 1, kind: "htb", handle: 0x10001, parent: 0x10000, htb };
+    expect(classMatches(c, want)).toBeUndefined();
+    expect(classMatches({ ...c, htb: { ...htb, rate: 20_000_000 } }, want)).toMatch(/rate/);
+    expect(classMatches({ ...c, htb: { ...htb, burst: 64_000 } }, want)).toMatch(/burst/);
+    expect(classMatches(undefined, want)).toMatch(/missing/);
+  });
+});
+
+describe("stats table", () => {
+  it("formats bytes and aligns columns", () => {
+    expect(fmtBytes(512n)).toBe("512 B");
+    expect(fmtBytes(1536n)).toBe("1.5 KiB");
+    const out = render([
+      { network: "n", attachment: "c1-eth0", device: "veth1", direction: "to container", rate: "10 Mbit", bytes: 2048n, packets: 3n, drops: 1n, marks: 0n, backlog: 0 },
+    ]);
+    expect(out.split("\n")[0]).toMatch(/^network\s+attachment\s+host dev\s+direction\s+limit\s+bytes\s+packets\s+drops\s+ecn marks\s+queued$/);
+    expect(out).toMatch(/c1-eth0\s+veth1\s+to container\s+10 Mbit\s+2\.0 KiB\s+3\s+1\s+0\s+0 B/);
+  });
+});
