@@ -1,6 +1,6 @@
 // A real runtime on our plugins: podman 4 (Debian, CNI backend, runc) starts a container from a
-// locally built busybox rootfs on a network served by our bridge + host-local, and a second
-// container pings it. Everything is private to the test:
+// locally built busybox rootfs on a network served by our bridge + host-local + ebpf-bandwidth,
+// and a second container pings it. Everything is private to the test:
 //  - podman runs inside a throwaway "node" namespace (`ip netns exec`), so its bridge and veths
 //    never appear in the root namespace;
 //  - its own --root/--runroot/--tmpdir, CNI config dir, plugin dir (CONTAINERS_CONF), vfs storage;
@@ -79,6 +79,7 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
             ipMasq: false,
             ipam: { type: "host-local", dataDir: dirs.data, ranges: [[{ subnet: "10.66.7.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] },
           },
+          { type: "ebpf-bandwidth", ingressRate: 100_000_000, ingressBurst: 1 << 20, egressRate: 100_000_000, egressBurst: 1 << 20 },
         ],
       }),
     );
@@ -114,7 +115,9 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
     // here); podman's defaults ask for more, so ask for little.
     const RUN = `${P} run --network ${net} --ulimit nofile=1024:1024 --ulimit nproc=1024:1024`;
     const ROOTFS = `--rootfs ${dirs.rootfs}`; // takes the image's place: last before the command
-    const prelude = ["set -eu", ...cgroupMounts(), `mount --bind ${dirs["cni-cache"]} /var/lib/cni`, `export CONTAINERS_CONF=${conf}`];
+    // A fresh bpffs at /sys/fs/bpf for the session (ip netns exec's new /sys has none): the
+    // bandwidth plugin's pins live there between ADD and DEL, and vanish with the session.
+    const prelude = ["set -eu", ...cgroupMounts(), "mount -t bpf bpf /sys/fs/bpf", `mount --bind ${dirs["cni-cache"]} /var/lib/cni`, `export CONTAINERS_CONF=${conf}`];
     const script = [
       ...prelude,
       `trap '${P} rm -af -t 0 >/dev/null 2>&1 || true' EXIT`,
@@ -122,9 +125,13 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
       `ip=$(${P} inspect srv-${net} --format '{{(index .NetworkSettings.Networks "${net}").IPAddress}}')`,
       'echo "IP=$ip"',
       'echo "CACHE_DURING=$(ls /var/lib/cni/results | wc -l)"',
+      'echo "PINS_DURING=$(find /sys/fs/bpf -mindepth 1 -not -type d -not -name "*.debug" | wc -l)"',
       `${RUN} --rm --name cli-${net} ${ROOTFS} ping -c 2 -W 2 "$ip"`,
       `${P} rm -f -t 0 srv-${net} >/dev/null`,
       'echo "CACHE_AFTER=$(ls /var/lib/cni/results | wc -l)"',
+      // progs.debug / maps.debug are the kernel's own files in every fresh bpffs.
+      'echo "PINS_AFTER=$(find /sys/fs/bpf -mindepth 1 -not -type d -not -name "*.debug" | wc -l)"',
+      'echo "PIN_FILES=$(find /sys/fs/bpf -mindepth 1 | tr "\\n" " ")"',
       'echo "LINKS_AFTER=$(ip -o link | awk -F": " \'{print $2}\' | sort | tr "\\n" " ")"',
     ].join("\n");
     const started = Date.now();
@@ -141,6 +148,8 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
     expect(out).toMatch(/2 packets transmitted, 2 packets received/);
     expect(/CACHE_DURING=(\d+)/.exec(out)?.[1], "libcni cached no result while the container ran").toBe("1");
     expect(/CACHE_AFTER=(\d+)/.exec(out)?.[1], "libcni cache entries left after rm").toBe("0");
+    expect(Number(/PINS_DURING=(\d+)/.exec(out)?.[1]), "ebpf-bandwidth pinned nothing").toBeGreaterThan(0);
+    expect(/PINS_AFTER=(\d+)/.exec(out)?.[1], `BPF pins left after rm: ${/PIN_FILES=(.*)/.exec(out)?.[1]}`).toBe("0");
     // Only lo and the bridge remain in the node namespace: every veth went with its container.
     expect(/LINKS_AFTER=(.*)/.exec(out)?.[1]?.trim().split(" ").sort()).toEqual([bridge, "lo"].sort());
     // host-local released both addresses (only its lock and last-reserved bookkeeping remain).
