@@ -5,7 +5,7 @@ import { CniError, Code } from "../../core/errors";
 import { formatIP, parseIP, type IP } from "./ip";
 import { isExcluded, usableCount, type Range } from "./range";
 import { iterate, rangeFor, rangeSetString, type RangeSet } from "./range-set";
-import { matchOwner, type Store } from "./store";
+import { ownerOf, type Store } from "./store";
 
 export interface Allocation {
   ip: IP;
@@ -26,8 +26,7 @@ export function allocate(store: Store, set: RangeSet, rangeID: number, id: strin
   }
   // The spec forbids two ADDs for one attachment; like the reference, refuse when the attachment
   // already holds an address of this set (legacy ID-only files count).
-  for (const [ip, content] of store.list()) {
-    if (!matchOwner(content, id, ifname)) continue;
+  for (const ip of [...store.ownedBy(ownerOf(id, ifname)), ...store.ownedBy(id.trim())]) {
     const a = parseIP(ip);
     if (a && rangeFor(set, a)) {
       throw new CniError(Code.AddressInUse, `${ip} has been allocated to ${id}, duplicate allocation is not allowed`);

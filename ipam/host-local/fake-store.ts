@@ -32,6 +32,10 @@ export class FakeStore implements Store {
     return this.reservations;
   }
 
+  ownedBy(owner: string): readonly string[] {
+    return [...this.reservations].filter(([, c]) => c.trim() === owner).map(([ip]) => ip);
+  }
+
   lastReservedIP(rangeID: number): string | undefined {
     return this.last.get(rangeID);
   }

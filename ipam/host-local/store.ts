@@ -19,6 +19,8 @@ export interface Store {
   reread(ip: string): string | undefined;
   /** Every reservation: address → owner. */
   list(): ReadonlyMap<string, string>;
+  /** Addresses whose trimmed owner is exactly `owner` (an index: no scan of the whole store). */
+  ownedBy(owner: string): readonly string[];
   /** The reference's `last_reserved_ip.<rangeID>`, if readable. */
   lastReservedIP(rangeID: number): string | undefined;
 }
@@ -44,14 +46,8 @@ export function matchOwner(content: string, id: string, ifname: string): Match {
  * there are none — the legacy ID-only ones.
  */
 export function reservationsOf(store: Store, id: string, ifname: string): string[] {
-  const exact: string[] = [];
-  const legacy: string[] = [];
-  for (const [ip, content] of store.list()) {
-    const m = matchOwner(content, id, ifname);
-    if (m === "exact") exact.push(ip);
-    else if (m === "legacy") legacy.push(ip);
-  }
-  return exact.length > 0 ? exact : legacy;
+  const exact = store.ownedBy(ownerOf(id, ifname));
+  return [...(exact.length > 0 ? exact : store.ownedBy(id.trim()))];
 }
 
 /** Release the attachment's reservations (DEL), each re-read first so only its own files go. */

@@ -278,7 +278,7 @@ describe.skipIf(!canRun)("host-local crash safety", () => {
     expect(exec("ADD", d, "b").json.ips[0].address).toBe("10.70.0.5/24"); // no duplicate: b's file is gone
     expect(exec("DEL", d, "x").code).toBe(0);
     expect(fs.existsSync(path.join(d, "hlnet", "10.70.0.3"))).toBe(false);
-    fs.writeFileSync(path.join(d, ".tscni-host-local", "hlnet.json"), "{corrupt");
+    fs.writeFileSync(path.join(d, ".tscni-host-local", "hlnet.cache"), "{corrupt");
     expect(exec("DEL", d, "a").code).toBe(0);
     expect(fs.existsSync(path.join(d, "hlnet", "10.70.0.2"))).toBe(false);
   });
