@@ -17,8 +17,8 @@ export interface Io {
   stderr(text: string): void;
 }
 
-/** Go's json.MarshalIndent(v, "", "    "), which libcni uses for results and errors. */
-export const printJson = (v: unknown) => JSON.stringify(v, null, 4) + "\n";
+/** Go's json.MarshalIndent(v, "", "    ") as libcni prints results and errors: no trailing newline. */
+export const printJson = (v: unknown) => JSON.stringify(v, null, 4);
 
 export async function dispatch(plugin: Plugin, io: Io): Promise<number> {
   setLogFile(io.env.TSCNI_DEBUG_LOG);

@@ -9,9 +9,9 @@ const LOCK_UN = 8;
 export class FileLock {
   private constructor(private fd: number | undefined) {}
 
-  /** Open (creating if needed) and lock `file` exclusively; blocks until the lock is free. */
-  static acquire(file: string): FileLock {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o644);
+  /** Open (creating with `mode` if needed) and lock `file` exclusively; blocks until the lock is free. */
+  static acquire(file: string, mode = 0o644): FileLock {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, mode);
     try {
       native().flock(fd, LOCK_EX);
     } catch (e) {
@@ -34,8 +34,8 @@ export class FileLock {
 }
 
 /** Run `fn` holding the lock on `file`; released even when `fn` throws. */
-export async function withFileLock<T>(file: string, fn: () => Promise<T> | T): Promise<T> {
-  const lock = FileLock.acquire(file);
+export async function withFileLock<T>(file: string, fn: () => Promise<T> | T, mode?: number): Promise<T> {
+  const lock = FileLock.acquire(file, mode);
   try {
     return await fn();
   } finally {
