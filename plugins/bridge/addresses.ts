@@ -12,7 +12,6 @@ import { withNetns } from "../../kernel/netns";
 import { isNetlinkError, parseCidr, type Rtnl } from "../../kernel/netlink/index";
 import type { Route } from "../../core/result/types";
 import type { Layer3 } from "./result";
-import { neighDeleteRequest, neighUseRequest } from "./netlink-extras";
 
 /** Several /proc/sys writes in one namespace switch; failures are ignored like the reference's. */
 export function writeSysctlsIn(nsPath: string, entries: [string, string][]): void {
@@ -92,9 +91,9 @@ export function announceIPv4(cont: Rtnl, index: number, l3: Layer3): void {
     const c = parseCidr(ip.address);
     if (c.family !== 4) continue;
     try {
-      cont.socket.request(neighUseRequest(index, c.address));
+      cont.resolveNeigh(index, c.address);
       // The entry has done its job (the first probe left at once); without it no retries follow.
-      cont.socket.request(neighDeleteRequest(index, c.address));
+      cont.deleteNeigh(index, c.address);
     } catch (e) {
       if (!isNetlinkError(e)) throw e;
     }

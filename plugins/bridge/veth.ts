@@ -3,10 +3,27 @@
 // the host end gets a random "veth" + 8 hex name and is attached to the bridge.
 import { randomBytes } from "node:crypto";
 import { CniError, Code } from "../../core/errors";
-import { isNetlinkError, type Link, type Rtnl } from "../../kernel/netlink/index";
+import { type BridgeVlanSpec, isNetlinkError, type Link, type Rtnl } from "../../kernel/netlink/index";
 import { trySysctl } from "./bridge-dev";
 import type { BridgeConfig } from "./config";
-import { addPortVlans, deletePortVlan } from "./netlink-extras";
+
+/** Contiguous runs, so a trunk of 100 VLANs is 2 attributes, not 100. */
+export function vlanRanges(ids: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const id of [...ids].sort((a, b) => a - b)) {
+    const last = out[out.length - 1];
+    if (last && id === last[1] + 1) last[1] = id;
+    else if (!last || id > last[1]) out.push([id, id]);
+  }
+  return out;
+}
+
+/** The port's VLANs: the access VLAN as PVID + untagged, the trunk tagged in ranges. One request. */
+export function portVlanSpecs(cfg: Pick<BridgeConfig, "vlan" | "vlanTrunk">): BridgeVlanSpec[] {
+  const specs: BridgeVlanSpec[] = cfg.vlan ? [{ vid: cfg.vlan, pvid: true, untagged: true }] : [];
+  for (const [lo, hi] of vlanRanges(cfg.vlanTrunk.filter((id) => id !== cfg.vlan))) specs.push(lo === hi ? { vid: lo } : { vid: lo, vidEnd: hi });
+  return specs;
+}
 
 export const randomVethName = () => `veth${randomBytes(4).toString("hex")}`;
 
@@ -47,13 +64,14 @@ export function attachPort(host: Rtnl, hostLink: Link, bridge: Link, cfg: Bridge
   const vlans = cfg.vlan !== 0 || cfg.vlanTrunk.length > 0;
   if (vlans && !cfg.preserveDefaultVlan) {
     try {
-      deletePortVlan(host, hostLink.index, 1, hostLink.name);
+      host.deleteBridgeVlan(hostLink.index, { vid: 1 });
     } catch (e) {
       // Bridges created with default_pvid 0 have no VLAN 1 on new ports.
       if (!isNetlinkError(e, "ENOENT") && !isNetlinkError(e, "EINVAL")) throw e;
     }
   }
-  if (vlans) addPortVlans(host, hostLink.index, { ...(cfg.vlan ? { pvid: cfg.vlan } : {}), tagged: cfg.vlanTrunk }, hostLink.name);
+  const specs = portVlanSpecs(cfg);
+  if (specs.length) host.addBridgeVlan(hostLink.index, specs);
 }
 
 /** Wait until the port carries traffic (oper state up), as the reference does before returning. */

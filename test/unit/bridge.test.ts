@@ -8,7 +8,7 @@ import {
   iptablesGcScript, iptablesSetupScript, iptablesTeardownScript, iptChainName, iptComment, nftComment, nftSetupScript, nftStaleRules,
   parseIptablesSave,
 } from "../../plugins/bridge/masq";
-import { vlanRanges } from "../../plugins/bridge/netlink-extras";
+import { portVlanSpecs, vlanRanges } from "../../plugins/bridge/veth";
 import { defaultGatewayFor, nextIp, shapeLayer3 } from "../../plugins/bridge/result";
 import { UndoStack } from "../../plugins/bridge/undo";
 
@@ -174,6 +174,16 @@ COMMIT
 describe("VLAN ranges", () => {
   it("compresses contiguous ids", () => {
     expect(vlanRanges([5, 1, 2, 3, 7, 8])).toEqual([[1, 3], [5, 5], [7, 8]]);
+  });
+  it("puts the access VLAN as PVID + untagged and the trunk (minus the access VLAN) as tagged ranges", () => {
+    expect(portVlanSpecs({ vlan: 0, vlanTrunk: [] })).toEqual([]);
+    expect(portVlanSpecs({ vlan: 5, vlanTrunk: [] })).toEqual([{ vid: 5, pvid: true, untagged: true }]);
+    expect(portVlanSpecs({ vlan: 5, vlanTrunk: [3, 4, 5, 6, 9] })).toEqual([
+      { vid: 5, pvid: true, untagged: true },
+      { vid: 3, vidEnd: 4 },
+      { vid: 6 },
+      { vid: 9 },
+    ]);
   });
 });
 
