@@ -51,11 +51,11 @@ export function conflist(name: string, dataDir: string, pinRoot: string, bandwid
 }
 
 /** Node + containers; the first container gets `caps` as the bandwidth capability, the rest none. */
-export function topology(scope: NsScope, o: { bridge: "ours" | "reference"; caps?: Record<string, number>; n?: number; type?: string; pinRoot?: string }): Topo {
+export function topology(scope: NsScope, o: { bridge: "ours" | "reference"; caps?: Record<string, number>; n?: number; type?: string; pinRoot?: string; extra?: Record<string, unknown> }): Topo {
   const node = scope.netns("bwn");
   const binDir = chainBinDir(scope, o.bridge);
   const pinRoot = o.pinRoot ?? privateBpffs(scope);
-  const list = conflist(uniqueName("bwnet"), scope.tmpdir("tscni-bwipam-"), pinRoot, {}, o.type);
+  const list = conflist(uniqueName("bwnet"), scope.tmpdir("tscni-bwipam-"), pinRoot, o.extra ?? {}, o.type);
   const ctrs: Topo["ctrs"] = [];
   for (let i = 0; i < (o.n ?? 2); i++) {
     const ns = scope.netns("bwc");
