@@ -1,7 +1,7 @@
 // GC and STATUS (spec 1.1.0 §2). A plugin that does not claim 1.1.0 fails these: that is the
 // point of recording the reference plugins' gap in expected-differences.json.
 import { spawnSync } from "node:child_process";
-import { type Check, type CheckContext, type Conflist, describe, expect, fail, fixtureSupportsRange } from "../harness";
+import { type Check, type CheckContext, type Conflist, describe, expect, fail, fixtureSupportsRange, skip } from "../harness";
 import { expectError, expectOk, expectOkSilent } from "./util";
 
 function at110(ctx: CheckContext, range?: [number, number]): Conflist {
@@ -84,6 +84,20 @@ export const gcStatusChecks: Check[] = [
       const rs = await ctx.statusList(conf);
       const last = rs.at(-1)!;
       expectError(last, 50, "STATUS on a full range: ");
+    },
+  },
+  {
+    id: "status.delegates",
+    family: "status",
+    title: "STATUS fails when the delegated IPAM plugin is missing (STATUS is forwarded)",
+    spec: "SPEC-v1.1.0 §2 STATUS (a plugin relying on a delegated plugin must execute STATUS on it)",
+    async run(ctx) {
+      const conf = at110(ctx);
+      const withIpam = conf.plugins.findIndex((p) => p.ipam?.type);
+      if (withIpam < 0) skip("fixture has no delegated IPAM plugin");
+      conf.plugins[withIpam]!.ipam.type = "no-such-ipam-plugin";
+      const r = await ctx.invoke(conf.plugins[withIpam]!.type, { command: "STATUS", stdin: ctx.requestConfig(conf, withIpam, undefined) });
+      expectError(r, undefined, "STATUS with a missing IPAM plugin: ");
     },
   },
   {

@@ -153,6 +153,40 @@ export const lifecycleChecks: Check[] = [
     },
   },
   {
+    id: "check.detects-missing-address",
+    family: "lifecycle",
+    title: "CHECK fails when an address from the result was removed from the container interface",
+    spec: "SPEC-v1.1.0 §2 CHECK (error if an address in prevResult is missing)",
+    async run(ctx) {
+      const conf = mainFixture(ctx);
+      if (!atLeast(conf.cniVersion, "0.4.0")) skip("CHECK needs 0.4.0");
+      const att = ctx.container();
+      expectOk(await ctx.addList(conf, att), "ADD ");
+      const addr = resultAddresses(att.result, att.ifname, att.ns.path)[0]!;
+      const { spawnSync } = await import("node:child_process");
+      spawnSync("ip", ["-n", att.ns.name, "addr", "del", addr, "dev", att.ifname]);
+      expectError(await ctx.checkList(conf, att), undefined, `CHECK after removing ${addr}: `);
+    },
+  },
+  {
+    id: "add.failure-releases-address",
+    family: "lifecycle",
+    title: "a failed ADD (interface name taken in the container) leaks no address",
+    spec: "SPEC-v1.1.0 §4 (on ADD failure the upper plugin runs the delegate's DEL); §2 ADD",
+    async run(ctx) {
+      const conf = mainFixture(ctx, [10, 10]);
+      const taken = ctx.container();
+      const { spawnSync } = await import("node:child_process");
+      // (a veth pair: this kernel has no dummy driver)
+      spawnSync("ip", ["-n", taken.ns.name, "link", "add", taken.ifname, "type", "veth", "peer", "name", "occupant0"]);
+      const r = await ctx.addList(conf, taken);
+      expectError(r, undefined, `ADD into a container that already has ${taken.ifname}: `);
+      const other = ctx.container();
+      const r2 = await ctx.addList(conf, other);
+      expect(r2.code === 0, () => `ADD of another container into the one-address range failed — the failed ADD leaked it: ${describe(r2)}`);
+    },
+  },
+  {
     id: "add.cni-args",
     family: "lifecycle",
     title: "ADD accepts the CNI_ARGS a kubelet passes (IgnoreUnknown=1;K8S_POD_…)",
