@@ -51,7 +51,9 @@ function exec(o: ChainOptions, type: string, command: string, a: Attachment, con
     CNI_IFNAME: a.ifname,
     CNI_PATH: o.binDir,
   };
-  const [cmd, args] = o.nodeNetns ? ["ip", ["netns", "exec", o.nodeNetns, bin]] : [bin, []];
+  // nsenter, not `ip netns exec`: the latter also makes a private mount namespace with a fresh
+  // /sys, where bpffs pins made by ebpf-bandwidth would vanish when the plugin exits.
+  const [cmd, args] = o.nodeNetns ? ["nsenter", [`--net=/var/run/netns/${o.nodeNetns}`, "--", bin]] : [bin, []];
   const r = spawnSync(cmd as string, args as string[], { env, input: JSON.stringify(conf), encoding: "utf8" });
   let json: any;
   try {
