@@ -46,9 +46,33 @@ export const stats2Attrs = defineAttrs("TCA_STATS", {
   pkt64: { id: TCA_STATS.PKT64, type: "u64" },
 });
 
+/** TCA_FQ_* (pkt_sched.h; kept here with the one qdisc that uses them). */
+export const TCA_FQ = {
+  PLIMIT: 1, FLOW_PLIMIT: 2, QUANTUM: 3, INITIAL_QUANTUM: 4, RATE_ENABLE: 5, FLOW_DEFAULT_RATE: 6,
+  FLOW_MAX_RATE: 7, BUCKETS_LOG: 8, FLOW_REFILL_DELAY: 9, ORPHAN_MASK: 10, LOW_RATE_THRESHOLD: 11,
+  CE_THRESHOLD: 12, TIMER_SLACK: 13, HORIZON: 14, HORIZON_DROP: 15,
+} as const;
+
+export const fqAttrs = defineAttrs("TCA_FQ", {
+  plimit: { id: TCA_FQ.PLIMIT, type: "u32" },
+  flowPlimit: { id: TCA_FQ.FLOW_PLIMIT, type: "u32" },
+  quantum: { id: TCA_FQ.QUANTUM, type: "u32" },
+  initialQuantum: { id: TCA_FQ.INITIAL_QUANTUM, type: "u32" },
+  rateEnable: { id: TCA_FQ.RATE_ENABLE, type: "u32" },
+  flowMaxRate: { id: TCA_FQ.FLOW_MAX_RATE, type: "u32" },
+  bucketsLog: { id: TCA_FQ.BUCKETS_LOG, type: "u32" },
+  flowRefillDelay: { id: TCA_FQ.FLOW_REFILL_DELAY, type: "u32" },
+  orphanMask: { id: TCA_FQ.ORPHAN_MASK, type: "u32" },
+  lowRateThreshold: { id: TCA_FQ.LOW_RATE_THRESHOLD, type: "u32" },
+  ceThreshold: { id: TCA_FQ.CE_THRESHOLD, type: "u32" },
+  timerSlack: { id: TCA_FQ.TIMER_SLACK, type: "u32" },
+  horizon: { id: TCA_FQ.HORIZON, type: "u32" },
+  horizonDrop: { id: TCA_FQ.HORIZON_DROP, type: "u8" },
+});
+
 // Most kinds nest TCA_* attributes in TCA_OPTIONS; the fifos put a bare struct there.
 const optionsByKind: Record<string, AttrType> = {
-  htb: { nested: htbAttrs }, tbf: { nested: tbfAttrs }, bpf: { nested: bpfAttrs },
+  htb: { nested: htbAttrs }, tbf: { nested: tbfAttrs }, bpf: { nested: bpfAttrs }, fq: { nested: fqAttrs },
   bfifo: { struct: tcFifoQopt }, pfifo: { struct: tcFifoQopt },
 };
 
@@ -126,7 +150,32 @@ export interface FifoQdiscOptions {
   /** bytes for bfifo, packets for pfifo */
   limit: number;
 }
-export type QdiscOptions = { kind: "clsact" } | { kind: "ingress" } | HtbQdiscOptions | TbfQdiscOptions | FifoQdiscOptions;
+/**
+ * fq (sch_fq): per-flow fair queueing and pacing; honours skb->tstamp as the earliest departure
+ * time (EDT, kernel ≥ 4.20). Every option is optional: omitted ones keep the kernel's defaults.
+ */
+export interface FqQdiscOptions {
+  kind: "fq";
+  /** total packets queued (kernel default 10000) */
+  plimit?: number;
+  /** packets queued per flow (default 100) */
+  flowPlimit?: number;
+  /** bytes a flow may dequeue per round (default 2 × MTU) */
+  quantum?: number;
+  initialQuantum?: number;
+  /** per-flow pacing cap, bits/s (TCA_FQ_FLOW_MAX_RATE is bytes/s, 32-bit; ~0 = unlimited) */
+  flowMaxRate?: number;
+  /** false = ignore sk_pacing_rate (tc "nopacing") */
+  pacing?: boolean;
+  bucketsLog?: number;
+  /** CE-mark packets that waited longer than this, µs */
+  ceThresholdUs?: number;
+  /** packets whose skb->tstamp is further ahead than this are dropped (or capped), µs; default 10 s */
+  horizonUs?: number;
+  /** true: drop beyond the horizon (default); false: cap their departure time at the horizon */
+  horizonDrop?: boolean;
+}
+export type QdiscOptions = { kind: "clsact" } | { kind: "ingress" } | HtbQdiscOptions | TbfQdiscOptions | FifoQdiscOptions | FqQdiscOptions;
 
 export interface QdiscPlacement {
   /** Default: root (clsact/ingress: their fixed parent). */
@@ -148,6 +197,14 @@ function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | { limit: number }
     case "clsact":
     case "ingress":
       return undefined;
+    case "fq":
+      return {
+        plimit: o.plimit, flowPlimit: o.flowPlimit, quantum: o.quantum, initialQuantum: o.initialQuantum,
+        flowMaxRate: o.flowMaxRate === undefined ? undefined : Math.min(0xffffffff, Math.floor(o.flowMaxRate / 8)),
+        rateEnable: o.pacing === undefined ? undefined : o.pacing ? 1 : 0,
+        bucketsLog: o.bucketsLog, ceThreshold: o.ceThresholdUs, horizon: o.horizonUs,
+        horizonDrop: o.horizonDrop === undefined ? undefined : o.horizonDrop ? 1 : 0,
+      };
     case "htb": {
       const init: Partial<TcHtbGlob> = { version: TC_HTB_PROTOVER, rate2quantum: o.r2q ?? 10, defcls: o.defaultClass ?? 0 };
       return { init, directQlen: o.directQlen };
@@ -187,6 +244,7 @@ export interface Qdisc {
   tbf?: { rate: number; burst: number; limit: number };
   /** bfifo (bytes) / pfifo (packets) */
   fifo?: { limit: number };
+  fq?: { plimit?: number; flowPlimit?: number; quantum?: number; initialQuantum?: number; pacing?: boolean; horizonUs?: number; horizonDrop?: boolean; ceThresholdUs?: number };
 }
 
 export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
@@ -201,6 +259,16 @@ export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
     if (o.directQlen !== undefined) q.htb.directQlen = o.directQlen as number;
   } else if ((q.kind === "bfifo" || q.kind === "pfifo") && typeof o.limit === "number") {
     q.fifo = { limit: o.limit };
+  } else if (q.kind === "fq") {
+    const fq: NonNullable<Qdisc["fq"]> = {};
+    const num = (k: string) => (typeof o[k] === "number" ? (o[k] as number) : undefined);
+    for (const [from, to] of [["plimit", "plimit"], ["flowPlimit", "flowPlimit"], ["quantum", "quantum"], ["initialQuantum", "initialQuantum"], ["horizon", "horizonUs"], ["ceThreshold", "ceThresholdUs"]] as const) {
+      const v = num(from);
+      if (v !== undefined) fq[to] = v;
+    }
+    if (num("rateEnable") !== undefined) fq.pacing = num("rateEnable") !== 0;
+    if (num("horizonDrop") !== undefined) fq.horizonDrop = num("horizonDrop") !== 0;
+    q.fq = fq;
   } else if (q.kind === "tbf" && o.parms) {
     const t = o.parms as TcTbfQopt;
     const bytes = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;
