@@ -1,11 +1,15 @@
 // VERSION (spec §2 "VERSION", §5 "VERSION Success"): every plugin of the fixture is probed.
+import * as fs from "node:fs";
 import { ALL_VERSIONS, type Check, type CheckContext, describe, expect } from "../harness";
 import { expectOk } from "./util";
 
+/** Every plugin type of the main fixture, and of the chain fixture where present in the dir. */
 function pluginTypes(ctx: CheckContext): string[] {
   const conf = ctx.fixture();
   ctx.requirePlugins(conf);
-  return ctx.typesOf(conf);
+  const types = new Set(ctx.typesOf(conf));
+  if (ctx.chainFixtureFile) for (const t of ctx.typesOf(ctx.chainFixture())) if (fs.existsSync(ctx.binaryFor(t))) types.add(t);
+  return [...types];
 }
 
 const KNOWN = new Set<string>(ALL_VERSIONS);
