@@ -1,7 +1,6 @@
 // Running iptables-restore / iptables-save / nft for masquerading and the MAC spoof check. The Go
 // reference execs the same tools; we batch each change into one atomic script per tool and
 // family, so an ADD costs 2 execs per family instead of ~8 per address.
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
@@ -10,6 +9,7 @@ import {
   iptablesGcScript, iptablesSetupScript, iptablesTeardownScript, iptChainName, iptComment, nftComment, nftDeleteScript,
   nftInstanceHash, nftRulesWithPrefix, nftSetupScript, nftStaleRules, NFT_CHAIN, NFT_TABLE, type NftRule, parseIptablesSave, parseNftRules,
 } from "./masq";
+import { iptablesNatMayHold, nftChainExists, nftChainRules } from "./nf-probe";
 
 const SBIN = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
 
@@ -37,7 +37,8 @@ interface Run {
 function run(tool: string, args: string[], input?: string): Run {
   const bin = findTool(tool);
   if (!bin) throw new CniError(Code.PluginNotAvailable, `"${tool}" not found`, "ipMasq and macspoofchk need iptables or nftables installed");
-  const r = spawnSync(bin, args, { input, encoding: "utf8", timeout: 30_000 });
+  // node:child_process is loaded on first use: most ADDs and DELs start no tool (start-up time).
+  const r = process.getBuiltinModule("node:child_process").spawnSync(bin, args, { input, encoding: "utf8", timeout: 30_000 });
   if (r.error) throw new CniError(Code.Internal, `failed to run ${tool}`, r.error.message);
   return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
@@ -60,11 +61,19 @@ function natTable(family: 4 | 6) {
   return parseIptablesSave(mustRun(ipt(family).save, ["-t", "nat"]));
 }
 
+/** The nat table as far as `chain` is concerned: read with iptables-save only if the chain can exist. */
+function natTableFor(family: 4 | 6, chain: string) {
+  return iptablesNatMayHold(family, chain) ? natTable(family) : { chains: new Set<string>(), postrouting: [] };
+}
+
 function restore(family: 4 | 6, script: string): void {
   if (script) mustRun(ipt(family).restore, ["-w", "--noflush"], script);
 }
 
+/** Our masquerade rules: from a netlink dump, or from nft when the kernel could not be asked that way. */
 function nftRules(): NftRule[] {
+  const viaNetlink = nftChainRules("inet", NFT_TABLE, NFT_CHAIN);
+  if (viaNetlink) return viaNetlink;
   const r = run("nft", ["--json", "list", "chain", "inet", NFT_TABLE, NFT_CHAIN]);
   // A missing table/chain simply means nothing was set up yet.
   if (r.status !== 0) return [];
@@ -87,14 +96,15 @@ export function setupMasq(backend: MasqBackend, t: MasqTarget, cidrs: string[]):
   const comment = iptComment(t.network, t.containerID);
   for (const family of [4, 6] as const) {
     const mine = cidrs.filter((c) => (c.includes(":") ? 6 : 4) === family);
-    if (mine.length) restore(family, iptablesSetupScript(natTable(family), family, mine, chain, comment));
+    if (mine.length) restore(family, iptablesSetupScript(natTableFor(family, chain), family, mine, chain, comment));
   }
 }
 
 /**
  * Remove this attachment's masquerade state in both backends (the config's backend may have
  * changed since ADD, as the reference also assumes). Needs no addresses, so it works without a
- * netns. Missing tools are skipped: nothing can have been set up with them.
+ * netns. Missing tools are skipped: nothing can have been set up with them. A backend whose
+ * cheap probe (nf-probe.ts) shows no state of this attachment costs no process at all.
  */
 export function teardownMasq(t: MasqTarget): void {
   const errors: string[] = [];
@@ -114,7 +124,9 @@ export function teardownMasq(t: MasqTarget): void {
   const chain = iptChainName(t.network, t.containerID);
   for (const family of [4, 6] as const) {
     if (!findTool(ipt(family).save)) continue;
-    attempt(`iptables (IPv${family})`, () => restore(family, iptablesTeardownScript(natTable(family), chain)));
+    attempt(`iptables (IPv${family})`, () => {
+      if (iptablesNatMayHold(family, chain)) restore(family, iptablesTeardownScript(natTable(family), chain));
+    });
   }
   if (errors.length) throw new CniError(Code.Internal, "failed to remove masquerade rules", errors.join("; "));
 }
@@ -127,7 +139,7 @@ export function gcMasq(network: string, valid: { containerID: string; ifname: st
   }
   const ids = new Set(valid.map((a) => a.containerID));
   for (const family of [4, 6] as const) {
-    if (!findTool(ipt(family).save)) continue;
+    if (!findTool(ipt(family).save) || !iptablesNatMayHold(family)) continue;
     restore(family, iptablesGcScript(natTable(family), network, ids));
   }
 }
@@ -159,6 +171,8 @@ export function setupSpoofCheck(hostIf: string, mac: string, id: string): void {
 export function teardownSpoofCheck(id: string): void {
   if (!findTool("nft")) return;
   const c = spoofChains(id);
+  // The PREROUTING rule jumps to the first chain, so it cannot exist without it.
+  if (nftChainExists("bridge", "nat", c.iface) === false && nftChainExists("bridge", "nat", c.mac) === false) return;
   const r = run("nft", ["--json", "-a", "list", "chain", "bridge", "nat", "PREROUTING"]);
   const lines: string[] = [];
   if (r.status === 0) {
