@@ -7,10 +7,10 @@
 //             comment begins with sha512(network)[:16] "-" sha512(ifname ":" id)[:16].
 // Unlike the reference, teardown never needs the container's addresses (plugins #810): the
 // iptables chain and its POSTROUTING jumps are found by name, the nft rules by comment.
-import { createHash } from "node:crypto";
 import { networkOf, parseCidr } from "../../kernel/netlink/ip";
 
-const sha512hex = (s: string) => createHash("sha512").update(s).digest("hex");
+// node:crypto is loaded on first use: an ADD without masquerading never needs it (start-up time).
+const sha512hex = (s: string) => process.getBuiltinModule("node:crypto").createHash("sha512").update(s).digest("hex");
 
 export const iptChainName = (network: string, containerID: string) => `CNI-${sha512hex(network + containerID)}`.slice(0, 28);
 /** Go's fmt %q; names and IDs are validated to [A-Za-z0-9_.-] so plain quoting is exact. */

@@ -1,7 +1,7 @@
 // The veth pair: the container end is created directly in the container namespace under its final
 // name (no create-then-move, so no window where a half-made interface sits in the wrong place),
 // the host end gets a random "veth" + 8 hex name and is attached to the bridge.
-import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
 import { type BridgeVlanSpec, isNetlinkError, type Link, type Rtnl } from "../../kernel/netlink/index";
 import { trySysctl } from "./bridge-dev";
@@ -25,7 +25,23 @@ export function portVlanSpecs(cfg: Pick<BridgeConfig, "vlan" | "vlanTrunk">): Br
   return specs;
 }
 
-export const randomVethName = () => `veth${randomBytes(4).toString("hex")}`;
+/** 4 random bytes from /dev/urandom, rather than node:crypto, which takes milliseconds just to load. */
+function randomBytes4(): Buffer {
+  const b = Buffer.alloc(4);
+  try {
+    const fd = fs.openSync("/dev/urandom", "r");
+    try {
+      if (fs.readSync(fd, b, 0, 4, null) === 4) return b;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* no /dev/urandom: fall back below */
+  }
+  return process.getBuiltinModule("node:crypto").randomBytes(4);
+}
+
+export const randomVethName = () => `veth${randomBytes4().toString("hex")}`;
 
 export interface VethSpec {
   containerIf: string;
