@@ -18,9 +18,10 @@ import { attachPort, createVeth, randomVethName, waitPortUp } from "./veth";
 export const spoofCheckId = (containerID: string, ifname: string) => `${containerID}-${ifname}`;
 
 export async function cmdAdd(args: CmdArgs): Promise<Result> {
-  const cfg = parseBridgeConfig(args.conf, args);
+  const cfg = step("parse the configuration", () => parseBridgeConfig(args.conf, args));
   const masqBackend = cfg.ipMasq ? resolveBackend(cfg.ipMasqBackend) : undefined;
-  const host = Rtnl.open();
+  // The first socket also loads the native addon.
+  const host = step("open the node's netlink socket", () => Rtnl.open());
   let cont: Rtnl | undefined;
   try {
     cont = step("open container netns", () => Rtnl.open(args.netns));
@@ -110,9 +111,9 @@ async function addSteps(args: CmdArgs, cfg: BridgeConfig, masqBackend: ReturnTyp
     step(`set up masquerading (${masqBackend})`, () => setupMasq(masqBackend, target, cidrs));
   }
 
-  // MACs last: the bridge's changes when the first port joins or its address is set.
-  const hostNow = host.getLink(hostLink.index);
-  if (hostNow.mac) ifs.host.mac = hostNow.mac;
+  // The host end's MAC is the one it was created with; the bridge's changes when the first port
+  // joins or its address is set, so it is read last.
+  if (hostLink.mac) ifs.host.mac = hostLink.mac;
   const brNow = host.getLink(br.index);
   if (brNow.mac) ifs.bridge.mac = brNow.mac;
   return buildResult(cfg.cniVersion, ifs, l3, cfg.dns);

@@ -48,13 +48,16 @@ export function addAddresses(cont: Rtnl, index: number, l3: Layer3): void {
 /** Wait for IPv6 DAD (only when enabledad): the reference's SettleAddresses, 10 s budget. */
 export async function settleAddresses(cont: Rtnl, index: number, budgetMs = 10_000): Promise<void> {
   const started = Date.now();
+  let delay = 5;
   for (;;) {
     const addrs = cont.listAddrs({ link: index, family: 6 });
     const failed = addrs.find((a) => a.dadFailed);
     if (failed) throw new CniError(Code.Kernel, `duplicate address detection failed for ${failed.cidr}`, "another host on the link uses this address");
     if (!addrs.some((a) => a.tentative)) return;
     if (Date.now() - started > budgetMs) throw new CniError(Code.Kernel, "IPv6 addresses still tentative", `after ${budgetMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    // DAD takes about a second; a short poll (one small dump) returns within ~20 ms of its end, not 50.
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 20);
   }
 }
 

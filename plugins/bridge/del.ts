@@ -1,29 +1,64 @@
 // DEL: idempotent. A missing namespace or interface is success. Masquerade state is removed by
 // name, so it goes even when CNI_NETNS is empty or the container is gone (the reference leaks it
 // then: containernetworking/plugins #810). Every part is attempted; the first failure is reported.
+import * as fs from "node:fs";
 import { delegate } from "../../core/delegate";
 import { asCniError, CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
-import { isNetlinkError, Rtnl } from "../../kernel/netlink/index";
+import { native } from "../../kernel/native";
+import { withNetns } from "../../kernel/netns";
+import { NETLINK_ROUTE, NetlinkError, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR } from "../../kernel/netlink/index";
+import { deleteLinkRequest } from "../../kernel/netlink/link";
+import { encodeMessage, parseAck, parseMessages } from "../../kernel/netlink/message";
 import { spoofCheckId } from "./add";
 import { parseBridgeConfig } from "./config";
 import { teardownMasq, teardownSpoofCheck } from "./netfilter";
+import { traceStep } from "./undo";
 
-/** Delete the container interface (and so its veth peer); nothing to do if netns or link is gone. */
-export function deleteContainerLink(netns: string, ifname: string): void {
-  let cont: Rtnl;
+/**
+ * Delete the container interface, and so its veth peer; nothing to do if the namespace or the link
+ * is gone. The kernel spends 10–30 ms inside that one request (unregistering both ends waits for
+ * RCU grace periods), so it is written from libuv's thread pool and its ACK read afterwards: the
+ * IPAM DEL and the netfilter teardown run meanwhile. The socket is opened in the container's
+ * namespace, so which thread writes to it does not matter.
+ */
+export function startDeleteContainerLink(netns: string, ifname: string): Promise<void> {
+  let fd: number;
   try {
-    cont = Rtnl.open(netns);
+    fd = withNetns(netns, () => native().netlinkOpen(NETLINK_ROUTE, 10_000));
   } catch (e) {
-    if (e instanceof CniError && e.code === Code.InvalidNetNS) return; // namespace already gone
-    throw e;
+    if (e instanceof CniError && e.code === Code.InvalidNetNS) return Promise.resolve(); // namespace already gone
+    return Promise.reject(e);
   }
-  try {
-    cont.deleteLink(ifname);
-  } catch (e) {
-    if (!isNetlinkError(e, "ENODEV")) throw e;
-  } finally {
-    cont.close();
+  const req = deleteLinkRequest(ifname);
+  const seq = 1;
+  return new Promise<void>((resolve, reject) => {
+    fs.write(fd, encodeMessage(req.type, NLM_F_REQUEST | NLM_F_ACK, seq, req.payload), (err) => {
+      try {
+        if (err) throw new NetlinkError({ errno: Math.abs(err.errno ?? 5), op: "RTM_DELLINK", target: ifname, syscall: "write" });
+        const ack = readAck(fd, seq);
+        if (ack.errno !== 0) {
+          const e = new NetlinkError({ errno: ack.errno, op: "RTM_DELLINK", target: ifname, ...(ack.extack ? { extack: ack.extack } : {}) });
+          if (e.code !== "ENODEV") throw e;
+        }
+        resolve();
+      } catch (e) {
+        reject(e);
+      } finally {
+        fs.closeSync(fd);
+      }
+    });
+  });
+}
+
+/** Read until the ACK of request `seq` (a DELLINK answers with nothing else). */
+function readAck(fd: number, seq: number): ReturnType<typeof parseAck> {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  for (;;) {
+    const n = native().netlinkRecv(fd, buf);
+    for (const m of parseMessages(buf, Math.min(n, buf.length))) {
+      if (m.seq === seq && m.type === NLMSG_ERROR) return parseAck(m);
+    }
   }
 }
 
@@ -31,19 +66,42 @@ export async function cmdDel(args: CmdArgs): Promise<void> {
   const cfg = parseBridgeConfig(args.conf, args);
   const failures: CniError[] = [];
   const attempt = async (what: string, fn: () => unknown) => {
+    const t0 = performance.now();
     try {
       await fn();
     } catch (e) {
       failures.push(asCniError(e, what));
+    } finally {
+      traceStep(what, t0);
     }
   };
-  if (args.netns) await attempt(`delete ${args.ifname}`, () => deleteContainerLink(args.netns, args.ifname));
+  // Started first, awaited last, reported first.
+  let linkDeleted: Promise<void> | undefined;
+  let linkStarted = 0;
+  if (args.netns) {
+    linkStarted = performance.now();
+    try {
+      linkDeleted = startDeleteContainerLink(args.netns, args.ifname);
+    } catch (e) {
+      linkDeleted = Promise.reject(e);
+    }
+    linkDeleted.catch(() => {}); // handled below; no unhandled-rejection warning meanwhile
+  }
   if (cfg.ipamType) {
     const type = cfg.ipamType;
     await attempt(`IPAM plugin "${type}" DEL`, () => delegate(type, "DEL", args.stdin, args, cfg.cniVersion));
   }
   if (cfg.macspoofchk) await attempt("remove MAC spoof check", () => teardownSpoofCheck(spoofCheckId(args.containerID, args.ifname)));
   if (cfg.ipMasq) await attempt("remove masquerade rules", () => teardownMasq({ network: cfg.name, containerID: args.containerID, ifname: args.ifname }));
+  if (linkDeleted) {
+    try {
+      await linkDeleted;
+    } catch (e) {
+      failures.unshift(asCniError(e, `delete ${args.ifname}`));
+    } finally {
+      traceStep(`delete ${args.ifname} (in the background)`, linkStarted);
+    }
+  }
   if (failures.length) {
     const [first, ...rest] = failures;
     throw rest.length ? new CniError(first!.code, first!.msg, [first!.details, ...rest.map((r) => r.message)].filter(Boolean).join("; ")) : first!;

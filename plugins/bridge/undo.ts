@@ -2,6 +2,13 @@
 // step fails, the stack runs newest-first; every undo is attempted even if one fails, and the
 // failures are reported with the original error instead of hiding it.
 import { asCniError, CniError } from "../../core/errors";
+import { debugLog } from "../../core/log";
+
+/** Debug-level timing of a step: its duration and the time since the process started. */
+export function traceStep(what: string, startedAt: number): void {
+  const now = performance.now();
+  debugLog(`bridge step "${what}": ${(now - startedAt).toFixed(1)} ms (at ${now.toFixed(1)} ms since process start)`);
+}
 
 interface Step {
   what: string;
@@ -58,17 +65,23 @@ export class UndoStack {
 
 /** Run `fn` and label any error with the step it belongs to ("create veth: ..."). */
 export function step<T>(what: string, fn: () => T): T {
+  const t0 = performance.now();
   try {
     return fn();
   } catch (e) {
     throw asCniError(e, what);
+  } finally {
+    traceStep(what, t0);
   }
 }
 
 export async function stepAsync<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
   try {
     return await fn();
   } catch (e) {
     throw asCniError(e, what);
+  } finally {
+    traceStep(what, t0);
   }
 }
