@@ -25,6 +25,8 @@ export interface ClsactAttachment {
   priority: number;
   handle: number;
   progId?: number;
+  /** This call created the clsact qdisc (so a later detach may remove it). */
+  createdQdisc: boolean;
 }
 
 function withRtnl<T>(netns: string | undefined, fn: (nl: Rtnl) => T): T {
@@ -41,14 +43,27 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
   return withRtnl(o.netns, (nl) => {
+    let createdQdisc = false;
     try {
       nl.addQdisc(o.link, { kind: "clsact" });
+      createdQdisc = true;
     } catch (e) {
       if (!isNetlinkError(e, "EEXIST")) throw e;
     }
-    nl.replaceBpfFilter(o.link, { parent: o.direction, fd: prog.fd, name: prog.name, directAction: true, priority, handle });
+    try {
+      nl.replaceBpfFilter(o.link, { parent: o.direction, fd: prog.fd, name: prog.name, directAction: true, priority, handle });
+    } catch (e) {
+      if (createdQdisc) {
+        try {
+          nl.deleteQdisc(o.link, "clsact");
+        } catch {
+          /* keep the first error */
+        }
+      }
+      throw e;
+    }
     const mine = nl.listFilters(o.link, o.direction).find((f) => f.priority === priority && f.handle === handle);
-    return { direction: o.direction, priority, handle, progId: mine?.bpf?.id };
+    return { direction: o.direction, priority, handle, progId: mine?.bpf?.id, createdQdisc };
   });
 }
 
@@ -64,26 +79,45 @@ export function listClsact(o: Omit<ClsactOptions, "priority" | "handle">) {
   });
 }
 
+export interface ClsactDetachOptions extends ClsactOptions {
+  /**
+   * Delete the filter only if it runs this program. An ifindex recorded earlier may belong to a
+   * different device by now (the veth was deleted and the number reused): never touch that
+   * device's filter at the same priority unless it is provably ours.
+   */
+  progId?: number;
+  /** Delete the clsact qdisc when no filter is left on either hook (default true). Pass false
+   *  when the qdisc was there before us (someone else's, even if empty now). */
+  removeQdisc?: boolean;
+}
+
 /**
  * Delete our filter; then delete the clsact qdisc if nothing else is left on either hook.
  * Idempotent: a missing filter, qdisc or device is success (DEL after the veth is gone).
+ * Returns whether our filter was found and deleted.
  */
-export function detachClsact(o: ClsactOptions): void {
+export function detachClsact(o: ClsactDetachOptions): boolean {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
   const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
-  withRtnl(o.netns, (nl) => {
+  return withRtnl(o.netns, (nl) => {
     try {
+      if (o.progId !== undefined) {
+        const f = nl.listFilters(o.link, o.direction).find((x) => x.priority === priority && x.handle === handle);
+        if (!f || f.bpf?.id !== o.progId) return false;
+      }
       nl.deleteFilter(o.link, { parent: o.direction, priority, handle, kind: "bpf" });
     } catch (e) {
       if (!gone(e)) throw e;
-      return;
+      return false;
     }
+    if (o.removeQdisc === false) return true;
     try {
       const left = nl.listFilters(o.link, "ingress").length + nl.listFilters(o.link, "egress").length;
       if (left === 0) nl.deleteQdisc(o.link, "clsact");
     } catch (e) {
       if (!gone(e)) throw e;
     }
+    return true;
   });
 }

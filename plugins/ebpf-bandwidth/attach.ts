@@ -6,11 +6,12 @@ import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
 import type { Result } from "../../core/result/types";
 import {
-  BpfLink, type Direction, type ShapeConfig, attachShaping, decodeShapeConfig, openShapingMap, pinDir, pinName, removeShaping,
+  BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, openShapingMap, pinDir, pinName, removeShaping,
 } from "../../kernel/bpf/index";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
-import { deleteHtbRoot, ensureHtbRoot, setClass } from "./htb";
+import { type AttachMode, type Meta, attachHooks, detachClsactHooks, findOurFilter, readMeta } from "./hooks";
+import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
 import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, VETH_MINOR, majorOf, makePlan, minorOf } from "./plan";
 
@@ -55,14 +56,22 @@ export const networkDir = (cfg: BandwidthConfig) => path.join(cfg.pinRoot, cfg.n
 export interface PinnedState {
   dir: string;
   cfg: Partial<Record<Direction, ShapeConfig>>;
-  /** Link info per host-veth direction (ifindex 0: the device is gone). */
+  /** How it was attached (map_meta); absent for pins made before the clsact fallback existed (TCX). */
+  meta?: Meta;
+  mode: AttachMode;
+  /**
+   * Per host-veth direction: TCX = the pinned link (ifindex 0: the device is gone); clsact = our
+   * filter (id 0), with the recorded ifindex only while the device still has our filter running
+   * our program, else 0.
+   */
   links: Partial<Record<Direction, { id: number; progId: number; ifindex: number }>>;
   /** IFB class minor this attachment owns, from the ingress cfg. */
   ifbMinor?: number;
 }
 
 export function inspect(dir: string): PinnedState {
-  const st: PinnedState = { dir, cfg: {}, links: {} };
+  const meta = readMeta(dir);
+  const st: PinnedState = { dir, cfg: {}, links: {}, mode: meta?.mode ?? "tcx", ...(meta ? { meta } : {}) };
   try {
     const m = openShapingMap(dir, "cfg");
     try {
@@ -76,7 +85,14 @@ export function inspect(dir: string): PinnedState {
   } catch {
     /* no cfg pin: a half-made or foreign directory */
   }
+  if (meta?.mode === "clsact") {
+    for (const d of DIRECTIONS) {
+      const progId = meta.progIds[d];
+      if (progId) st.links[d] = { id: 0, progId, ifindex: findOurFilter(meta.ifindex, d, progId) ? meta.ifindex : 0 };
+    }
+  }
   for (const d of ["ingress", "egress"] as const) {
+    if (meta?.mode === "clsact") break;
     const p = path.join(dir, pinName.link(d));
     if (!fs.existsSync(p)) continue;
     try {
@@ -110,6 +126,7 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
       errors.push(e);
     }
   };
+  if (st.meta?.mode === "clsact") step(() => detachClsactHooks(st.meta!)); // only filters still running our programs
   step(() => removeShaping(dir));
   const vethIndex = st.links.egress?.ifindex || hostIndex;
   if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
@@ -124,11 +141,11 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
 }
 
 /** ADD: qdiscs and classes first (so the first steered packet has a class), then programs. */
-export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, host: HostVeth, name: string): { plan: Plan; dir: string } {
+export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode, host: HostVeth, name: string): { plan: Plan; dir: string } {
   const undo: (() => void)[] = [];
   try {
     let ifb: { ifindex: number; minor: number } | undefined;
-    if (mode === "htb" && cfg.egress) {
+    if (mode !== "police" && cfg.egress) {
       const ifindex = ensureIfb(nl, cfg.ifbName);
       ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
       const minor = ifb.minor;
@@ -136,14 +153,15 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
     }
     const plan = makePlan(cfg, mode, ifb);
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
+    if (plan.veth || plan.vethFq) undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
     if (plan.veth) {
-      undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
       ensureHtbRoot(nl, host.index, VETH_MAJOR, VETH_MINOR);
       setClass(nl, host.index, plan.veth);
     }
-    const root = pinDir(cfg.pinRoot, cfg.network);
-    const att = attachShaping({ program: plan.program, ifindex: host.index, config: plan.bpf, pinRoot: root, name });
-    return { plan, dir: att.dir };
+    if (plan.vethFq) ensureFqRoot(nl, host.index, plan.vethFq);
+    const dir = pinDir(cfg.pinRoot, cfg.network, name);
+    attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir });
+    return { plan, dir };
   } catch (e) {
     for (const fn of undo.reverse()) {
       try {

@@ -1,21 +1,23 @@
-// CHECK: the programs are attached where they should be (the pinned link's id is in the device's
-// TCX list), the cfg maps hold what this config asks for, and the HTB classes have the rates and
-// bursts configured. Any difference is error 104 naming what differs.
+// CHECK: the programs are attached where they should be (TCX: the pinned link's id is in the
+// device's TCX list; clsact: our cls_bpf filter is on the hook, direct-action, running our program
+// id), the cfg maps hold what this config asks for, and the HTB classes (or the EDT fq root) have
+// the rates and bursts configured. Any difference is error 104 naming what differs.
 import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
 import { DIRECTIONS, type ShapeConfig, queryTcx } from "../../kernel/bpf/index";
 import type { Rtnl } from "../../kernel/netlink/index";
 import { type HostVeth, inspect } from "./attach";
 import type { BandwidthConfig } from "./config";
-import { classMatches, findClass } from "./htb";
+import { findOurFilter } from "./hooks";
+import { classMatches, findClass, fqMatches } from "./htb";
 import { makePlan, type ResolvedMode } from "./plan";
 
 const fail = (what: string, details = "") => new CniError(Code.CheckFailed, `ebpf-bandwidth: ${what}`, details);
 
 function cfgDiff(got: ShapeConfig | undefined, want: Partial<ShapeConfig>): string | undefined {
   if (!got) return "no configuration in the cfg map";
-  for (const k of ["rate", "burst", "classid", "redirectIfindex"] as const) {
-    const w = want[k] ?? (k === "rate" || k === "burst" ? 0n : 0);
+  for (const k of ["rate", "burst", "horizonNs", "classid", "redirectIfindex"] as const) {
+    const w = want[k] ?? (k === "classid" || k === "redirectIfindex" ? 0 : 0n);
     if (got[k] !== w) return `${k} is ${got[k]}, want ${w}`;
   }
   return undefined;
@@ -25,8 +27,10 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   if (!cfg.ingress && !cfg.egress) return;
   if (!fs.existsSync(dir)) throw fail("no attachment pinned", dir);
   const st = inspect(dir);
-  const ifb = mode === "htb" && cfg.egress ? nl.findLink(cfg.ifbName) : undefined;
-  if (mode === "htb" && cfg.egress && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
+  if (cfg.attach !== "auto" && cfg.attach !== st.mode) throw fail(`attached with ${st.mode}, configured "attach": "${cfg.attach}"`);
+  const usesIfb = mode !== "police" && cfg.egress;
+  const ifb = usesIfb ? nl.findLink(cfg.ifbName) : undefined;
+  if (usesIfb && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
   const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined);
   for (const d of DIRECTIONS) {
     const want = plan.bpf[d];
@@ -35,15 +39,25 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
       if (link) throw fail(`a program is attached to ${host.name} ${d} but no limit is configured for it`);
       continue;
     }
-    if (!link) throw fail(`no pinned ${d} link`, dir);
-    if (link.ifindex !== host.index) throw fail(`the ${d} program is not attached to ${host.name}`, `link ${link.id} is on ifindex ${link.ifindex}`);
-    if (!queryTcx(host.index, d).linkIds.includes(link.id)) throw fail(`link ${link.id} is not in ${host.name}'s TCX ${d} list`);
+    if (!link) throw fail(`no pinned ${d} ${st.mode === "tcx" ? "link" : "filter record"}`, dir);
+    if (st.mode === "clsact") {
+      const f = findOurFilter(host.index, d, link.progId);
+      if (!f) throw fail(`no clsact ${d} filter on ${host.name} running our program ${link.progId}`);
+      if (!f.bpf?.directAction) throw fail(`the clsact ${d} filter on ${host.name} is not in direct-action mode`);
+    } else {
+      if (link.ifindex !== host.index) throw fail(`the ${d} program is not attached to ${host.name}`, `link ${link.id} is on ifindex ${link.ifindex}`);
+      if (!queryTcx(host.index, d).linkIds.includes(link.id)) throw fail(`link ${link.id} is not in ${host.name}'s TCX ${d} list`);
+    }
     const diff = cfgDiff(st.cfg[d], want);
     if (diff) throw fail(`${d} program configuration differs`, diff);
   }
   if (plan.veth) {
     const why = classMatches(findClass(nl, host.index, plan.veth.major, plan.veth.minor), plan.veth);
     if (why) throw fail(`ingress class on ${host.name}`, why);
+  }
+  if (plan.vethFq) {
+    const why = fqMatches(nl, host.index, plan.vethFq);
+    if (why) throw fail(`EDT qdisc on ${host.name}`, why);
   }
   if (plan.ifb) {
     const why = classMatches(findClass(nl, plan.ifb.ifindex, plan.ifb.major, plan.ifb.minor), plan.ifb);

@@ -9,6 +9,9 @@ import { type JsonObject, field, optInt, optObject, optString } from "../../core
 export type Mode = "auto" | "htb" | "police" | "edt";
 export const MODES: readonly Mode[] = ["auto", "htb", "police", "edt"];
 
+export type AttachWanted = "auto" | "tcx" | "clsact";
+export const ATTACH_MODES: readonly AttachWanted[] = ["auto", "tcx", "clsact"];
+
 export const DEFAULT_PIN_ROOT = "/sys/fs/bpf/tscni";
 export const DEFAULT_IFB = "tscni-ifb0";
 /** One maximum-size GSO packet: the smallest burst/queue that never stalls a TCP sender. */
@@ -33,6 +36,8 @@ export interface BandwidthConfig {
   network: string;
   pinRoot: string;
   mode: Mode;
+  /** How programs are attached: TCX links where the kernel has them (auto), or clsact + cls_bpf. */
+  attach: AttachWanted;
   ifbName: string;
   queueMs: number;
   maxBurstMs: number;
@@ -78,6 +83,8 @@ function limit(dir: "ingress" | "egress", rate: number | undefined, burst: numbe
 export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network: string): BandwidthConfig {
   const mode = (optString(raw, "mode") ?? "auto") as Mode;
   if (!MODES.includes(mode)) throw configError(`invalid "mode"`, `must be one of ${MODES.join(", ")}, got "${mode}"`);
+  const attach = (optString(raw, "attach") ?? "auto") as AttachWanted;
+  if (!ATTACH_MODES.includes(attach)) throw configError(`invalid "attach"`, `must be one of ${ATTACH_MODES.join(", ")}, got "${attach}"`);
   const pinRoot = optString(raw, "pinRoot") ?? DEFAULT_PIN_ROOT;
   if (!pinRoot.startsWith("/")) throw configError(`invalid "pinRoot"`, "must be an absolute path");
   const ifbName = optString(raw, "ifbDevice") ?? DEFAULT_IFB;
@@ -93,7 +100,7 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   const o = { queueMs, maxBurstMs };
   const ingress = limit("ingress", num("ingressRate"), num("ingressBurst"), where, o);
   const egress = limit("egress", num("egressRate"), num("egressBurst"), where, o);
-  return { network, pinRoot, mode, ifbName, queueMs, maxBurstMs, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
+  return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
 }
 
 /** The per-attachment pin directory name: unique per container and interface. */

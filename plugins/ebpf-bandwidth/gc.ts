@@ -7,7 +7,7 @@ import type { Attachment } from "../../core/plugin";
 import type { Rtnl } from "../../kernel/netlink/index";
 import { inspect, teardown } from "./attach";
 import { type BandwidthConfig, attachmentName } from "./config";
-import { deleteClass, deleteHtbRoot } from "./htb";
+import { OUR_ROOT_KINDS, deleteClass, deleteHtbRoot } from "./htb";
 import { releaseIfbClass, usedMinors } from "./ifb";
 import { IFB_MAJOR, VETH_MAJOR, handle } from "./plan";
 
@@ -56,7 +56,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
     releaseIfbClass(nl, cfg.ifbName, undefined); // deletes the IFB if nothing is left on it
   }
   for (const q of nl.listQdiscs()) {
-    if (q.kind !== "htb" || q.parent !== 0xffffffff || q.handle !== handle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
+    if (!OUR_ROOT_KINDS.includes(q.kind) || q.parent !== 0xffffffff || q.handle !== handle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
     if (deleteHtbRoot(nl, q.index, VETH_MAJOR)) report.orphanRoots.push(q.index);
   }
   return report;

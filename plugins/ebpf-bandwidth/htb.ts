@@ -5,7 +5,7 @@ import { encodeBody } from "../../kernel/netlink/attrs";
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
 import { type Rtnl, type TcClass, isNetlinkError } from "../../kernel/netlink/index";
 import { tcBody } from "../../kernel/netlink/tc";
-import { type ClassPlan, handle, htbQuantum } from "./plan";
+import { type ClassPlan, type FqPlan, handle, htbQuantum } from "./plan";
 
 /** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
 export function bfifoRequest(ifindex: number, parent: number, limitBytes: number) {
@@ -24,6 +24,20 @@ export function ensureHtbRoot(nl: Rtnl, ifindex: number, major: number, defaultM
   const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
   if (root?.kind === "htb" && root.handle === handle(major, 0)) return;
   nl.replaceQdisc(ifindex, { kind: "htb", handle: handle(major, 0), defaultClass: defaultMinor, r2q: 10 });
+}
+
+/** EDT: fq as the root on the host veth (it enforces skb->tstamp); replaced only if not already ours. */
+export function ensureFqRoot(nl: Rtnl, ifindex: number, fq: FqPlan): void {
+  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
+  if (root?.kind === "fq" && root.handle === handle(fq.major, 0)) return;
+  nl.replaceQdisc(ifindex, { kind: "fq", handle: handle(fq.major, 0), plimit: fq.plimit, flowPlimit: fq.flowPlimit, horizonUs: fq.horizonUs, horizonDrop: true });
+}
+
+/** CHECK: the fq root is there with our handle. */
+export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undefined {
+  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
+  if (root?.kind !== "fq" || root.handle !== handle(fq.major, 0)) return `root qdisc is ${root?.kind ?? "none"}, want fq ${fq.major.toString(16)}:`;
+  return undefined;
 }
 
 /** Add or update the class and give it a byte-limited leaf queue. */
@@ -53,11 +67,14 @@ export function deleteClass(nl: Rtnl, ifindex: number, major: number, minor: num
   }
 }
 
-/** Delete the root qdisc only if it is our HTB (never someone else's). Missing device is fine. */
+/** The root kinds we install with our handle: HTB (htb mode) or fq (EDT mode). */
+export const OUR_ROOT_KINDS = ["htb", "fq"];
+
+/** Delete the root qdisc only if it is ours, HTB or fq by handle (never someone else's). Missing device is fine. */
 export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean {
   try {
     const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
-    if (root?.kind !== "htb" || root.handle !== handle(major, 0)) return false;
+    if (!root || !OUR_ROOT_KINDS.includes(root.kind) || root.handle !== handle(major, 0)) return false;
     nl.deleteQdisc(ifindex, {});
     return true;
   } catch (e) {

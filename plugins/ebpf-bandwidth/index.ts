@@ -6,25 +6,26 @@ import { CniError, Code, configError } from "../../core/errors";
 import type { CmdArgs, Plugin } from "../../core/plugin";
 import type { Result } from "../../core/result/types";
 import { SUPPORTED_VERSIONS } from "../../core/version";
-import { haveSchFq, haveTcx } from "../../kernel/bpf/index";
 import { Rtnl } from "../../kernel/netlink/index";
 import { addAttachment, findHostVeth, networkDir, teardown } from "./attach";
 import { checkAttachment } from "./check";
 import { type BandwidthConfig, attachmentName, parseConfig } from "./config";
 import { gc } from "./gc";
+import { resolveAttach } from "./hooks";
 import { withLock } from "./ifb";
 import type { ResolvedMode } from "./plan";
-import { status } from "./status";
+import { fqAvailable, status } from "./status";
 
 const config = (a: CmdArgs) => parseConfig(a.conf.raw, a.conf.runtimeConfig, a.conf.name);
 
-/** auto = htb here: EDT needs sch_fq and is not implemented in this build (docs/ebpf-bandwidth.md). */
-export function resolveMode(cfg: BandwidthConfig): ResolvedMode {
-  if (cfg.mode === "edt") {
-    const why = haveSchFq() ? "edt mode is not implemented in this build" : "edt mode needs sch_fq, which this kernel lacks";
-    throw new CniError(Code.PluginNotAvailable, `ebpf-bandwidth: ${why}`, 'use "mode": "htb" (the default) or "police"');
+/** auto = edt where sch_fq exists (probed), else htb; an explicit edt without sch_fq is error 50. */
+export function resolveMode(cfg: BandwidthConfig, fq: () => boolean = fqAvailable): ResolvedMode {
+  if (cfg.mode === "police" || cfg.mode === "htb") return cfg.mode;
+  const have = fq();
+  if (cfg.mode === "edt" && !have) {
+    throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: edt mode needs the sch_fq qdisc, which this kernel lacks", 'use "mode": "auto" or "htb" (HTB queues, no sch_fq needed), or "police"');
   }
-  return cfg.mode === "police" ? "police" : "htb";
+  return have ? "edt" : "htb";
 }
 
 function withRtnl<T>(fn: (nl: Rtnl) => T): T {
@@ -52,12 +53,12 @@ export const plugin: Plugin = {
     const prev = prevResult(a);
     if (!cfg.ingress && !cfg.egress) return prev; // nothing to limit: pass the result on, like the reference
     const mode = resolveMode(cfg);
-    if (!haveTcx()) throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: this kernel has no TCX (Linux 6.6+ needed); the clsact fallback is not implemented in this build");
+    const attach = resolveAttach(cfg.attach);
     const host = findHostVeth(prev, a.netns, a.ifname);
     withRtnl((nl) =>
       withLock(() => {
         teardown(nl, dirOf(cfg, a), cfg.ifbName, host.index); // a retried ADD starts clean
-        addAttachment(nl, cfg, mode, host, attachmentName(a.containerID, a.ifname));
+        addAttachment(nl, cfg, mode, attach, host, attachmentName(a.containerID, a.ifname));
       }),
     );
     return prev;
@@ -93,6 +94,6 @@ export const plugin: Plugin = {
 
   async status(a) {
     const cfg = config(a);
-    status(cfg, resolveMode(cfg));
+    status(cfg, resolveMode(cfg), resolveAttach(cfg.attach));
   },
 };

@@ -8,11 +8,16 @@
 //     attachment's class IFB_MAJOR:minor on ONE shared IFB and bpf_redirects there (replaces the
 //     reference's u32 + mirred and one IFB per pod). The IFB hands the packet back to the veth's
 //     receive path after HTB released it.
+// EDT mode (kernels with sch_fq): container ingress = host-veth EGRESS: `edt` on that hook stamps
+//   skb->tstamp from the container's virtual clock and an fq root VETH_MAJOR: on the same device
+//   holds each packet until then (program and enforcer on the device the packet leaves through).
+//   Container egress stays on the IFB path above: a timestamp written at the veth's ingress hook
+//   does not survive forwarding (docs/ebpf-bandwidth.md, "EDT").
 // Police mode: `police` on both hooks, no qdiscs, no IFB.
 import type { Direction, ObjectName, ShapeConfig } from "../../kernel/bpf/index";
 import type { BandwidthConfig, Limit } from "./config";
 
-export type ResolvedMode = "htb" | "police";
+export type ResolvedMode = "htb" | "police" | "edt";
 
 /** Our qdisc handle majors; distinct, so a priority set for one never matches the other. */
 export const VETH_MAJOR = 0x7c1;
@@ -33,13 +38,28 @@ export interface ClassPlan {
   queue: number;
 }
 
+/** fq root on the host veth (EDT mode). */
+export interface FqPlan {
+  major: number;
+  plimit: number;
+  flowPlimit: number;
+  /** fq's own horizon: a safety net behind the program's (a bogus clock is dropped, not held). */
+  horizonUs: number;
+}
+
 export interface Plan {
-  program: ObjectName;
+  /** Object per HOST-VETH direction. */
+  programs: Partial<Record<Direction, ObjectName>>;
   /** cfg map values per HOST-VETH direction (ingress = from the container). */
   bpf: Partial<Record<Direction, Partial<ShapeConfig>>>;
   veth?: ClassPlan;
+  vethFq?: FqPlan;
   ifb?: ClassPlan & { name: string; ifindex: number };
 }
+
+/** EDT: packets further ahead than the HTB leaf queue would hold are dropped by the program. */
+export const edtHorizonNs = (l: Limit) => BigInt(Math.ceil((l.queue * 1e9) / l.rate));
+export const FQ_PLAN: Omit<FqPlan, "major"> = { plimit: 10_000, flowPlimit: 1_000, horizonUs: 2_000_000 };
 
 const classPlan = (l: Limit, major: number, minor: number): ClassPlan => ({ major, minor, rateBits: l.rate * 8, burst: l.burst, queue: l.queue });
 
@@ -66,15 +86,21 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
     if (cfg.ingress) bpf.egress = police(cfg.ingress);
-    return { program: "police", bpf };
+    return { programs: { ingress: "police", egress: "police" }, bpf };
   }
-  const plan: Plan = { program: "classify", bpf: {} };
-  if (cfg.ingress) {
+  const plan: Plan = { programs: {}, bpf: {} };
+  if (cfg.ingress && mode === "edt") {
+    plan.programs.egress = "edt";
+    plan.vethFq = { major: VETH_MAJOR, ...FQ_PLAN };
+    plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress) };
+  } else if (cfg.ingress) {
+    plan.programs.egress = "classify";
     plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR);
     plan.bpf.egress = { classid: handle(VETH_MAJOR, VETH_MINOR) };
   }
   if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
+    plan.programs.ingress = "classify";
     plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor), name: cfg.ifbName, ifindex: ifb.ifindex };
     plan.bpf.ingress = { classid: handle(IFB_MAJOR, ifb.minor), redirectIfindex: ifb.ifindex };
   }

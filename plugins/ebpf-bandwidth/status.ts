@@ -1,13 +1,16 @@
-// STATUS: can an ADD succeed right now? bpffs at the pin root, BPF programs load, TCX attach is
-// supported, and the qdiscs the chosen mode needs exist (probed on a scratch IFB that is deleted
-// again: the only reliable test, since built-in qdiscs leave no trace in /proc or /sys/module).
+// STATUS: can an ADD succeed right now? bpffs at the pin root, BPF programs load, the attach mode
+// works (TCX probed; clsact + cls_bpf tried), and the qdiscs the chosen mode needs exist (probed on
+// a scratch IFB that is deleted again: the only reliable test, since built-in qdiscs leave no
+// trace in /proc or /sys/module).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
-import { BPFFS_ROOT, ensureBpffs, haveTcx, isBpffs, loadCollection, objectSpec } from "../../kernel/bpf/index";
+import { BPFFS_ROOT, ensureBpffs, isBpffs, loadCollection, objectSpec, probeSchFq } from "../../kernel/bpf/index";
+import { attachClsact } from "../../kernel/bpf/clsact";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import { ensureHtbRoot, setClass } from "./htb";
+import type { AttachMode } from "./hooks";
 import type { ResolvedMode } from "./plan";
 
 const unavailable = (msg: string, e?: unknown) => new CniError(Code.PluginNotAvailable, `ebpf-bandwidth: ${msg}`, e ? String((e as Error).message ?? e) : "");
@@ -33,11 +36,10 @@ export function checkBpf(): void {
   } catch (e) {
     throw unavailable("cannot load BPF programs", e);
   }
-  if (!haveTcx()) throw unavailable("this kernel has no TCX (needs Linux 6.6+); the clsact fallback is not implemented in this build");
 }
 
-/** Create a scratch IFB with HTB + class + bfifo, then delete it. */
-export function probeQdiscs(): void {
+/** Run `fn` on a scratch IFB in the current namespace; the IFB is deleted afterwards. */
+function withScratchIfb<T>(fn: (nl: Rtnl, idx: number) => T): T {
   const nl = Rtnl.open();
   const name = `tscnip${(process.pid % 1e8).toString(36)}`.slice(0, 15);
   try {
@@ -49,10 +51,7 @@ export function probeQdiscs(): void {
       else throw unavailable("cannot create an ifb device", e);
     }
     try {
-      ensureHtbRoot(nl, idx, 1, 0);
-      setClass(nl, idx, { major: 1, minor: 1, rateBits: 8_000_000, burst: 65536, queue: 65536 });
-    } catch (e) {
-      throw unavailable("the htb or bfifo qdisc is missing", e);
+      return fn(nl, idx);
     } finally {
       try {
         nl.deleteLink(idx);
@@ -65,8 +64,64 @@ export function probeQdiscs(): void {
   }
 }
 
-export function status(cfg: BandwidthConfig, mode: ResolvedMode): void {
+/** HTB + class + bfifo (htb mode, and the IFB side of edt mode); fq (edt); clsact + cls_bpf (clsact attach). */
+export function probeQdiscs(mode: ResolvedMode, attach: AttachMode): void {
+  withScratchIfb((nl, idx) => {
+    if (mode !== "police") {
+      try {
+        ensureHtbRoot(nl, idx, 1, 0);
+        setClass(nl, idx, { major: 1, minor: 1, rateBits: 8_000_000, burst: 65536, queue: 65536 });
+      } catch (e) {
+        throw unavailable("the htb or bfifo qdisc is missing", e);
+      }
+    }
+    if (mode === "edt") {
+      try {
+        nl.replaceQdisc(idx, { kind: "fq" });
+      } catch (e) {
+        throw unavailable("the fq qdisc (needed by edt mode) is missing", e);
+      }
+    }
+    if (attach === "clsact") {
+      const c = loadCollection(objectSpec("classify"), { programs: ["classify_egress"] });
+      try {
+        attachClsact(c.program("classify_egress"), { link: idx, direction: "egress" });
+      } catch (e) {
+        throw unavailable("cannot attach a cls_bpf filter to a clsact qdisc", e);
+      } finally {
+        c.close();
+      }
+    }
+  });
+}
+
+let fqCache: boolean | undefined;
+/**
+ * Is sch_fq there? The kernel's own config answers definitively and costs no netlink round trip;
+ * without it (or for a module), try an fq qdisc on a scratch IFB.
+ */
+export function fqAvailable(): boolean {
+  if (fqCache !== undefined) return fqCache;
+  const p = probeSchFq();
+  if (p.source === "config" && !p.available) return (fqCache = false);
+  if (p.available && p.source !== "modules") return (fqCache = true);
+  try {
+    fqCache = withScratchIfb((nl, idx) => {
+      try {
+        nl.replaceQdisc(idx, { kind: "fq" });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    fqCache = false;
+  }
+  return fqCache;
+}
+
+export function status(cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode): void {
   checkBpffs(cfg.pinRoot);
   checkBpf();
-  if (mode === "htb") probeQdiscs();
+  if (mode !== "police" || attach === "clsact") probeQdiscs(mode, attach);
 }

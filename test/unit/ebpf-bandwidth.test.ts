@@ -7,7 +7,9 @@ import { RTM, TCA } from "../../kernel/netlink/constants";
 import { tcBody } from "../../kernel/netlink/tc";
 import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
 import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
-import { IFB_MAJOR, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor } from "../../plugins/ebpf-bandwidth/plan";
+import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
+import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
+import { FQ_PLAN, IFB_MAJOR, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor } from "../../plugins/ebpf-bandwidth/plan";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
 
 const code = (fn: () => unknown) => {
@@ -79,7 +81,7 @@ describe("plan", () => {
 
   it("HTB: container ingress = veth egress class, container egress = IFB class via redirect", () => {
     const p = makePlan(cfg, "htb", { ifindex: 42, minor: 7 });
-    expect(p.program).toBe("classify");
+    expect(p.programs).toEqual({ ingress: "classify", egress: "classify" });
     expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 1) });
     expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
     expect(p.veth).toMatchObject({ rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
@@ -96,10 +98,20 @@ describe("plan", () => {
 
   it("police: token buckets in the cfg maps, CE marks from half the bucket", () => {
     const p = makePlan(cfg, "police");
-    expect(p.program).toBe("police");
+    expect(p.programs).toEqual({ ingress: "police", egress: "police" });
     expect(p.bpf.egress).toEqual({ rate: 1_250_000n, burst: 65_536n, markAbove: 32_768n });
     expect(p.bpf.ingress?.rate).toBe(2_500_000n);
     expect(p.veth).toBeUndefined();
+  });
+
+  it("EDT: edt + fq root towards the container, the IFB class from it; horizon = the HTB queue's time", () => {
+    const p = makePlan(cfg, "edt", { ifindex: 42, minor: 7 });
+    expect(p.programs).toEqual({ egress: "edt", ingress: "classify" });
+    // 10 Mbit: queue = 6250 + 65536 bytes at 1.25 MB/s = 57.4288 ms
+    expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n });
+    expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
+    expect(p.veth).toBeUndefined();
+    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
   });
 
   it("picks stable, free IFB minors in 1..0xfffe", () => {
@@ -110,6 +122,32 @@ describe("plan", () => {
     expect(pickMinor("ctr-eth0", new Set([h]))).toBe(h === 0xfffe ? 1 : h + 1);
     const full = new Set(Array.from({ length: 0xfffe }, (_, i) => i + 1));
     expect(() => pickMinor("x", full)).toThrow(/no free class/);
+  });
+});
+
+describe("mode and attach resolution", () => {
+  const c = (o: Record<string, unknown>) => parseConfig({ ingressRate: 1e7, ingressBurst: 1e6, ...o }, {}, "n");
+  it("auto picks edt only where sch_fq exists; explicit edt without it is error 50", () => {
+    expect(resolveMode(c({}), () => true)).toBe("edt");
+    expect(resolveMode(c({}), () => false)).toBe("htb");
+    expect(resolveMode(c({ mode: "htb" }), () => true)).toBe("htb");
+    expect(resolveMode(c({ mode: "edt" }), () => true)).toBe("edt");
+    expect(code(() => resolveMode(c({ mode: "edt" }), () => false))).toMatchObject({ code: 50, msg: expect.stringMatching(/sch_fq/) });
+  });
+
+  it("attach: auto = TCX if probed, else clsact; forced tcx without TCX is error 50; bad values are error 7", () => {
+    expect(c({}).attach).toBe("auto");
+    expect(resolveAttach("auto", () => true)).toBe("tcx");
+    expect(resolveAttach("auto", () => false)).toBe("clsact");
+    expect(resolveAttach("clsact", () => true)).toBe("clsact");
+    expect(code(() => resolveAttach("tcx", () => false))?.code).toBe(50);
+    expect(code(() => c({ attach: "xdp" }))?.code).toBe(7);
+  });
+
+  it("round-trips the attachment meta record", () => {
+    const m = { mode: "clsact" as const, ifindex: 17, createdClsact: true, progIds: { egress: 99 } };
+    expect(decodeMeta(encodeMeta(m))).toEqual(m);
+    expect(decodeMeta(Buffer.alloc(20))).toBeUndefined();
   });
 });
 

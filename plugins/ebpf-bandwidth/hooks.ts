@@ -1,0 +1,188 @@
+// Attaching the shaping programs to the host veth, with TCX links (kernel ≥ 6.6) or, where TCX is
+// absent, a clsact qdisc with cls_bpf direct-action filters. Both write the same pin directory:
+//
+//   map_cfg, map_stats (, map_state)   the programs' maps (shared by both directions' programs)
+//   map_meta                           how we attached: mode, veth ifindex, prog ids, "we made clsact"
+//   link_ingress, link_egress          TCX only: the pinned links (they hold the attachment)
+//
+// A cls_bpf filter is not a pinnable object: it lives on the device and holds its program itself.
+// map_meta therefore records the device and the program ids, and DEL removes the filter at our
+// priority/handle only if it still runs our program (the ifindex may have been reused by another
+// device after the veth went away; the veth's filters die with it). The clsact qdisc is removed
+// only if we created it and no filter (ours or anyone's) is left on it.
+//
+// One directory may hold programs of two objects (EDT mode: `edt` towards the container,
+// `classify` from it): the second object is loaded with the first one's cfg/stats maps, so readers
+// (CHECK, GC, stats) see one set of maps whatever the mode.
+import * as path from "node:path";
+import { CniError, Code } from "../../core/errors";
+import {
+  BpfLink, BpfMap, type Collection, DIR_KEY, DIRECTIONS, type Direction, MapType, type ObjectName, type ShapeConfig,
+  attachTcx, createMap, encodeShapeConfig, haveTcx, loadCollection, objectSpec, pinName, removePinDir,
+} from "../../kernel/bpf/index";
+import type { AttachWanted } from "./config";
+import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
+
+export type AttachMode = "tcx" | "clsact";
+
+/** auto = TCX where the kernel has it (probed), else clsact; a forced mode the kernel lacks is error 50. */
+export function resolveAttach(want: AttachWanted, tcx: () => boolean = haveTcx): AttachMode {
+  if (want === "clsact") return "clsact";
+  if (tcx()) return "tcx";
+  if (want === "tcx") throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: this kernel has no TCX (Linux 6.6+ needed)", 'use "attach": "auto" or "clsact"');
+  return "clsact";
+}
+
+// ---- map_meta -------------------------------------------------------------------------------------
+
+export const META_SIZE = 20;
+const MODE_CODE: Record<AttachMode, number> = { tcx: 1, clsact: 2 };
+const FLAG_CREATED_CLSACT = 1;
+
+export interface Meta {
+  mode: AttachMode;
+  ifindex: number;
+  /** clsact: we created the qdisc (remove it when it is empty again). */
+  createdClsact: boolean;
+  progIds: Partial<Record<Direction, number>>;
+}
+
+export function encodeMeta(m: Meta): Buffer {
+  const b = Buffer.alloc(META_SIZE);
+  b.writeUInt32LE(MODE_CODE[m.mode], 0);
+  b.writeUInt32LE(m.ifindex, 4);
+  b.writeUInt32LE(m.createdClsact ? FLAG_CREATED_CLSACT : 0, 8);
+  b.writeUInt32LE(m.progIds.ingress ?? 0, 12);
+  b.writeUInt32LE(m.progIds.egress ?? 0, 16);
+  return b;
+}
+
+export function decodeMeta(b: Buffer): Meta | undefined {
+  const mode = b.readUInt32LE(0) === MODE_CODE.clsact ? "clsact" : b.readUInt32LE(0) === MODE_CODE.tcx ? "tcx" : undefined;
+  if (!mode) return undefined;
+  const progIds: Meta["progIds"] = {};
+  if (b.readUInt32LE(12)) progIds.ingress = b.readUInt32LE(12);
+  if (b.readUInt32LE(16)) progIds.egress = b.readUInt32LE(16);
+  return { mode, ifindex: b.readUInt32LE(4), createdClsact: (b.readUInt32LE(8) & FLAG_CREATED_CLSACT) !== 0, progIds };
+}
+
+/** The attachment's meta, or undefined (no pin: made by a build that only knew TCX, or half-made). */
+export function readMeta(dir: string): Meta | undefined {
+  let m: BpfMap;
+  try {
+    m = BpfMap.fromPin(path.join(dir, pinName.map("meta")));
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = m.lookup(0);
+    return v ? decodeMeta(v) : undefined;
+  } finally {
+    m.close();
+  }
+}
+
+function pinMeta(dir: string, meta: Meta): void {
+  const m = createMap({ name: "tscni_meta", type: MapType.ARRAY, keySize: 4, valueSize: META_SIZE, maxEntries: 1, flags: 0 });
+  try {
+    m.update(0, encodeMeta(meta));
+    m.pin(path.join(dir, pinName.map("meta")));
+  } finally {
+    m.close();
+  }
+}
+
+// ---- clsact filters ---------------------------------------------------------------------------------
+
+/** Our filter on `ifindex`'s hook if it is there and runs `progId`. */
+export function findOurFilter(ifindex: number, d: Direction, progId: number | undefined) {
+  if (!ifindex || !progId) return undefined;
+  try {
+    return listClsact({ link: ifindex, direction: d }).find((f) => f.priority === CLSACT_PRIORITY && f.handle === CLSACT_HANDLE && f.bpf?.id === progId);
+  } catch {
+    return undefined; // device gone
+  }
+}
+
+/** Remove our clsact filters (and the qdisc if we made it and it is empty). Idempotent. */
+export function detachClsactHooks(meta: Meta): void {
+  if (meta.mode !== "clsact" || !meta.ifindex) return;
+  for (const d of DIRECTIONS) {
+    const progId = meta.progIds[d];
+    if (!progId) continue;
+    // A missing device, filter or qdisc is success (handled inside).
+    detachClsact({ link: meta.ifindex, direction: d, progId, removeQdisc: meta.createdClsact });
+  }
+}
+
+// ---- attach ---------------------------------------------------------------------------------------
+
+export interface AttachOptions {
+  mode: AttachMode;
+  /** Which object runs on each host-veth hook (only configured directions are attached). */
+  programs: Partial<Record<Direction, ObjectName>>;
+  config: Partial<Record<Direction, Partial<ShapeConfig>>>;
+  ifindex: number;
+  /** The attachment's pin directory (created by the caller with pinDir). */
+  dir: string;
+}
+
+/**
+ * Load, configure, attach, pin. Nothing stays open in the process afterwards: TCX links are held
+ * by their pins, clsact filters by the device. On failure everything done so far is undone.
+ */
+export function attachHooks(o: AttachOptions): void {
+  const directions = DIRECTIONS.filter((d) => o.config[d] && o.programs[d]);
+  const objects = [...new Set(directions.map((d) => o.programs[d]!))];
+  // Load the object with the most maps first (edt has `state`), then share its maps.
+  objects.sort((a, b) => Object.keys(objectSpec(b).maps).length - Object.keys(objectSpec(a).maps).length);
+  const colls: Collection[] = [];
+  const links: BpfLink[] = [];
+  const meta: Meta = { mode: o.mode, ifindex: o.ifindex, createdClsact: false, progIds: {} };
+  try {
+    const maps: Record<string, BpfMap> = {};
+    for (const obj of objects) {
+      const spec = objectSpec(obj);
+      const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
+      const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
+      const c = loadCollection(spec, { programs: progs, maps: given });
+      colls.push(c);
+      for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
+    }
+    for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
+    for (const [n, m] of Object.entries(maps)) m.pin(path.join(o.dir, pinName.map(n)));
+    const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
+    for (const d of directions) {
+      const p = prog(d);
+      if (o.mode === "tcx") {
+        const link = attachTcx(p, { ifindex: o.ifindex, direction: d });
+        links.push(link);
+        link.pin(path.join(o.dir, pinName.link(d)));
+        meta.progIds[d] = link.info().progId;
+      } else {
+        const a = attachClsact(p, { link: o.ifindex, direction: d });
+        meta.createdClsact ||= a.createdQdisc;
+        meta.progIds[d] = a.progId ?? p.info().id;
+      }
+    }
+    pinMeta(o.dir, meta);
+  } catch (e) {
+    for (const l of links) {
+      try {
+        l.detach();
+      } catch {
+        /* keep undoing */
+      }
+    }
+    try {
+      detachClsactHooks(meta);
+    } catch {
+      /* keep undoing */
+    }
+    removePinDir(o.dir);
+    throw e;
+  } finally {
+    for (const l of links) l.close();
+    for (const c of colls) c.close();
+  }
+}
