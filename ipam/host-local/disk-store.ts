@@ -179,6 +179,7 @@ export class DiskStore implements Store {
       lock = FileLock.acquire(lockPath);
       const cacheDir = path.join(path.dirname(dir), CACHE_DIR);
       fs.mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
+      fs.rmSync(path.join(cacheDir, `${network}.reserve.tmp`), { force: true }); // left by a crash mid-reserve; only used under this lock
       const cached = loadCache(dir, path.join(cacheDir, `${network}.cache`));
       return cached ? new DiskStore(dir, cacheDir, lock, cached.index, cached.body) : new DiskStore(dir, cacheDir, lock, scan(dir), undefined);
     } catch (e) {
