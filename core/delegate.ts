@@ -1,7 +1,6 @@
 // Calling another plugin (IPAM) as the spec describes: find `type` on CNI_PATH, exec it with the
 // same environment and CNI_COMMAND set, the network config on stdin. When the binary found is
 // this very executable, the plugin runs in-process instead: same protocol, one process start less.
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "./errors";
@@ -75,6 +74,8 @@ async function run(type: string, bin: string, env: Record<string, string | undef
       return { code, stdout };
     }
   }
+  // node:child_process is loaded here, not at start-up: with the IPAM in-process it is never needed.
+  const { spawn } = process.getBuiltinModule("node:child_process");
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
