@@ -42,8 +42,8 @@ const ruleBody: BodySpec<NfGenMsg> = {
 
 const nftType = (msg: number) => (NFNL_SUBSYS_NFTABLES << 8) | msg;
 
-/** Does one GET find its object? true / false, or undefined when the question could not be asked. */
-function exists(req: Request): boolean | undefined {
+/** Run `fn` on a fresh NETLINK_NETFILTER socket in this namespace; undefined if none can be opened. */
+function withNfSocket<T>(fn: (sock: NetlinkSocket) => T): T | undefined {
   let sock: NetlinkSocket;
   try {
     sock = NetlinkSocket.open(undefined, { timeoutMs: 2000 }, NETLINK_NETFILTER);
@@ -51,13 +51,22 @@ function exists(req: Request): boolean | undefined {
     return undefined;
   }
   try {
-    sock.request(req);
-    return true;
-  } catch (e) {
-    return isNetlinkError(e, "ENOENT") ? false : undefined;
+    return fn(sock);
   } finally {
     sock.close();
   }
+}
+
+/** Does one GET find its object? true / false, or undefined when the question could not be asked. */
+function exists(req: Request): boolean | undefined {
+  return withNfSocket((sock) => {
+    try {
+      sock.request(req);
+      return true;
+    } catch (e) {
+      return isNetlinkError(e, "ENOENT") ? false : undefined;
+    }
+  });
 }
 
 export function nftTableExists(family: NftFamily, table: string): boolean | undefined {
@@ -91,14 +100,13 @@ export function udataComment(udata: Buffer): string | undefined {
  * undefined when the kernel could not be asked (the caller then falls back to nft).
  */
 export function nftChainRules(family: NftFamily, table: string, chain: string): NftRuleRef[] | undefined {
-  let sock: NetlinkSocket;
-  try {
-    sock = NetlinkSocket.open(undefined, { timeoutMs: 2000 }, NETLINK_NETFILTER);
-  } catch {
-    return undefined;
-  }
-  try {
-    const msgs = sock.dump({ type: nftType(NFT_MSG.GETRULE), payload: encodeBody(ruleBody, { header: { family: NFPROTO[family] }, attrs: { table, chain } }), target: `${family} ${table} ${chain}` });
+  return withNfSocket((sock) => {
+    let msgs;
+    try {
+      msgs = sock.dump({ type: nftType(NFT_MSG.GETRULE), payload: encodeBody(ruleBody, { header: { family: NFPROTO[family] }, attrs: { table, chain } }), target: `${family} ${table} ${chain}` });
+    } catch (e) {
+      return isNetlinkError(e, "ENOENT") ? [] : undefined;
+    }
     const out: NftRuleRef[] = [];
     for (const m of msgs) {
       const { header, attrs } = decodeBody(ruleBody, m.payload);
@@ -110,11 +118,7 @@ export function nftChainRules(family: NftFamily, table: string, chain: string): 
       out.push({ handle: Number(handle.readBigUInt64BE(0)), ...(comment !== undefined ? { comment } : {}) });
     }
     return out;
-  } catch (e) {
-    return isNetlinkError(e, "ENOENT") ? [] : undefined;
-  } finally {
-    sock.close();
-  }
+  });
 }
 
 /** Is `nat` in the legacy x_tables list of this namespace? undefined when the list is unreadable. */
