@@ -257,6 +257,26 @@ export class CheckContext {
     if (missing.length) skip(`plugin(s) not in ${this.target.dir}: ${missing.join(", ")}`);
   }
 
+  /** Files pinned in the run's bpffs (not directories, not the kernel's *.debug files). */
+  pins(): string[] {
+    if (!this.bpffs) return [];
+    const out: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (!e.name.endsWith(".debug")) out.push(path.relative(this.bpffs!, p));
+      }
+    };
+    walk(this.bpffs);
+    return out.sort();
+  }
+
+  /** Pins that appeared since `before` (a leak once every attachment is deleted or GC'd). */
+  newPins(before: string[]): string[] {
+    return this.pins().filter((p) => !before.includes(p));
+  }
+
   container(): Attachment {
     const ns = addNetns("cctr");
     this.onCleanup(() => delNetns(ns));

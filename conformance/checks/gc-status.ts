@@ -17,13 +17,14 @@ function gcReleases(id: string, key: string): Check {
   return {
     id,
     family: "gc",
-    title: `GC with ${key} releases the resources of attachments not listed, keeps the listed one`,
+    title: `GC with ${key} releases the resources (addresses, BPF pins) of attachments not listed, keeps the listed one`,
     spec: "SPEC-v1.1.0 §2 GC; SPEC-head §2 GC (cni.dev/valid-attachments)",
     async run(ctx) {
       if (!fixtureSupportsRange(ctx.fixtureFile)) fail("fixture has no __RANGE_END4__ placeholder: cannot observe GC");
       const conf = at110(ctx, [10, 11]);
       const keep = ctx.container();
       const stale = ctx.container();
+      const pinsBefore = ctx.pins();
       expectOk(await ctx.addList(conf, keep), "ADD keep ");
       expectOk(await ctx.addList(conf, stale), "ADD stale ");
       // A runtime GCs after the sandbox is gone; the veth went with it.
@@ -33,6 +34,11 @@ function gcReleases(id: string, key: string): Check {
       const r = await ctx.addList(conf, fresh);
       expect(r.code === 0, () => `ADD after GC failed — the stale attachment's address was not released: ${describe(r)}`);
       expectOkSilent(await ctx.checkList(conf, keep), "CHECK of the kept attachment after GC ");
+      // With the live attachments deleted properly, anything still pinned belonged to the stale one.
+      expectOk(await ctx.delList(conf, keep), "DEL keep ");
+      expectOk(await ctx.delList(conf, fresh), "DEL fresh ");
+      const leaked = ctx.newPins(pinsBefore);
+      expect(leaked.length === 0, () => `BPF pins of the stale attachment left after GC: ${leaked.join(", ")}`);
     },
   };
 }

@@ -69,15 +69,18 @@ const perVersion = ALL_VERSIONS.flatMap((v): Check[] => [
   {
     id: `lifecycle.del@${v}`,
     family: "lifecycle",
-    title: `DEL removes the container interface; a second DEL succeeds (${v})`,
+    title: `DEL removes the container interface and any BPF pins; a second DEL succeeds (${v})`,
     spec: "SPEC-v1.1.0 §2 DEL (MUST accept multiple DELs)",
     async run(ctx) {
       const conf = fixtureAt(ctx, v);
       const att = ctx.container();
+      const pinsBefore = ctx.pins();
       expectOk(await ctx.addList(conf, att), "ADD ");
       expectOk(await ctx.delList(conf, att), "first DEL ");
       expect(addressesIn(att.ns, att.ifname) === undefined, `${att.ifname} still exists in the container after DEL`);
       expectOk(await ctx.delList(conf, att), "second DEL ");
+      const leaked = ctx.newPins(pinsBefore);
+      expect(leaked.length === 0, () => `BPF pins left after DEL: ${leaked.join(", ")}`);
     },
   },
 ]);
