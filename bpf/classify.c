@@ -7,6 +7,11 @@
  * shared IFB. HTB looks at skb->priority first: if it names one of its classes (major:minor with
  * the qdisc's major), the packet goes there without any filter. The packet is never dropped here.
  *
+ * Small packets (ACKs, ICMP, DNS, SYNs) may go to a second class of the same HTB qdisc, a
+ * higher-priority sibling under the attachment's rate-limited parent class, so they do not wait
+ * behind the bulk queue. cfg.flags (0 = off): low 16 bits = size limit in bytes (skb->len,
+ * L2 header included), high 16 bits = that class's minor.
+ *
  * Returns TCX_NEXT so programs attached after us, and legacy tc filters, still run.
  */
 #include "shaping.h"
@@ -18,8 +23,14 @@ static __always_inline int classify(struct __sk_buff *skb, __u32 dir)
 	count(stats_for(dir), wire_bytes(skb));
 	if (!c)
 		return TCX_NEXT;
-	if (c->classid)
-		skb->priority = c->classid;
+	if (c->classid) {
+		__u32 small = c->flags & 0xffff;
+
+		if (small && skb->len <= small)
+			skb->priority = (c->classid & 0xffff0000) | (c->flags >> 16);
+		else
+			skb->priority = c->classid;
+	}
 	if (c->redirect_ifindex)
 		return bpf_redirect(c->redirect_ifindex, 0);
 	return TCX_NEXT;

@@ -3,7 +3,10 @@
 // attachment capped). For each cap and direction: TCP throughput as a share of the cap,
 // retransmits, and ping RTT p50/p99 while the flow runs; plus an unreachable cap (datapath cost).
 //
-//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick]
+//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick] [--caps 10,100] [--compare]
+//
+//   --caps 10,100   only these caps (Mbit/s), no baseline / containerd / unreachable rows (iterating)
+//   --compare       also ebpf-bandwidth with "smallPacketPrio": false (one class per direction)
 //
 // Root only; never touches the root network namespace. Prints a markdown table.
 import { spawn } from "node:child_process";
@@ -22,6 +25,8 @@ const { topology } = await import("../test/integration/ebpf-bandwidth-helpers");
 const argv = process.argv.slice(2);
 const SECONDS = Number(argv[argv.indexOf("--seconds") + 1]) || 5;
 const QUICK = argv.includes("--quick");
+const COMPARE = argv.includes("--compare");
+const CAPS = argv.includes("--caps") ? new Set(String(argv[argv.indexOf("--caps") + 1]).split(",").map(Number)) : undefined;
 const MBIT = 1_000_000;
 const BURST = 524_288; // 64 KiB in bits: a burst that lets the reference's TBF shape properly
 const CONTAINERD_BURST = 2 ** 32 - 1;
@@ -85,12 +90,18 @@ interface Case {
   caps?: Record<string, number>;
 }
 
-const cases: Case[] = [
+const allCases: Case[] = [
   { label: "10 Mbit", capMbit: 10, caps: caps(10) },
   { label: "100 Mbit", capMbit: 100, caps: caps(100) },
   { label: "1 Gbit", capMbit: 1000, caps: caps(1000) },
   ...(QUICK ? [] : [{ label: "10 Mbit, containerd burst 2^32-1", capMbit: 10, caps: caps(10, CONTAINERD_BURST) }]),
   { label: "unreachable (100 Gbit)", caps: caps(100_000) },
+];
+const cases = CAPS ? allCases.filter((c) => c.capMbit !== undefined && CAPS.has(c.capMbit) && !c.label.includes(",")) : allCases;
+const plugins: [name: string, type: string, extra: Record<string, unknown>][] = [
+  ["ebpf-bandwidth", "ebpf-bandwidth", {}],
+  ...(COMPARE ? [["ebpf-bandwidth, one class", "ebpf-bandwidth", { smallPacketPrio: false }] as [string, string, Record<string, unknown>]] : []),
+  ["reference bandwidth", "bandwidth", {}],
 ];
 
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : "–");
@@ -106,7 +117,7 @@ async function main() {
   const t0 = Date.now();
   try {
     // Baseline: no shaping at all.
-    {
+    if (!CAPS) {
       const t = topology(scope, { bridge: "reference" });
       for (const reverse of [false, true]) {
         const r = await measure(t, reverse);
@@ -115,8 +126,8 @@ async function main() {
       scope.cleanup();
     }
     for (const c of cases) {
-      for (const [name, type] of [["ebpf-bandwidth", "ebpf-bandwidth"], ["reference bandwidth", "bandwidth"]] as const) {
-        const t = topology(scope, { bridge: "reference", caps: c.caps, type });
+      for (const [name, type, extra] of plugins) {
+        const t = topology(scope, { bridge: "reference", caps: c.caps, type, extra });
         for (const reverse of [false, true]) {
           const r = await measure(t, reverse);
           const share = c.capMbit ? `${f((100 * r.mbps) / c.capMbit)} %` : "–";

@@ -10,10 +10,10 @@ import {
 } from "../../kernel/bpf/index";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
-import { type AttachMode, type Meta, attachHooks, detachClsactHooks, findOurFilter, readMeta } from "./hooks";
+import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, readMeta } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
-import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, VETH_MINOR, majorOf, makePlan, minorOf } from "./plan";
+import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor } from "./plan";
 
 export interface HostVeth {
   index: number;
@@ -56,6 +56,8 @@ export const networkDir = (cfg: BandwidthConfig) => path.join(cfg.pinRoot, cfg.n
 export interface PinnedState {
   dir: string;
   cfg: Partial<Record<Direction, ShapeConfig>>;
+  /** cfg.flags per direction (classify's small-packet class). */
+  flags: Partial<Record<Direction, number>>;
   /** How it was attached (map_meta); absent for pins made before the clsact fallback existed (TCX). */
   meta?: Meta;
   mode: AttachMode;
@@ -71,13 +73,16 @@ export interface PinnedState {
 
 export function inspect(dir: string): PinnedState {
   const meta = readMeta(dir);
-  const st: PinnedState = { dir, cfg: {}, links: {}, mode: meta?.mode ?? "tcx", ...(meta ? { meta } : {}) };
+  const st: PinnedState = { dir, cfg: {}, flags: {}, links: {}, mode: meta?.mode ?? "tcx", ...(meta ? { meta } : {}) };
   try {
     const m = openShapingMap(dir, "cfg");
     try {
       for (const [d, k] of [["ingress", 0], ["egress", 1]] as const) {
         const v = m.lookup(k);
-        if (v) st.cfg[d] = decodeShapeConfig(v);
+        if (v) {
+          st.cfg[d] = decodeShapeConfig(v);
+          st.flags[d] = v.readUInt32LE(CFG_FLAGS_OFFSET);
+        }
       }
     } finally {
       m.close();
@@ -108,7 +113,7 @@ export function inspect(dir: string): PinnedState {
     }
   }
   const c = st.cfg.ingress?.classid ?? 0;
-  if (c && majorOf(c) === IFB_MAJOR) st.ifbMinor = minorOf(c);
+  if (c && majorOf(c) === IFB_MAJOR) st.ifbMinor = parentMinor(minorOf(c)); // classify steers to the bulk leaf
   return st;
 }
 
@@ -155,12 +160,12 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
     if (plan.veth || plan.vethFq) undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
     if (plan.veth) {
-      ensureHtbRoot(nl, host.index, VETH_MAJOR, VETH_MINOR);
+      ensureHtbRoot(nl, host.index, VETH_MAJOR, steerMinor(plan.veth));
       setClass(nl, host.index, plan.veth);
     }
     if (plan.vethFq) ensureFqRoot(nl, host.index, plan.vethFq);
     const dir = pinDir(cfg.pinRoot, cfg.network, name);
-    attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir });
+    attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, flags: plan.flags, ifindex: host.index, dir });
     return { plan, dir };
   } catch (e) {
     for (const fn of undo.reverse()) {

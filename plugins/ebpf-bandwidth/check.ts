@@ -10,7 +10,7 @@ import { type HostVeth, inspect } from "./attach";
 import type { BandwidthConfig } from "./config";
 import { findOurFilter } from "./hooks";
 import { classMatches, findClass, fqMatches } from "./htb";
-import { makePlan, type ResolvedMode } from "./plan";
+import { type ClassPlan, makePlan, type ResolvedMode } from "./plan";
 
 const fail = (what: string, details = "") => new CniError(Code.CheckFailed, `ebpf-bandwidth: ${what}`, details);
 
@@ -48,12 +48,16 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
       if (link.ifindex !== host.index) throw fail(`the ${d} program is not attached to ${host.name}`, `link ${link.id} is on ifindex ${link.ifindex}`);
       if (!queryTcx(host.index, d).linkIds.includes(link.id)) throw fail(`link ${link.id} is not in ${host.name}'s TCX ${d} list`);
     }
-    const diff = cfgDiff(st.cfg[d], want);
+    const diff = cfgDiff(st.cfg[d], want) ?? ((st.flags[d] ?? 0) !== (plan.flags[d] ?? 0) ? `flags are ${st.flags[d]}, want ${plan.flags[d] ?? 0}` : undefined);
     if (diff) throw fail(`${d} program configuration differs`, diff);
   }
+  const leavesMissing = (ifindex: number, c: ClassPlan) =>
+    c.leaves && [c.leaves.bulk, c.leaves.small].find((m) => !findClass(nl, ifindex, c.major, m));
   if (plan.veth) {
     const why = classMatches(findClass(nl, host.index, plan.veth.major, plan.veth.minor), plan.veth);
     if (why) throw fail(`ingress class on ${host.name}`, why);
+    const m = leavesMissing(host.index, plan.veth);
+    if (m) throw fail(`ingress class ${plan.veth.major.toString(16)}:${m.toString(16)} on ${host.name} is missing`);
   }
   if (plan.vethFq) {
     const why = fqMatches(nl, host.index, plan.vethFq);
@@ -62,5 +66,7 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   if (plan.ifb) {
     const why = classMatches(findClass(nl, plan.ifb.ifindex, plan.ifb.major, plan.ifb.minor), plan.ifb);
     if (why) throw fail(`egress class on ${plan.ifb.name}`, why);
+    const m = leavesMissing(plan.ifb.ifindex, plan.ifb);
+    if (m) throw fail(`egress class ${plan.ifb.major.toString(16)}:${m.toString(16)} on ${plan.ifb.name} is missing`);
   }
 }

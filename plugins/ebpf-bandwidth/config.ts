@@ -4,7 +4,7 @@
 // Units on the wire are the reference's: rates in bit/s, bursts in bits. Internally everything is
 // bytes (what HTB, bfifo and the BPF `cfg` map take).
 import { configError } from "../../core/errors";
-import { type JsonObject, field, optInt, optObject, optString } from "../../core/json";
+import { type JsonObject, field, optBool, optInt, optObject, optString } from "../../core/json";
 
 export type Mode = "auto" | "htb" | "police" | "edt";
 export const MODES: readonly Mode[] = ["auto", "htb", "police", "edt"];
@@ -41,6 +41,8 @@ export interface BandwidthConfig {
   ifbName: string;
   queueMs: number;
   maxBurstMs: number;
+  /** HTB: a higher-priority class per attachment for packets up to 512 bytes (default true). */
+  smallPacketPrio: boolean;
   ingress?: Limit;
   egress?: Limit;
 }
@@ -92,6 +94,7 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   if (!network || network.includes("/") || network === "." || network === "..") throw configError(`invalid "name"`, "must not be empty, contain '/' or be a dot-name");
   const queueMs = optInt(raw, "queueMs", "queueMs", 1, 1000) ?? DEFAULT_QUEUE_MS;
   const maxBurstMs = optInt(raw, "maxBurstMs", "maxBurstMs", 1, 10_000) ?? DEFAULT_MAX_BURST_MS;
+  const smallPacketPrio = optBool(raw, "smallPacketPrio") ?? true;
 
   const topLevel = RATE_KEYS.some((k) => field(raw, k) !== undefined);
   const src = topLevel ? raw : optObject(runtimeConfig, "bandwidth", "runtimeConfig.bandwidth") ?? {};
@@ -100,7 +103,7 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   const o = { queueMs, maxBurstMs };
   const ingress = limit("ingress", num("ingressRate"), num("ingressBurst"), where, o);
   const egress = limit("egress", num("egressRate"), num("egressBurst"), where, o);
-  return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
+  return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, smallPacketPrio, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
 }
 
 /** The per-attachment pin directory name: unique per container and interface. */

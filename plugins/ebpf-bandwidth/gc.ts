@@ -7,9 +7,9 @@ import type { Attachment } from "../../core/plugin";
 import type { Rtnl } from "../../kernel/netlink/index";
 import { inspect, teardown } from "./attach";
 import { type BandwidthConfig, attachmentName } from "./config";
-import { OUR_ROOT_KINDS, deleteClass, deleteHtbRoot } from "./htb";
-import { releaseIfbClass, usedMinors } from "./ifb";
-import { IFB_MAJOR, VETH_MAJOR, handle } from "./plan";
+import { OUR_ROOT_KINDS, deleteHtbRoot } from "./htb";
+import { deleteIfbClasses, releaseIfbClass, usedMinors } from "./ifb";
+import { VETH_MAJOR, handle } from "./plan";
 
 const subdirs = (dir: string) => {
   try {
@@ -50,7 +50,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
   if (ifb?.kind === "ifb") {
     for (const m of usedMinors(nl, ifb.index)) {
       if (minors.has(m)) continue;
-      deleteClass(nl, ifb.index, IFB_MAJOR, m);
+      deleteIfbClasses(nl, ifb.index, m);
       report.orphanClasses.push(m);
     }
     releaseIfbClass(nl, cfg.ifbName, undefined); // deletes the IFB if nothing is left on it

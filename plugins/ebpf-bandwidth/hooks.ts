@@ -115,6 +115,14 @@ export function detachClsactHooks(meta: Meta): void {
   }
 }
 
+/** struct shape_cfg with flags (offset 40), which kernel/bpf's ShapeConfig does not carry. */
+export const CFG_FLAGS_OFFSET = 40;
+export function encodeCfg(c: Partial<ShapeConfig>, flags: number): Buffer {
+  const b = encodeShapeConfig(c);
+  b.writeUInt32LE(flags >>> 0, CFG_FLAGS_OFFSET);
+  return b;
+}
+
 // ---- attach ---------------------------------------------------------------------------------------
 
 export interface AttachOptions {
@@ -122,6 +130,8 @@ export interface AttachOptions {
   /** Which object runs on each host-veth hook (only configured directions are attached). */
   programs: Partial<Record<Direction, ObjectName>>;
   config: Partial<Record<Direction, Partial<ShapeConfig>>>;
+  /** cfg.flags per direction (classify's small-packet class); kernel/bpf's encoder leaves it 0. */
+  flags?: Partial<Record<Direction, number>>;
   ifindex: number;
   /** The attachment's pin directory (created by the caller with pinDir). */
   dir: string;
@@ -149,7 +159,7 @@ export function attachHooks(o: AttachOptions): void {
       colls.push(c);
       for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
     }
-    for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
+    for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeCfg(o.config[d]!, o.flags?.[d] ?? 0));
     for (const [n, m] of Object.entries(maps)) m.pin(path.join(o.dir, pinName.map(n)));
     const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
     for (const d of directions) {

@@ -40,13 +40,30 @@ export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undef
   return undefined;
 }
 
-/** Add or update the class and give it a byte-limited leaf queue. */
+/**
+ * Add or update the attachment's class (rate = ceil = cap). Without leaves it gets a byte-limited
+ * leaf queue; with leaves it is their parent: `bulk` (guaranteed cap − small share, prio 1) and
+ * `small` (guaranteed small share, prio 0), both may borrow up to the cap, so the parent's rate
+ * bounds their sum and small packets never queue behind bulk ones.
+ */
 export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const classid = handle(c.major, c.minor);
   nl.replaceHtbClass(ifindex, {
     classid, parent: handle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: c.burst, cburst: c.burst, quantum: htbQuantum(c.rateBits),
   });
-  nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
+  if (!c.leaves) {
+    nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
+    return;
+  }
+  const l = c.leaves;
+  const bulk = handle(c.major, l.bulk);
+  const small = handle(c.major, l.small);
+  const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
+  nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: c.burst, cburst: c.burst, prio: 1, quantum: htbQuantum(c.rateBits) });
+  nl.socket.request(bfifoRequest(ifindex, bulk, c.queue));
+  const smallBurst = Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100));
+  nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: c.burst, prio: 0, quantum: htbQuantum(c.rateBits) });
+  nl.socket.request(bfifoRequest(ifindex, small, l.smallQueue));
 }
 
 export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {
@@ -56,6 +73,12 @@ export function findClass(nl: Rtnl, ifindex: number, major: number, minor: numbe
     if (gone(e)) return undefined;
     throw e;
   }
+}
+
+/** Delete an attachment's classes: leaves first (a parent with children cannot go), then the class. */
+export function deleteClassTree(nl: Rtnl, ifindex: number, major: number, minor: number, leaves: number[]): void {
+  for (const m of leaves) deleteClass(nl, ifindex, major, m);
+  deleteClass(nl, ifindex, major, minor);
 }
 
 /** Delete a class (its leaf goes with it). Missing class or device is fine. */

@@ -7,8 +7,8 @@
 import * as fs from "node:fs";
 import { FileLock } from "../../kernel/flock";
 import { type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
-import { deleteClass, ensureHtbRoot, gone } from "./htb";
-import { IFB_MAJOR, majorOf, minorOf, pickMinor } from "./plan";
+import { deleteClassTree, ensureHtbRoot, gone } from "./htb";
+import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
 
 export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
 
@@ -41,10 +41,10 @@ export function ensureIfb(nl: Rtnl, name: string): number {
   return link.index;
 }
 
-/** Minors of our classes on the IFB. */
+/** Attachment (parent) minors of our classes on the IFB; a leaf counts as its parent. */
 export function usedMinors(nl: Rtnl, ifindex: number): Set<number> {
   try {
-    return new Set(nl.listClasses(ifindex).filter((c) => majorOf(c.handle) === IFB_MAJOR).map((c) => minorOf(c.handle)));
+    return new Set(nl.listClasses(ifindex).filter((c) => majorOf(c.handle) === IFB_MAJOR).map((c) => parentMinor(minorOf(c.handle))));
   } catch (e) {
     if (gone(e)) return new Set();
     throw e;
@@ -53,11 +53,15 @@ export function usedMinors(nl: Rtnl, ifindex: number): Set<number> {
 
 export const allocateMinor = (nl: Rtnl, ifindex: number, key: string) => pickMinor(key, usedMinors(nl, ifindex));
 
-/** Remove one class; then the IFB itself when no class is left (we alone used it). */
+/** Remove one attachment's classes (the parent minor and its leaves at +LEAF_STRIDE, +2×). */
+export const deleteIfbClasses = (nl: Rtnl, ifindex: number, minor: number) =>
+  deleteClassTree(nl, ifindex, IFB_MAJOR, minor, [minor + 2 * LEAF_STRIDE, minor + LEAF_STRIDE]);
+
+/** Remove one attachment's classes; then the IFB itself when no class is left (we alone used it). */
 export function releaseIfbClass(nl: Rtnl, name: string, minor: number | undefined): void {
   const link = nl.findLink(name);
   if (!link || link.kind !== "ifb") return;
-  if (minor) deleteClass(nl, link.index, IFB_MAJOR, minor);
+  if (minor) deleteIfbClasses(nl, link.index, minor);
   if (usedMinors(nl, link.index).size === 0) {
     try {
       nl.deleteLink(link.index);

@@ -30,13 +30,34 @@ export const minorOf = (h: number) => h & 0xffff;
 
 export interface ClassPlan {
   major: number;
+  /** The attachment's class (the only one, or the rate-limited parent of `leaves`). */
   minor: number;
   /** bit/s for the netlink layer */
   rateBits: number;
   /** bytes */
   burst: number;
   queue: number;
+  /**
+   * Small-packet priority: two leaves under `minor` (which then has no queue of its own). `bulk`
+   * (prio 1) takes everything else; `small` (prio 0, own guaranteed rate) takes packets up to
+   * SMALL_PACKET bytes, so ACKs and pings do not wait behind a full bulk queue.
+   */
+  leaves?: { bulk: number; small: number; smallRateBits: number; smallQueue: number };
 }
+
+/** Packets up to this many bytes (skb->len, L2 header included) use the small-packet class. */
+export const SMALL_PACKET = 512;
+/** IFB minors: parents in 1..LEAF_STRIDE, their bulk leaf at +LEAF_STRIDE, small leaf at +2×. */
+export const LEAF_STRIDE = 0x5554;
+export const parentMinor = (m: number) => ((m - 1) % LEAF_STRIDE) + 1;
+/** The small class's guaranteed share: 10 % of the cap, at least 64 kbit/s (HTB lets it borrow up to the cap). */
+export const smallRate = (rateBits: number) => Math.max(64_000, Math.floor(rateBits / 10 / 8) * 8);
+export const SMALL_QUEUE = 32 * 1024;
+
+/** classify's cfg.flags for a class plan: small-packet limit and class minor (0 = off). */
+export const classifyFlags = (c: ClassPlan) => (c.leaves ? ((c.leaves.small << 16) | SMALL_PACKET) >>> 0 : 0);
+/** The class classify steers (bulk) traffic to. */
+export const steerMinor = (c: ClassPlan) => c.leaves?.bulk ?? c.minor;
 
 /** fq root on the host veth (EDT mode). */
 export interface FqPlan {
@@ -55,13 +76,19 @@ export interface Plan {
   veth?: ClassPlan;
   vethFq?: FqPlan;
   ifb?: ClassPlan & { name: string; ifindex: number };
+  /** classify's cfg.flags per direction (small-packet class), written next to `bpf`. */
+  flags: Partial<Record<Direction, number>>;
 }
 
 /** EDT: packets further ahead than the HTB leaf queue would hold are dropped by the program. */
 export const edtHorizonNs = (l: Limit) => BigInt(Math.ceil((l.queue * 1e9) / l.rate));
 export const FQ_PLAN: Omit<FqPlan, "major"> = { plimit: 10_000, flowPlimit: 1_000, horizonUs: 2_000_000 };
 
-const classPlan = (l: Limit, major: number, minor: number): ClassPlan => ({ major, minor, rateBits: l.rate * 8, burst: l.burst, queue: l.queue });
+function classPlan(l: Limit, major: number, minor: number, leaves?: { bulk: number; small: number }): ClassPlan {
+  const c: ClassPlan = { major, minor, rateBits: l.rate * 8, burst: l.burst, queue: l.queue };
+  if (leaves) c.leaves = { ...leaves, smallRateBits: Math.min(smallRate(c.rateBits), c.rateBits), smallQueue: SMALL_QUEUE };
+  return c;
+}
 
 /** FNV-1a: a stable first guess for the IFB minor, so one container tends to keep its class. */
 export function hashMinor(key: string): number {
@@ -70,15 +97,17 @@ export function hashMinor(key: string): number {
   return (h % 0xfffe) + 1;
 }
 
-/** A free minor in 1..0xfffe (0 is the qdisc itself, 0xffff reserved), probing from the hash. */
+/** A free parent minor in 1..LEAF_STRIDE (its leaves take +LEAF_STRIDE and +2×), probing from the hash. */
 export function pickMinor(key: string, used: ReadonlySet<number>): number {
-  const start = hashMinor(key);
-  for (let i = 0; i < 0xfffe; i++) {
-    const m = ((start - 1 + i) % 0xfffe) + 1;
+  const start = parentMinor(hashMinor(key));
+  for (let i = 0; i < LEAF_STRIDE; i++) {
+    const m = ((start - 1 + i) % LEAF_STRIDE) + 1;
     if (!used.has(m)) return m;
   }
-  throw new Error("no free class on the shared IFB (65534 attachments)");
+  throw new Error(`no free class on the shared IFB (${LEAF_STRIDE} attachments)`);
 }
+
+export const VETH_LEAVES = { bulk: 2, small: 3 };
 
 export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }): Plan {
   if (mode === "police") {
@@ -86,23 +115,26 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
     if (cfg.ingress) bpf.egress = police(cfg.ingress);
-    return { programs: { ingress: "police", egress: "police" }, bpf };
+    return { programs: { ingress: "police", egress: "police" }, bpf, flags: {} };
   }
-  const plan: Plan = { programs: {}, bpf: {} };
+  const plan: Plan = { programs: {}, bpf: {}, flags: {} };
   if (cfg.ingress && mode === "edt") {
     plan.programs.egress = "edt";
     plan.vethFq = { major: VETH_MAJOR, ...FQ_PLAN };
     plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress) };
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
-    plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR);
-    plan.bpf.egress = { classid: handle(VETH_MAJOR, VETH_MINOR) };
+    plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);
+    plan.bpf.egress = { classid: handle(VETH_MAJOR, steerMinor(plan.veth)) };
+    plan.flags.egress = classifyFlags(plan.veth);
   }
   if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
     plan.programs.ingress = "classify";
-    plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor), name: cfg.ifbName, ifindex: ifb.ifindex };
-    plan.bpf.ingress = { classid: handle(IFB_MAJOR, ifb.minor), redirectIfindex: ifb.ifindex };
+    const leaves = cfg.smallPacketPrio ? { bulk: ifb.minor + LEAF_STRIDE, small: ifb.minor + 2 * LEAF_STRIDE } : undefined;
+    plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor, leaves), name: cfg.ifbName, ifindex: ifb.ifindex };
+    plan.bpf.ingress = { classid: handle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex };
+    plan.flags.ingress = classifyFlags(plan.ifb);
   }
   return plan;
 }

@@ -61,10 +61,17 @@ export function collect(root: string, nl: Rtnl | undefined): Row[] {
           const classDev = cfg?.redirectIfindex || ifindex;
           if (cfg?.classid) {
             try {
-              const c = nl.listClasses(classDev).find((k) => k.handle === cfg.classid);
-              if (c?.htb) rate = fmtRate(c.htb.rate);
-              qdrops = c?.stats?.drops ?? 0;
-              backlog = c?.stats?.backlog ?? 0;
+              // classify steers to a leaf; with the small-packet class that leaf has a parent
+              // (the attachment's class, holding the cap) and a sibling: report the pair.
+              const all = nl.listClasses(classDev);
+              const leaf = all.find((k) => k.handle === cfg.classid);
+              const top = leaf && (leaf.parent & 0xffff) !== 0 ? all.find((k) => k.handle === leaf.parent) ?? leaf : leaf;
+              if (top?.htb) rate = fmtRate(top.htb.rate);
+              const leaves = top === leaf ? [leaf] : all.filter((k) => top && k.parent === top.handle);
+              for (const l of leaves) {
+                qdrops += l?.stats?.drops ?? 0;
+                backlog += l?.stats?.backlog ?? 0;
+              }
             } catch {
               /* device gone */
             }

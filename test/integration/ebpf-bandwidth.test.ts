@@ -126,7 +126,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expect(pinsUnder(path.join(t.pinRoot, t.list.name)).filter((p) => !p.includes("/"))).toEqual([`${t.ctrs[1]!.id}-eth0`]);
     const classes = tc(t.node, "class", "show", "dev", "tscni-ifb0");
     expect(classes).not.toMatch(/7c2:9 /);
-    expect(classes.match(/class htb/g)?.length).toBe(1);
+    expect(classes.match(/class htb/g)?.length).toBe(3); // one attachment: its class + bulk and small-packet leaves
     expect(run(t, "STATUS").code).toBe(0);
     expect(run(t, "GC", { "cni.dev/valid-attachments": [] }).code).toBe(0);
     expectClean(t);
@@ -145,7 +145,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
   it("a retried ADD replaces the attachment instead of stacking a second one", () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10), n: 1 });
     expect(run(t, "ADD", { ...caps(20), prevResult: t.ctrs[0]!.result }, 0).code).toBe(0);
-    expect(tc(t.node, "class", "show", "dev", "tscni-ifb0").match(/class htb/g)?.length).toBe(1);
+    expect(tc(t.node, "class", "show", "dev", "tscni-ifb0").match(/class htb/g)?.length).toBe(3); // class + 2 leaves, not 6
     expect(run(t, "CHECK", { ...caps(20), prevResult: t.ctrs[0]!.result }, 0).code).toBe(0);
     expect(run(t, "DEL", { ...caps(20) }, 0).code).toBe(0);
     expectClean(t);

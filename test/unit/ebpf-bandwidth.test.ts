@@ -9,7 +9,7 @@ import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } fr
 import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
 import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
-import { FQ_PLAN, IFB_MAJOR, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor } from "../../plugins/ebpf-bandwidth/plan";
+import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor } from "../../plugins/ebpf-bandwidth/plan";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
 
 const code = (fn: () => unknown) => {
@@ -77,15 +77,31 @@ describe("config", () => {
 });
 
 describe("plan", () => {
-  const cfg = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 1_000_000 }, {}, "n");
+  const cfg0 = { ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 1_000_000 };
+  const cfg = parseConfig(cfg0, {}, "n");
 
   it("HTB: container ingress = veth egress class, container egress = IFB class via redirect", () => {
     const p = makePlan(cfg, "htb", { ifindex: 42, minor: 7 });
     expect(p.programs).toEqual({ ingress: "classify", egress: "classify" });
+    // classify steers bulk traffic to the bulk leaf; packets ≤ 512 bytes to the small leaf (flags).
+    expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 2) });
+    expect(p.flags.egress).toBe(((3 << 16) | SMALL_PACKET) >>> 0);
+    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
+    expect(p.flags.ingress).toBe((((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0);
+    expect(p.veth).toMatchObject({ minor: 1, rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
+    expect(p.veth?.leaves).toEqual({ bulk: 2, small: 3, smallRateBits: 1_000_000, smallQueue: 32_768 });
+    expect(p.ifb).toMatchObject({ rateBits: 20_000_000, minor: 7, ifindex: 42, name: "tscni-ifb0" });
+    expect(p.ifb?.leaves).toMatchObject({ bulk: 7 + LEAF_STRIDE, small: 7 + 2 * LEAF_STRIDE, smallRateBits: 2_000_000 });
+    expect(parentMinor(7 + 2 * LEAF_STRIDE)).toBe(7);
+  });
+
+  it("HTB with smallPacketPrio false: one leaf class per direction, flags 0 (the previous layout)", () => {
+    const one = parseConfig({ ...cfg0, smallPacketPrio: false }, {}, "n");
+    const p = makePlan(one, "htb", { ifindex: 42, minor: 7 });
     expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 1) });
     expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
-    expect(p.veth).toMatchObject({ rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
-    expect(p.ifb).toMatchObject({ rateBits: 20_000_000, minor: 7, ifindex: 42, name: "tscni-ifb0" });
+    expect(p.flags).toEqual({ egress: 0, ingress: 0 });
+    expect(p.veth?.leaves).toBeUndefined();
   });
 
   it("HTB without an egress limit needs no IFB", () => {
@@ -111,16 +127,17 @@ describe("plan", () => {
     expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n });
     expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
     expect(p.veth).toBeUndefined();
-    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
+    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
   });
 
-  it("picks stable, free IFB minors in 1..0xfffe", () => {
-    const h = hashMinor("ctr-eth0");
+  it("picks stable, free IFB parent minors in 1..LEAF_STRIDE (leaves above)", () => {
+    const h = parentMinor(hashMinor("ctr-eth0"));
     expect(h).toBeGreaterThanOrEqual(1);
-    expect(h).toBeLessThanOrEqual(0xfffe);
+    expect(h).toBeLessThanOrEqual(LEAF_STRIDE);
     expect(pickMinor("ctr-eth0", new Set())).toBe(h);
-    expect(pickMinor("ctr-eth0", new Set([h]))).toBe(h === 0xfffe ? 1 : h + 1);
-    const full = new Set(Array.from({ length: 0xfffe }, (_, i) => i + 1));
+    expect(pickMinor("ctr-eth0", new Set([h]))).toBe(h === LEAF_STRIDE ? 1 : h + 1);
+    expect(3 * LEAF_STRIDE).toBeLessThanOrEqual(0xfffe);
+    const full = new Set(Array.from({ length: LEAF_STRIDE }, (_, i) => i + 1));
     expect(() => pickMinor("x", full)).toThrow(/no free class/);
   });
 });
