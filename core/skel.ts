@@ -27,7 +27,11 @@ export async function dispatch(plugin: Plugin, io: Io): Promise<number> {
   try {
     const command = readCommand(io.env);
     if (command === "VERSION") {
-      io.stdout(printJson({ cniVersion: CURRENT_VERSION, supportedVersions: [...plugin.supportedVersions] }));
+      // "cniVersion: the version of the CNI spec in use for this output": the one the runtime
+      // asked in (stdin), when we speak it; else our newest.
+      const asked = versionForErrors(io.stdin);
+      const version = asked && plugin.supportedVersions.includes(asked) ? asked : CURRENT_VERSION;
+      io.stdout(printJson({ cniVersion: version, supportedVersions: [...plugin.supportedVersions] }));
       return 0;
     }
     const env = readEnv(io.env);

@@ -18,6 +18,11 @@ export function isBpffs(dir: string): boolean {
 /** Make sure a bpffs is mounted at `root` (default /sys/fs/bpf), mounting one if needed. */
 export function ensureBpffs(root = BPFFS_ROOT): string {
   if (isBpffs(root)) return root;
+  // A bpffs mounted inside a private mount namespace (e.g. under `ip netns exec`, which remounts
+  // /sys) dies with this process and takes every pin with it: shaping state would be lost on exit.
+  if (!inInitialMountNamespace()) {
+    throw loaderError(`${root} is not a bpf filesystem in this mount namespace, and one mounted here would vanish when this process exits; mount bpffs on ${root} in the host's mount namespace (or run the plugin there, e.g. with nsenter --net instead of ip netns exec)`);
+  }
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   try {
     native().mount("bpf", root, "bpf", 0, "mode=0700");
@@ -26,6 +31,14 @@ export function ensureBpffs(root = BPFFS_ROOT): string {
     if (!isBpffs(root)) throw e;
   }
   return root;
+}
+
+function inInitialMountNamespace(): boolean {
+  try {
+    return fs.readlinkSync("/proc/self/ns/mnt") === fs.readlinkSync("/proc/1/ns/mnt");
+  } catch {
+    return true; // cannot tell (no /proc/1 access): keep the old behaviour
+  }
 }
 
 /** One path component: no separators, no dot-names, bounded, so config can't escape the pin root. */

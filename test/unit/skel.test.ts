@@ -92,6 +92,12 @@ describe("dispatch", () => {
     expect(r.json).toEqual({ cniVersion: "1.1.0", supportedVersions: ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] });
   });
 
+  it("VERSION answers in the version asked on stdin when supported", async () => {
+    expect((await run({ CNI_COMMAND: "VERSION" }, '{"cniVersion":"0.3.1"}')).json.cniVersion).toBe("0.3.1");
+    expect((await run({ CNI_COMMAND: "VERSION" }, '{"cniVersion":"7.0.0"}')).json.cniVersion).toBe("1.1.0");
+    expect((await run({ CNI_COMMAND: "VERSION" }, "garbage")).code).toBe(0);
+  });
+
   it("ADD converts the result to the config's version", async () => {
     for (const v of SUPPORTED_VERSIONS) {
       const r = await run(baseEnv, conf({ cniVersion: v }));
