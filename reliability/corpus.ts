@@ -78,10 +78,10 @@ export function validConfig(p: PluginName, c: CaseContext): Record<string, any> 
   }
 }
 
-/** Set a dotted path ("ipam.ranges") in a deep copy; `undefined` deletes the key. */
+/** Set a dotted path ("ipam.ranges") in a deep copy; `undefined` deletes the key. Keys with "/" are taken whole. */
 export function mutate(obj: Record<string, any>, dotted: string, value: unknown): Record<string, any> {
   const copy = structuredClone(obj);
-  const keys = dotted.split(".");
+  const keys = dotted.includes("/") ? [dotted] : dotted.split(".");
   let o: any = copy;
   for (const k of keys.slice(0, -1)) o = o[k] ??= {};
   const last = keys[keys.length - 1]!;
@@ -196,7 +196,10 @@ export const CASES: Case[] = [
   cfgCase("br-mac-multicast", 'runtimeConfig.mac "01:00:5e:00:00:01"', BR, "runtimeConfig", { mac: "01:00:5e:00:00:01" }, allVerbs7),
   cfgCase("br-ipam-string", 'ipam "host-local"', BR, "ipam", "host-local", allVerbs7),
   cfgCase("br-ipam-type-path", 'ipam.type "../../bin/sh"', BR, "ipam.type", "../../bin/sh", 101),
-  cfgCase("br-hairpin-promisc", "hairpinMode and promiscMode together", BR, "promiscMode", true, allVerbs7, ["ADD"]),
+  {
+    id: "br-hairpin-promisc", what: "hairpinMode and promiscMode together", plugins: BR, verbs: ["ADD"], expect: 7,
+    build: (p, c) => ({ stdin: json({ ...validConfig(p, c), hairpinMode: true, promiscMode: true }) }),
+  },
 
   // ---- host-local ranges (directly, and through bridge's delegation)
   cfgCase("hl-ipam-missing", "no ipam", ["host-local"], "ipam", undefined, 7),
@@ -216,13 +219,18 @@ export const CASES: Case[] = [
   cfgCase("hl-routes-bad", 'routes [{"dst": "nope"}]', HL, "ipam.routes", [{ dst: "nope" }], rangeRefusal),
   cfgCase("hl-datadir-number", "dataDir 42", HL, "ipam.dataDir", 42, 7),
   cfgCase("hl-ipranges-string", 'runtimeConfig.ipRanges "x"', HL, "runtimeConfig", { ipRanges: "x" }, rangeRefusal),
+  // bridge itself knows no "IP" argument: without IgnoreUnknown it refuses it (code 4), as the reference does.
   {
-    id: "hl-args-ip-bad", what: "CNI_ARGS IP=999.1.1.1", plugins: HL, verbs: ["ADD"], expect: 7,
+    id: "hl-args-ip-bad", what: "CNI_ARGS IP=999.1.1.1", plugins: HL, verbs: ["ADD"], expect: (p) => (p === "bridge" ? 4 : 7),
     build: (p, c) => ({ stdin: json(validConfig(p, c)), env: { CNI_ARGS: "IP=999.1.1.1" } }),
   },
   {
-    id: "hl-args-ip-outside", what: "CNI_ARGS IP outside every range", plugins: HL, verbs: ["ADD"], expect: 7,
+    id: "hl-args-ip-outside", what: "CNI_ARGS IP outside every range", plugins: HL, verbs: ["ADD"], expect: (p) => (p === "bridge" ? 4 : 7),
     build: (p, c) => ({ stdin: json(validConfig(p, c)), env: { CNI_ARGS: "IP=192.0.2.77" } }),
+  },
+  {
+    id: "hl-args-ip-ignore-unknown", what: "CNI_ARGS IgnoreUnknown=1;IP=192.0.2.77 (outside every range)", plugins: ["host-local"], verbs: ["ADD"], expect: 7,
+    build: (p, c) => ({ stdin: json(validConfig(p, c)), env: { CNI_ARGS: "IgnoreUnknown=1;IP=192.0.2.77" } }),
   },
 
   // ---- ebpf-bandwidth: rates, bursts, modes, names, prevResult
@@ -250,7 +258,15 @@ export const CASES: Case[] = [
     },
   },
   cfgCase("bw-prev-string", 'prevResult "x"', BW, "prevResult", "x", 6),
-  cfgCase("bw-prev-bad-ip", "prevResult with address 999.1.1.1/24", BW, "prevResult.ips", [{ address: "999.1.1.1/24" }], 6),
+  // Go decodes prevResult addresses with net.ParseCIDR: a non-address is a decoding failure (6).
+  {
+    id: "prev-bad-ip", what: "prevResult with address 999.1.1.1/24", plugins: ["bridge", "ebpf-bandwidth"], verbs: ["ADD", "CHECK"], expect: 6,
+    build: (p, c) => ({ stdin: json({ ...validConfig(p, c), prevResult: { ...fakePrevResult(c), ips: [{ address: "999.1.1.1/24", interface: 2 }] } }) }),
+  },
+  {
+    id: "prev-bad-route", what: 'prevResult with route dst "default"', plugins: ["bridge", "ebpf-bandwidth"], verbs: ["ADD", "CHECK"], expect: 6,
+    build: (p, c) => ({ stdin: json({ ...validConfig(p, c), prevResult: { ...fakePrevResult(c), routes: [{ dst: "default" }] } }) }),
+  },
   cfgCase("bw-prev-missing", "no prevResult (not chained)", BW, "prevResult", undefined, (_p, v) => (v === "ADD" || v === "CHECK" ? 7 : "ok")),
 
   // ---- GC's attachment list

@@ -84,11 +84,14 @@ function kernelLines(prefix: string, out: string): string[] {
     const up = (l.flags as string[] | undefined)?.includes("UP") ? "up" : "down";
     lines.push(`${prefix}link ${l.ifname} kind=${l.linkinfo?.info_kind ?? "-"} master=${l.master ?? "-"} mtu=${l.mtu} ${up}`);
   }
+  // IPv6 link-local addresses and their routes are made by the kernel for every link, some only
+  // after DAD or a carrier change (seconds later): noise, and the link itself is recorded anyway.
   for (const l of json(s.get("addr"))) {
-    for (const a of l.addr_info ?? []) lines.push(`${prefix}addr ${l.ifname} ${a.local}/${a.prefixlen}`);
+    for (const a of l.addr_info ?? []) if (!String(a.local).startsWith("fe80:")) lines.push(`${prefix}addr ${l.ifname} ${a.local}/${a.prefixlen}`);
   }
   for (const fam of ["route4", "route6"]) {
     for (const r of json(s.get(fam))) {
+      if (fam === "route6" && (String(r.dst).startsWith("fe80:") || r.dst === "ff00::/8")) continue;
       lines.push(`${prefix}${fam} ${r.type ?? "unicast"} ${r.dst} dev=${r.dev ?? "-"} via=${r.gateway ?? "-"} table=${r.table ?? "main"} proto=${r.protocol ?? "-"}`);
     }
   }

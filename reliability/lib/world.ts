@@ -62,7 +62,9 @@ export function createWorld(o: { subnetIndex?: number; network?: string; bridge?
   const bpffs = path.join(root, "bpffs");
   fs.mkdirSync(bpffs);
   spawnSync("mount", ["-t", "bpf", "bpf", bpffs]);
+  // The plugin's pin root is made on first use and kept (like /var/lib/cni/networks): part of a warm node.
   const pinRoot = path.join(bpffs, "x", "y");
+  fs.mkdirSync(pinRoot, { recursive: true });
   const regularFile = path.join(root, "regular-file");
   fs.writeFileSync(regularFile, "not a namespace\n");
   const directory = path.join(root, "a-directory");
@@ -116,7 +118,7 @@ export interface ProcResult {
 }
 
 /** Run a plugin in the world's node namespace, asynchronously (so several worlds run in parallel). */
-export function runPlugin(w: World, plugin: string, env: Record<string, string>, stdin: string | Buffer, wrap: string[] = []): Promise<ProcResult> {
+export function runPlugin(w: World, plugin: string, env: Record<string, string>, stdin: string | Buffer, wrap: string[] = [], killAfterMs?: number): Promise<ProcResult> {
   const bin = path.join(w.binDir, plugin);
   const started = Date.now();
   return new Promise((resolve) => {
@@ -126,7 +128,8 @@ export function runPlugin(w: World, plugin: string, env: Record<string, string>,
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.stdin.on("error", () => {}); // the plugin may stop reading (oversized stdin): EPIPE is expected
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    // `ip netns exec` execs the plugin in place: killing the child kills the plugin itself.
+    const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs ?? 120_000);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
