@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 # Build: clang/llvm (eBPF objects), libbpf-dev (bpf_helpers.h at build time only), gcc (addon).
 # Tests and benchmarks: iproute2/util-linux (namespaces), iperf3, iputils-ping, the Go reference
 # plugins (containernetworking-plugins) for differential runs, nftables/iptables (ipMasq).
-APT_PACKAGES=(clang llvm libbpf-dev gcc make iproute2 util-linux iputils-ping iperf3
+APT_PACKAGES=(clang llvm libbpf-dev gcc make iproute2 util-linux iputils-ping iperf3 strace
   containernetworking-plugins nftables iptables)
 # Extra clients for the conformance suite (added by conformance/ when present).
 if [[ -f scripts/ci-deps.sh ]]; then
   # shellcheck source=/dev/null
   source scripts/ci-deps.sh
   APT_PACKAGES+=("${CONFORMANCE_APT_PACKAGES[@]:-}")
+  # podman's recommended helpers, named explicitly since we install without recommends.
+  APT_PACKAGES+=(catatonit fuse-overlayfs slirp4netns uidmap)
 fi
 
 missing=()
