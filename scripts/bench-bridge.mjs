@@ -2,7 +2,9 @@
 // ADD/DEL latency of our bridge (dist/tscni, host-local in-process) side by side with the Go
 // reference bridge + host-local (/usr/lib/cni), and the ADD latency of the 1st and the 200th
 // container on one bridge. Runs entirely in throwaway namespaces; needs root and `npm run build`.
-//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200]
+//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--ipmasq] [--also label=/path/to/tscni ...]
+// --ipmasq adds "ipMasq": true (iptables backend) to the config; --also benches another build of
+// the executable (e.g. the previous commit's) side by side, in the same run.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,6 +18,8 @@ const arg = (name, dflt) => {
 };
 const ITER = arg("iterations", 30);
 const FILL = arg("fill", 200);
+const IPMASQ = process.argv.includes("--ipmasq");
+const also = process.argv.flatMap((a, i) => (process.argv[i - 1] === "--also" ? [a.split("=")] : []));
 const tag = process.pid.toString(36);
 const made = [];
 const ns = (name) => {
@@ -36,12 +40,12 @@ if (!fs.existsSync(path.join(root, "dist/tscni"))) {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-bridge-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function binDir(side) {
+function binDir(side, exe) {
   const dir = path.join(tmp, `bin-${side}`);
   fs.mkdirSync(dir);
-  if (side === "ours") {
+  if (exe) {
     // Hard links to one executable: host-local then runs in-process.
-    for (const p of ["bridge", "host-local"]) fs.linkSync(path.join(root, "dist/tscni"), path.join(dir, p));
+    for (const p of ["bridge", "host-local"]) fs.linkSync(exe, path.join(dir, p));
   } else {
     for (const p of ["bridge", "host-local"]) fs.symlinkSync(path.join("/usr/lib/cni", p), path.join(dir, p));
   }
@@ -50,7 +54,7 @@ function binDir(side) {
 
 function config(side, name, subnet, bridge) {
   return JSON.stringify({
-    cniVersion: "1.0.0", name, type: "bridge", bridge: `${bridge}${side[0]}${tag}`.slice(0, 15), isDefaultGateway: true,
+    cniVersion: "1.0.0", name, type: "bridge", bridge: `${bridge}${side[0]}${tag}`.slice(0, 15), isDefaultGateway: true, ...(IPMASQ ? { ipMasq: true } : {}),
     ipam: { type: "host-local", dataDir: path.join(tmp, `data-${side}`), subnet },
   });
 }
@@ -65,6 +69,7 @@ function exec(node, bin, command, stdin, containerID, netns) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const p10 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.1)];
 const p90 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.9)];
 const f = (x) => x.toFixed(1);
 
@@ -77,40 +82,41 @@ const base = median(Array.from({ length: 20 }, () => {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }));
 
-const rows = [];
-for (const side of ["reference", "ours"]) {
-  const bins = binDir(side);
-  const bin = path.join(bins, "bridge");
-  const node = `bn${side[0]}${tag}`;
+const sides = [
+  { side: "reference", name: "Go reference 1.1.1 (bridge + host-local)" },
+  { side: "ours", name: "tscni bridge (host-local in-process)", exe: path.join(root, "dist/tscni") },
+  ...also.map(([label, exe], i) => ({ side: `also${i}`, name: label, exe: path.resolve(exe) })),
+];
+// The sides run interleaved (each iteration: every side's ADD and DEL in turn), so a colleague's
+// build starting halfway through slows every side alike instead of one.
+const runs = sides.map((s) => {
+  const bins = binDir(s.side, s.exe);
+  const node = `bn${s.side[0]}${s.side.slice(-1)}${tag}`;
   ns(node);
-  const adds = [];
-  const dels = [];
-  const conf = config(side, "benchnet", "10.200.0.0/16", "bb");
-  // Warm-up: create the bridge and page the binary in.
-  const warm = ns(`bw${side[0]}${tag}`);
-  exec(node, bin, "ADD", conf, "warm", warm);
-  for (let i = 0; i < ITER; i++) {
-    const ctr = ns(`bc${side[0]}${tag}${i}`);
-    adds.push(exec(node, bin, "ADD", conf, `c${i}`, ctr));
-    dels.push(exec(node, bin, "DEL", conf, `c${i}`, ctr));
+  return { ...s, bin: path.join(bins, "bridge"), node, adds: [], dels: [], fill: [], conf: config(s.side, "benchnet", "10.200.0.0/16", "bb"), fillConf: config(s.side, "fillnet", "10.201.0.0/16", "bf") };
+});
+const ctrName = (r, kind, i) => `${kind}${r.side[0]}${r.side.slice(-1)}${tag}${i}`;
+// Warm-up: create the bridge and page the binary in.
+for (const r of runs) exec(r.node, r.bin, "ADD", r.conf, "warm", ns(ctrName(r, "bw", "")));
+for (let i = 0; i < ITER; i++) {
+  for (const r of runs) {
+    const ctr = ns(ctrName(r, "bc", i));
+    r.adds.push(exec(r.node, r.bin, "ADD", r.conf, `c${i}`, ctr));
+    r.dels.push(exec(r.node, r.bin, "DEL", r.conf, `c${i}`, ctr));
   }
-  // 1st and FILL-th container on one fresh bridge.
-  const fillConf = config(side, "fillnet", "10.201.0.0/16", "bf");
-  const fillLat = [];
-  for (let i = 0; i < FILL; i++) {
-    const ctr = ns(`bf${side[0]}${tag}${i}`);
-    fillLat.push(exec(node, bin, "ADD", fillConf, `f${i}`, ctr));
-  }
-  rows.push({ side, add: median(adds), addP90: p90(adds), del: median(dels), delP90: p90(dels), first: fillLat[0], last: fillLat[FILL - 1], lastMed: median(fillLat.slice(-10)) });
-  cleanup();
 }
+// 1st and FILL-th container on one fresh bridge per side.
+for (let i = 0; i < FILL; i++) {
+  for (const r of runs) r.fill.push(exec(r.node, r.bin, "ADD", r.fillConf, `f${i}`, ns(ctrName(r, "bf", i))));
+}
+cleanup();
+const rows = runs.map((r) => ({ name: r.name, add: median(r.adds), addP10: p10(r.adds), addP90: p90(r.adds), del: median(r.dels), delP10: p10(r.dels), delP90: p90(r.dels), first: r.fill[0], last: r.fill[FILL - 1], lastMed: median(r.fill.slice(-10)) }));
 
-console.log(`bridge ADD/DEL latency, ms (median of ${ITER}; p90), cniVersion 1.0.0, host-local, IPv4, isDefaultGateway;`);
+console.log(`bridge ADD/DEL latency, ms (median of ${ITER}; p10, p90), cniVersion 1.0.0, host-local, IPv4, isDefaultGateway${IPMASQ ? ", ipMasq (iptables)" : ""};`);
 console.log(`each number includes nsenter's own start-up (${f(base)} ms median). Node ${process.version}, ${os.cpus().length} vCPU, kernel ${os.release()}.`);
 console.log("");
-console.log(`| plugin | ADD median | ADD p90 | DEL median | DEL p90 | ADD 1st container | ADD ${FILL}th container | ADD median of last 10 |`);
-console.log("|---|---|---|---|---|---|---|---|");
+console.log(`| plugin | ADD median | ADD p10 | ADD p90 | DEL median | DEL p10 | DEL p90 | ADD 1st container | ADD ${FILL}th container | ADD median of last 10 |`);
+console.log("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
-  const name = r.side === "ours" ? "tscni bridge (host-local in-process)" : "Go reference 1.1.1 (bridge + host-local)";
-  console.log(`| ${name} | ${f(r.add)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
+  console.log(`| ${r.name} | ${f(r.add)} | ${f(r.addP10)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP10)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
 }
