@@ -30,8 +30,11 @@ if ((${#missing[@]})); then
 fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm ci` refuses this lockfile: npm 11 leaves other platforms' optional packages (rollup's
+  # native builds) out of it and then reports it out of sync (npm/cli#4828). `npm install`
+  # honours the same locked versions.
+  echo "setup: npm install (locked versions)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building dist/tscni"
