@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkNetworkList, delNetworkList } from "../../demo/chain";
-import { loadCollection, objectSpec, probeSchFq, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { haveTcx, loadCollection, objectSpec, probeSchFq, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
 import { Rtnl } from "../../kernel/netlink/index";
 import { NsScope, isRoot } from "../helpers/netns";
 import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
@@ -53,8 +53,11 @@ describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => 
     const veth = hostVeth(t, 0);
     const ifindex = ifindexOf(t, veth);
     // Ours are cls_bpf filters, not TCX links: nothing in the TCX lists, no link pins, a meta pin.
-    expect(queryTcx(ifindex, "ingress", t.node.path).linkIds).toEqual([]);
-    expect(queryTcx(ifindex, "egress", t.node.path).linkIds).toEqual([]);
+    if (haveTcx()) {
+      // (PROG_QUERY on a TCX hook is EINVAL on kernels without TCX, e.g. the 6.1 qemu guest.)
+      expect(queryTcx(ifindex, "ingress", t.node.path).linkIds).toEqual([]);
+      expect(queryTcx(ifindex, "egress", t.node.path).linkIds).toEqual([]);
+    }
     const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
     expect(pinsUnder(dir)).toEqual(["map_cfg", "map_meta", "map_stats"]);
     expect(tc(t.node, "filter", "show", "dev", veth, "ingress")).toMatch(new RegExp(`pref ${OUR_PREF} bpf .*direct-action`));
