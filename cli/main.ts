@@ -1,6 +1,7 @@
 // Entry point of the single executable. Called as bridge / host-local / ebpf-bandwidth it is that
 // CNI plugin (multi-call, like busybox); called by any other name it is the human-facing tool.
 // The plugin path stays lean: no yargs, only the modules the called plugin needs.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { enableInProcessDelegation } from "../core/delegate";
 import { asCniError } from "../core/errors";
@@ -15,17 +16,38 @@ export async function runPluginProcess(name: string): Promise<number> {
   enableInProcessDelegation(loadPlugin, process.execPath);
   let stdin: Buffer;
   try {
-    stdin = process.env.CNI_COMMAND === "VERSION" && process.stdin.isTTY ? Buffer.alloc(0) : readStdin();
+    stdin = process.env.CNI_COMMAND === "VERSION" && stdinIsTerminal() ? Buffer.alloc(0) : readStdin();
   } catch (e) {
-    process.stdout.write(printJson(asCniError(e).toJSON(CURRENT_VERSION)));
+    writeAll(1, printJson(asCniError(e).toJSON(CURRENT_VERSION)));
     return 1;
   }
   return dispatch(plugin, {
     env: process.env,
     stdin,
-    stdout: (s) => process.stdout.write(s),
-    stderr: (s) => process.stderr.write(s),
+    stdout: (s) => writeAll(1, s),
+    stderr: (s) => writeAll(2, s),
   });
+}
+
+// Plain fd writes: touching process.stdout/stdin loads Node's net/tty stream machinery, which
+// costs start-up time on every exec for nothing a one-shot plugin needs.
+function writeAll(fd: number, text: string): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += fs.writeSync(fd, buf, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") return; // reader gone: nothing to tell
+    }
+  }
+}
+
+function stdinIsTerminal(): boolean {
+  try {
+    return fs.fstatSync(0).isCharacterDevice();
+  } catch {
+    return false;
+  }
 }
 
 async function main(): Promise<number> {
@@ -41,7 +63,7 @@ main().then(
   },
   (err) => {
     // Last resort: still a CNI error on stdout, never a stack trace.
-    process.stdout.write(printJson(asCniError(err).toJSON(CURRENT_VERSION)));
+    writeAll(1, printJson(asCniError(err).toJSON(CURRENT_VERSION)));
     process.exitCode = 1;
   },
 );

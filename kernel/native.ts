@@ -1,7 +1,6 @@
 // Loads the tscni_native addon (native/tscni_native.c). In the single executable the addon is an
 // embedded asset, written once to a root-only, content-addressed file and dlopen'ed from there
 // (dlopen needs a path). In development it is loaded from build/.
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
@@ -30,6 +29,8 @@ export const isSysError = (e: unknown, code?: string): e is SysError =>
   e instanceof Error && typeof (e as Partial<SysError>).errno === "number" && (code === undefined || (e as SysError).code === code);
 
 const ASSET = "tscni_native.node";
+/** sha256 prefix of the embedded addon, computed by scripts/build.mjs (hashing at run time costs start-up). */
+declare const TSCNI_NATIVE_DIGEST: string | undefined;
 let loaded: Native | undefined;
 
 export function native(): Native {
@@ -60,8 +61,11 @@ function __filenameSafe(): string {
 }
 
 function loadFromSea(sea: SeaApi): Native {
-  const bytes = Buffer.from(sea.getRawAsset(ASSET));
-  const digest = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+  const bytes = Buffer.from(sea.getRawAsset(ASSET)); // a view into the executable, not a copy
+  const digest =
+    typeof TSCNI_NATIVE_DIGEST === "string"
+      ? TSCNI_NATIVE_DIGEST
+      : (createRequire(__filenameSafe())("node:crypto") as typeof import("node:crypto")).createHash("sha256").update(bytes).digest("hex").slice(0, 16);
   const dir = cacheDir();
   const file = path.join(dir, `tscni_native-${digest}.node`);
   if (!isTrustedFile(file, bytes.length)) {

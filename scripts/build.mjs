@@ -6,6 +6,7 @@
 //   4. a Node single-executable blob holding the bundle, its code cache and the assets
 //      (pkg-config/sea-config.json), injected into a copy of this node binary with postject.
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,7 +51,11 @@ await esbuild.build({
   minifyWhitespace: true,
   legalComments: "none",
   // ESM dependencies (yargs) use import.meta.url; in the CJS bundle it must be defined.
-  define: { TSCNI_VERSION: JSON.stringify(pkg.version), "import.meta.url": "__tscni_meta_url" },
+  define: {
+    TSCNI_VERSION: JSON.stringify(pkg.version),
+    TSCNI_NATIVE_DIGEST: JSON.stringify(createHash("sha256").update(fs.readFileSync("build/tscni_native.node")).digest("hex").slice(0, 16)),
+    "import.meta.url": "__tscni_meta_url",
+  },
   banner: { js: 'var __tscni_meta_url=require("url").pathToFileURL(typeof __filename==="string"?__filename:process.execPath).href;' },
   logLevel: "warning",
   logOverride: { "empty-import-meta": "silent" },
