@@ -18,9 +18,17 @@ import { fqAvailable, status } from "./status";
 
 const config = (a: CmdArgs) => parseConfig(a.conf.raw, a.conf.runtimeConfig, a.conf.name);
 
-/** auto = edt where sch_fq exists (probed), else htb; an explicit edt without sch_fq is error 50. */
-export function resolveMode(cfg: BandwidthConfig, fq: () => boolean = fqAvailable): ResolvedMode {
+/**
+ * Whether `auto` picks EDT where sch_fq exists. Off for now: the EDT traffic test failed in the
+ * 6.1 qemu guest (traffic to the container stopped, docs/ebpf-bandwidth.md "Missing"); turn on once
+ * it passes there. An explicit "mode": "edt" works regardless (error 50 without sch_fq).
+ */
+export const AUTO_PICKS_EDT = false;
+
+/** auto = edt where sch_fq exists if AUTO_PICKS_EDT, else htb; an explicit edt without sch_fq is error 50. */
+export function resolveMode(cfg: BandwidthConfig, fq: () => boolean = fqAvailable, autoEdt = AUTO_PICKS_EDT): ResolvedMode {
   if (cfg.mode === "police" || cfg.mode === "htb") return cfg.mode;
+  if (cfg.mode === "auto" && !autoEdt) return "htb";
   const have = fq();
   if (cfg.mode === "edt" && !have) {
     throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: edt mode needs the sch_fq qdisc, which this kernel lacks", 'use "mode": "auto" or "htb" (HTB queues, no sch_fq needed), or "police"');
