@@ -34,8 +34,15 @@ static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
 
 	__u64 delay = bytes * NSEC_PER_SEC / c->rate;
 	__u64 now = bpf_ktime_get_ns();
+	/*
+	 * Honour an earlier departure time set by the stack (TCP pacing) only when it is a plausible
+	 * monotonic time. A receive timestamp is wall-clock time (set on every packet once any socket
+	 * asks for timestamps, e.g. ping) and survives bridge forwarding: taken as monotonic it would
+	 * push the clock decades ahead and every later packet would be dropped at the horizon.
+	 */
+	__u64 horizon = c->horizon_ns ? c->horizon_ns : 2 * NSEC_PER_SEC;
 	__u64 ts = skb->tstamp;
-	if (ts < now)
+	if (ts < now || ts - now > horizon)
 		ts = now;
 	__u64 next = READ_ONCE(s->t) + delay;
 

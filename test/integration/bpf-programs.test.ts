@@ -188,4 +188,20 @@ describe.skipIf(!isRoot())("edt (PROG_TEST_RUN)", () => {
     expect(rets).toContain(TcAct.SHOT);
     expect(stats(c, "egress").drops).toBeGreaterThan(0n);
   });
+
+  it("ignores a wall-clock receive timestamp instead of jumping the clock to it", () => {
+    const c = load("edt");
+    c.map("cfg").update(DIR_KEY.egress, encodeShapeConfig({ rate: 1_000_000n, horizonNs: 2_500_000n }));
+    const p = c.program("edt_egress");
+    const pkt = tcpPacket(946);
+    // A realtime stamp (what any packet carries once some socket enables timestamping).
+    const ctx = Buffer.alloc(SKB_SIZE);
+    ctx.writeBigUInt64LE(BigInt(Date.now()) * 1_000_000n, SKB.tstamp);
+    const first = p.testRun({ data: pkt, ctx });
+    expect(first.retval).toBe(TcAct.UNSPEC);
+    // The next packets pace from "now", not from the year-2026 wall clock: none is dropped.
+    const rets = [1, 2].map(() => p.testRun({ data: pkt, ctx: Buffer.alloc(SKB_SIZE) }).retval);
+    expect(rets).toEqual([TcAct.UNSPEC, TcAct.UNSPEC]);
+    expect(stats(c, "egress").drops).toBe(0n);
+  });
 });
