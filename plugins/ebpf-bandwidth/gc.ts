@@ -36,6 +36,12 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
     teardown(nl, dir, cfg.ifbName);
     report.removed.push(path.basename(dir));
   }
+  // A crash right after the network directory was made leaves it empty: nothing else removes it.
+  try {
+    fs.rmdirSync(path.join(cfg.pinRoot, cfg.network));
+  } catch {
+    /* not empty (live attachments), or already gone */
+  }
   // What every remaining attachment (all networks under the pin root) still uses.
   const minors = new Set<number>();
   const veths = new Set<number>();
