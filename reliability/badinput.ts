@@ -123,7 +123,7 @@ export function summarise(results: CaseOutcome[]) {
   };
 }
 
-// CLI: npx tsx reliability/badinput.ts [--workers 2] [--only id,id] [--json out.json]
+// CLI: npx tsx reliability/badinput.ts [--workers 2] [--only id,id] [--verbs ADD,DEL] [--plugins bridge] [--cold] [--json out.json]
 if (process.argv[1]?.endsWith("badinput.ts")) {
   const arg = (k: string) => {
     const i = process.argv.indexOf(k);
@@ -134,8 +134,11 @@ if (process.argv[1]?.endsWith("badinput.ts")) {
   const cases = only ? CASES.filter((c) => only.includes(c.id)) : CASES;
   const started = Date.now();
   const cold = process.argv.includes("--cold");
-  const results = await runCorpus(cases, { workers: Number(arg("--workers") ?? 2), cold, log: (s) => console.error(s) });
-  const s = summarise(results);
+  const verbs = arg("--verbs")?.split(",");
+  const plugins = arg("--plugins")?.split(",");
+  const filter = (r: Run) => (!verbs || verbs.includes(String(r.verb))) && (!plugins || plugins.includes(r.plugin));
+  const results = await runCorpus(cases, { workers: Number(arg("--workers") ?? 2), cold, filter, log: (s) => console.error(s) });
+  const s = summarise(results.filter((r) => r.runs.length));
   console.log(`bad-input corpus (${cold ? "cold node: no bridge yet" : "warm node: bridge exists"}): ${s.cases} cases, ${s.runs} plugin runs (${Object.entries(s.byPlugin).map(([k, v]) => `${k} ${v}`).join(", ")}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   console.log(`wrong outcome: ${s.wrong.length}; cases that changed the machine: ${s.leakingCases.length}`);
   for (const w of s.wrong) console.log(`  WRONG ${w.run.c.id} ${w.run.plugin} ${w.run.verb}: ${w.problem}`);

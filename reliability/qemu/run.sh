@@ -5,7 +5,7 @@
 # the guest). A small busybox initramfs loads the virtio/9p/overlay modules, mounts the share,
 # and chroots; the guest script then loads the modules the tests need and runs vitest.
 #
-#   reliability/qemu/run.sh [--mem MiB] [--smp N] [--timeout s] [--no-fq] [test files...]
+#   reliability/qemu/run.sh [--mem MiB] [--smp N] [--timeout s] [--no-fq] [-t pattern] [test files...]
 #
 # Prints the guest console, then "qemu: <kernel>: exit <rc>" and exits with vitest's code.
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static (reliability/apt-packages.txt), and
@@ -18,12 +18,14 @@ MEM=3072
 SMP=2
 TIMEOUT=1800
 FQ=1
+FILTER=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --mem) MEM=$2; shift 2 ;;
     --smp) SMP=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --no-fq) FQ=0; shift ;;
+    -t) FILTER=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -32,7 +34,7 @@ done
 TESTS=("$@")
 if [[ ${#TESTS[@]} -eq 0 ]]; then
   TESTS=(test/integration/bpf-probe.test.ts test/integration/bpf-clsact.test.ts test/integration/bpf-programs.test.ts
-    test/integration/ebpf-bandwidth.test.ts test/integration/reliability-qemu-guest.test.ts test/integration/bridge.test.ts)
+    test/integration/ebpf-bandwidth.test.ts test/integration/reliability-qemu-guest.test.ts)
 fi
 
 KVER=$(ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -1 | sed 's#/boot/vmlinuz-##')
@@ -82,6 +84,7 @@ chmod +x "$INITRD_DIR/init"
 
 # ---- the guest script (read from the share: $WORK is on this machine's /tmp)
 TEST_LIST=$(printf '%q ' "${TESTS[@]}")
+[[ -n "$FILTER" ]] && TEST_LIST="$TEST_LIST -t $(printf '%q' "$FILTER")"
 cat > "$WORK/guest.sh" <<EOF
 #!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TSCNI_QEMU_GUEST=1 CI=1 NO_COLOR=1 FORCE_COLOR=0

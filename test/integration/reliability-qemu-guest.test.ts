@@ -19,7 +19,7 @@ const MBIT = 1_000_000;
 const caps = (mbit: number) => ({ ingressRate: mbit * MBIT, ingressBurst: 524_288, egressRate: mbit * MBIT, egressBurst: 524_288 });
 
 /** Two containers on our bridge, the first shaped by ebpf-bandwidth with `extra` config keys. */
-function shaped(extra: Record<string, unknown>) {
+function shaped(extra: Record<string, unknown>, limited = true) {
   const node = scope.netns("qn");
   const binDir = chainBinDir(scope, "ours");
   const pinRoot = privateBpffs(scope);
@@ -28,7 +28,7 @@ function shaped(extra: Record<string, unknown>) {
   const o = { binDir, nodeNetns: node.name };
   const ctrs = [0, 1].map((i) => {
     const ns = scope.netns("qc");
-    const a = { containerID: uniqueName("qctr"), netns: ns.path, ifname: "eth0", ...(i === 0 ? { capabilityArgs: { bandwidth: caps(10) } } : {}) };
+    const a = { containerID: uniqueName("qctr"), netns: ns.path, ifname: "eth0", ...(i === 0 && limited ? { capabilityArgs: { bandwidth: caps(10) } } : {}) };
     const result = addNetworkList(o, list, a);
     scope.onCleanup(() => {
       try {
@@ -49,6 +49,21 @@ describe.skipIf(!inGuest)("second kernel (qemu guest)", () => {
     expect(haveSchFq()).toBe(true);
     expect(fs.readFileSync("/proc/modules", "utf8")).toMatch(/^sch_fq /m);
     expect(fs.existsSync(DIST_BIN)).toBe(true);
+  });
+
+  it("without limits (ebpf-bandwidth passes prevResult on), the containers reach each other", () => {
+    const t = shaped({}, false);
+    expect(t.ctrs[0]!.ns.run("ping", ["-c", "2", "-W", "3", t.ctrs[1]!.ip], { allowFail: true }).status).toBe(0);
+  });
+
+  it("police mode on the clsact fallback: reachable, rate held, DEL leaves no pins", async () => {
+    const t = shaped({ mode: "police" });
+    expect(t.ctrs[0]!.ns.run("ping", ["-c", "2", "-W", "3", t.ctrs[1]!.ip], { allowFail: true }).status).toBe(0);
+    const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
+    expect(up.mbps).toBeLessThan(12.5); // a policer overshoots a little (RELIABILITY.md, DESIGN.md)
+    const c = t.ctrs[0]!;
+    delNetworkList(t.o, t.list, c.a, c.result);
+    expect(pinsUnder(t.pinRoot).filter((p) => p.includes(c.a.containerID))).toEqual([]);
   });
 
   it("ebpf-bandwidth falls back to clsact without TCX: shapes both ways, DEL leaves nothing", async () => {
