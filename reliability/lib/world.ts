@@ -45,7 +45,20 @@ export const DIST_BIN = path.join(REPO, "dist/tscni");
 export function relBinDir(): string {
   if (binDir) return binDir;
   if (!fs.existsSync(DIST_BIN)) throw new Error("run `npm run build` first: reliability runs drive dist/tscni");
-  const dir = fs.mkdtempSync("/tmp/tscni-relbin-");
+  // Named by pid: a run killed before its exit handler (or a vitest fork ended without one) leaves
+  // its dir behind; the next run removes those of dead processes.
+  for (const e of fs.readdirSync("/tmp")) {
+    const m = /^tscni-relbin-(\d+)$/.exec(e);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      fs.rmSync(path.join("/tmp", e), { recursive: true, force: true });
+    }
+  }
+  const dir = `/tmp/tscni-relbin-${process.pid}`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { mode: 0o755 });
   for (const n of ["bridge", "host-local", "ebpf-bandwidth"]) fs.linkSync(DIST_BIN, path.join(dir, n));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   binDir = dir;
