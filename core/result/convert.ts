@@ -3,6 +3,7 @@
 // omission follow libcni's Go structs so output is byte-comparable with the reference plugins
 // (`"dns": {}` is always present, as Go never omits a struct).
 import { CniError, Code } from "../errors";
+import { isCidr, isIP } from "../ip";
 import { isObject, type JsonObject } from "../json";
 import type { DNS, Interface, IPConfig, Result, Route } from "./types";
 
@@ -45,6 +46,19 @@ function optStr(v: unknown, what: string): string | undefined {
   return v === undefined || v === null ? undefined : str(v, what);
 }
 
+/** Addresses are checked as Go's types do (net.ParseCIDR / net.ParseIP) when it decodes a result. */
+function cidr(v: unknown, what: string): string {
+  const s = str(v, what);
+  if (!isCidr(s)) throw bad(`${what} "${s}" is not an address with a prefix length (CIDR)`);
+  return s;
+}
+
+function optIP(v: unknown, what: string): string | undefined {
+  const s = optStr(v, what);
+  if (s !== undefined && !isIP(s)) throw bad(`${what} "${s}" is not an IP address`);
+  return s;
+}
+
 function optNum(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isInteger(v)) throw bad(`${what} must be an integer`);
@@ -59,8 +73,8 @@ function arr(v: unknown, what: string): unknown[] {
 
 function parseRoute(r: unknown, what: string): Route {
   if (!isObject(r)) throw bad(`${what} must be an object`);
-  const route: Route = { dst: str(r.dst, `${what}.dst`) };
-  const gw = optStr(r.gw, `${what}.gw`);
+  const route: Route = { dst: cidr(r.dst, `${what}.dst`) };
+  const gw = optIP(r.gw, `${what}.gw`);
   if (gw !== undefined) route.gw = gw;
   for (const k of ["mtu", "advmss", "priority", "table", "scope"] as const) {
     const n = optNum(r[k], `${what}.${k}`);
@@ -99,8 +113,8 @@ function parse04Plus(j: JsonObject, version: string): Result {
   if (ifs.length) res.interfaces = ifs;
   const ips = arr(j.ips, "ips").map((x, i): IPConfig => {
     if (!isObject(x)) throw bad(`ips[${i}] must be an object`);
-    const ip: IPConfig = { address: str(x.address, `ips[${i}].address`) };
-    const gw = optStr(x.gateway, `ips[${i}].gateway`);
+    const ip: IPConfig = { address: cidr(x.address, `ips[${i}].address`) };
+    const gw = optIP(x.gateway, `ips[${i}].gateway`);
     if (gw !== undefined) ip.gateway = gw;
     const idx = optNum(x.interface, `ips[${i}].interface`);
     if (idx !== undefined) ip.interface = idx;
@@ -122,8 +136,8 @@ function parse02(j: JsonObject, version: string): Result {
     const c = j[key];
     if (c === undefined || c === null) continue;
     if (!isObject(c)) throw bad(`${key} must be an object`);
-    const ip: IPConfig = { address: str(c.ip, `${key}.ip`) };
-    const gw = optStr(c.gateway, `${key}.gateway`);
+    const ip: IPConfig = { address: cidr(c.ip, `${key}.ip`) };
+    const gw = optIP(c.gateway, `${key}.gateway`);
     if (gw !== undefined) ip.gateway = gw;
     ips.push(ip);
     arr(c.routes, `${key}.routes`).forEach((r, i) => routes.push(parseRoute(r, `${key}.routes[${i}]`)));

@@ -1,34 +1,8 @@
 // Address helpers: IPv4/IPv6 strings ↔ bytes, CIDR parsing, MAC strings. Own code rather than a
 // dependency because the CNI exec path must stay lean (see DESIGN.md start-up costs).
-// (Not node:net's isIP: loading that module costs start-up time on every plugin exec.)
-const V4_OCTET = "(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)";
-const V4_RE = new RegExp(`^${V4_OCTET}(\\.${V4_OCTET}){3}$`);
-const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
+import { isIPv4, isIPv6 } from "../../core/ip";
 
-export const isIPv4 = (s: string): boolean => V4_RE.test(s);
-
-export function isIPv6(addr: string): boolean {
-  let s = addr;
-  const pct = s.indexOf("%");
-  if (pct >= 0) {
-    if (pct === s.length - 1) return false;
-    s = s.slice(0, pct);
-  }
-  let groupsFromV4 = 0;
-  const lastColon = s.lastIndexOf(":");
-  if (lastColon >= 0 && s.slice(lastColon + 1).includes(".")) {
-    if (!isIPv4(s.slice(lastColon + 1))) return false;
-    s = s.slice(0, lastColon + 1) + "0"; // stand-in group; the tail counts as two
-    groupsFromV4 = 1;
-  }
-  const dbl = s.indexOf("::");
-  if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return false;
-  const parts = (dbl >= 0 ? [s.slice(0, dbl), s.slice(dbl + 2)] : [s]).map((p) => (p === "" ? [] : p.split(":")));
-  const groups = parts.flat();
-  if (!groups.every((g) => HEX_GROUP.test(g))) return false;
-  const count = groups.length + groupsFromV4;
-  return dbl >= 0 ? count <= 7 : count === 8;
-}
+export { isIPv4, isIPv6 };
 
 export interface Cidr {
   /** 4 or 6 */

@@ -14,7 +14,7 @@ const canRun = isRoot() && spawnSync("nft", ["--version"]).status === 0;
 /** Every verb for these; ADD only for the rest. */
 const FULL = new Set(["truncated-50%", "stdin-16MiB", "name-traversal", "version-unknown", "hl-overlap-sets", "bw-rate-negative", "env-no-path", "netns-regular-file", "gc-valid-not-array"]);
 /** Known bugs (RELIABILITY.md): asserted with it.fails so the suite stays green while they stand. */
-const KNOWN_BUGS = new Set(["prev-bad-ip", "prev-bad-route"]);
+const KNOWN_BUGS = new Set<string>([]);
 
 let results = new Map<string, CaseOutcome>();
 

@@ -34,16 +34,14 @@ describe("config fuzzing", () => {
     expect(o.refused.get(7) ?? 0).toBeGreaterThan(N / 20);
   }, 60_000);
 
-  // BUG (reported in RELIABILITY.md): prevResult addresses are not parsed. Go decodes them with
-  // net.ParseCIDR / net.ParseIP, so a plugin given "999.1.1.1/24" fails with a decoding error (6);
-  // core/result/convert.ts accepts any string, and bridge ADD then succeeds. `it.fails` keeps the
-  // suite green while the bug stands; drop `.fails` with the fix.
-  it.fails("refuses a prevResult whose address is not an address (code 6)", () => {
+  // Was bug B1 (RELIABILITY.md): prevResult addresses are checked as Go decodes them
+  // (net.ParseCIDR / net.ParseIP), so "999.1.1.1/24" is a decoding error (6) before anything runs.
+  it("refuses a prevResult whose address is not an address (code 6)", () => {
     const conf = { ...SEEDS["ebpf-bandwidth"], prevResult: { cniVersion: "1.1.0", ips: [{ address: "999.1.1.1/24" }] } };
     expect(codeOf(() => parseNetConf(Buffer.from(JSON.stringify(conf)), "ADD"))).toBe(6);
   });
 
-  it.fails("refuses a prevResult route whose dst is not a CIDR (code 6)", () => {
+  it("refuses a prevResult route whose dst is not a CIDR (code 6)", () => {
     const conf = { ...SEEDS["ebpf-bandwidth"], prevResult: { cniVersion: "1.1.0", routes: [{ dst: "default" }] } };
     expect(codeOf(() => parseNetConf(Buffer.from(JSON.stringify(conf)), "ADD"))).toBe(6);
   });

@@ -2,6 +2,7 @@
 // the exec path: a fixed list of edge cases plus random mutations of valid addresses.
 import { isIPv4 as nodeV4, isIPv6 as nodeV6 } from "node:net";
 import { describe, expect, it } from "vitest";
+import { isCidr } from "../../core/ip";
 import { isIPv4, isIPv6 } from "../../kernel/netlink/ip";
 
 const EDGE = ["1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "::", "::1", "fe80::1%eth0", "fe80::1%", "1:2:3:4:5:6:7:8",
@@ -27,5 +28,12 @@ describe("IP validators", () => {
       }
       if (isIPv4(s) !== nodeV4(s) || isIPv6(s) !== nodeV6(s)) expect([s, isIPv4(s), isIPv6(s)]).toEqual([s, nodeV4(s), nodeV6(s)]);
     }
+  });
+});
+
+describe("CIDR validation (Go net.ParseCIDR acceptance)", () => {
+  it("accepts address/prefix with host bits, refuses everything else", () => {
+    for (const ok of ["10.1.2.3/24", "0.0.0.0/0", "::/0", "fd00::5/64", "::ffff:1.2.3.4/128", "1.2.3.4/32"]) expect([ok, isCidr(ok)]).toEqual([ok, true]);
+    for (const no of ["10.1.2.3", "10.1.2.3/33", "fd00::/129", "999.1.1.1/24", "default", "fe80::1%eth0/64", "1.2.3.4/", "1.2.3.4/-1", "1.2.3.4/ 8"]) expect([no, isCidr(no)]).toEqual([no, false]);
   });
 });
