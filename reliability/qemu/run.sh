@@ -37,6 +37,17 @@ if [[ ${#TESTS[@]} -eq 0 ]]; then
     test/integration/ebpf-bandwidth.test.ts test/integration/reliability-qemu-guest.test.ts)
 fi
 
+# Install what the harness needs (once; a no-op when present), like every other entry point.
+missing=()
+while read -r pkg; do
+  [[ -z "$pkg" ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < "$(dirname "$0")/../apt-packages.txt"
+if ((${#missing[@]})); then
+  echo "qemu: installing ${missing[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 KVER=$(ls /boot/vmlinuz-6.1.* 2>/dev/null | sort -V | tail -1 | sed 's#/boot/vmlinuz-##')
 [[ -n "$KVER" ]] || { echo "qemu: no /boot/vmlinuz-6.1.*: apt-get install linux-image-amd64" >&2; exit 3; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu: qemu-system-x86_64 missing: apt-get install qemu-system-x86" >&2; exit 3; }
