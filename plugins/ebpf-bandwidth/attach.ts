@@ -12,8 +12,8 @@ import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, readMeta } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
-import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
-import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor } from "./plan";
+import { allocateMinor, bpfRedirectToIfbWorks, ensureIfb, releaseIfbClass } from "./ifb";
+import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor, usesIfb } from "./plan";
 
 export interface HostVeth {
   index: number;
@@ -150,13 +150,14 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
   const undo: (() => void)[] = [];
   try {
     let ifb: { ifindex: number; minor: number } | undefined;
-    if (mode !== "police" && cfg.egress) {
+    const ifbRedirect = bpfRedirectToIfbWorks();
+    if (usesIfb(cfg, mode, ifbRedirect)) {
       const ifindex = ensureIfb(nl, cfg.ifbName);
       ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
       const minor = ifb.minor;
       undo.push(() => releaseIfbClass(nl, cfg.ifbName, minor));
     }
-    const plan = makePlan(cfg, mode, ifb);
+    const plan = makePlan(cfg, mode, ifb, ifbRedirect);
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
     if (plan.veth || plan.vethFq) undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
     if (plan.veth) {

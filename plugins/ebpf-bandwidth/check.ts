@@ -10,7 +10,8 @@ import { type HostVeth, inspect } from "./attach";
 import type { BandwidthConfig } from "./config";
 import { findOurFilter } from "./hooks";
 import { classMatches, findClass, fqMatches } from "./htb";
-import { type ClassPlan, makePlan, type ResolvedMode } from "./plan";
+import { bpfRedirectToIfbWorks } from "./ifb";
+import { type ClassPlan, makePlan, type ResolvedMode, usesIfb } from "./plan";
 
 const fail = (what: string, details = "") => new CniError(Code.CheckFailed, `ebpf-bandwidth: ${what}`, details);
 
@@ -28,10 +29,11 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   if (!fs.existsSync(dir)) throw fail("no attachment pinned", dir);
   const st = inspect(dir);
   if (cfg.attach !== "auto" && cfg.attach !== st.mode) throw fail(`attached with ${st.mode}, configured "attach": "${cfg.attach}"`);
-  const usesIfb = mode !== "police" && cfg.egress;
-  const ifb = usesIfb ? nl.findLink(cfg.ifbName) : undefined;
-  if (usesIfb && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
-  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined);
+  const ifbRedirect = bpfRedirectToIfbWorks();
+  const needIfb = usesIfb(cfg, mode, ifbRedirect);
+  const ifb = needIfb ? nl.findLink(cfg.ifbName) : undefined;
+  if (needIfb && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
+  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined, ifbRedirect);
   for (const d of DIRECTIONS) {
     const want = plan.bpf[d];
     const link = st.links[d];

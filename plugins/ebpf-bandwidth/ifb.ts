@@ -5,10 +5,21 @@
 // Creating the IFB, choosing a class minor, and deleting the IFB when its last class goes must
 // not race with another ADD/DEL running at the same moment: all of it happens under one flock.
 import * as fs from "node:fs";
+import { kernelAtLeast } from "../../kernel/bpf/probe";
 import { FileLock } from "../../kernel/flock";
 import { type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import { deleteClassTree, ensureHtbRoot, gone } from "./htb";
 import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
+
+/**
+ * First kernel whose bpf_redirect marks the skb `redirected` (commit 59e498a3289f, "bpf: Set skb
+ * redirect and from_ingress info in __bpf_tx_skb", merged for 6.4). Before it, ifb_xmit drops
+ * every packet bpf_redirect hands it (`!skb->redirected`): the IFB path cuts the container off.
+ */
+export const MIN_KERNEL_BPF_REDIRECT_IFB = [6, 4] as const;
+
+/** Whether classify's redirect to the IFB works on this kernel (see MIN_KERNEL_BPF_REDIRECT_IFB). */
+export const bpfRedirectToIfbWorks = (release?: string) => kernelAtLeast(MIN_KERNEL_BPF_REDIRECT_IFB, release);
 
 export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
 

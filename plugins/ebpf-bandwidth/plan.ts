@@ -109,9 +109,22 @@ export function pickMinor(key: string, used: ReadonlySet<number>): number {
 
 export const VETH_LEAVES = { bulk: 2, small: 3 };
 
-export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }): Plan {
+const police = (l: Limit): Partial<ShapeConfig> => ({ rate: BigInt(l.rate), burst: BigInt(l.burst), markAbove: BigInt(Math.floor(l.burst / 2)) });
+
+/**
+ * Whether the from-container direction goes through the shared IFB. Not in police mode, and not
+ * where `bpf_redirect` cannot feed an IFB (kernels before 6.4: the IFB drops what bpf_redirect
+ * sends it, docs/ebpf-bandwidth.md "Known limits"); there that direction is policed instead.
+ */
+export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode, ifbRedirect = true) => mode !== "police" && !!cfg.egress && ifbRedirect;
+
+/**
+ * `ifbRedirect` false (kernel < 6.4): the from-container direction (host-veth ingress) runs
+ * `police` (token bucket, ECN mark then drop) instead of classify + redirect to the IFB; the
+ * to-container direction keeps its HTB class (or EDT).
+ */
+export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }, ifbRedirect = true): Plan {
   if (mode === "police") {
-    const police = (l: Limit): Partial<ShapeConfig> => ({ rate: BigInt(l.rate), burst: BigInt(l.burst), markAbove: BigInt(Math.floor(l.burst / 2)) });
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
     if (cfg.ingress) bpf.egress = police(cfg.ingress);
@@ -128,7 +141,10 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.bpf.egress = { classid: handle(VETH_MAJOR, steerMinor(plan.veth)) };
     plan.flags.egress = classifyFlags(plan.veth);
   }
-  if (cfg.egress) {
+  if (cfg.egress && !ifbRedirect) {
+    plan.programs.ingress = "police";
+    plan.bpf.ingress = police(cfg.egress);
+  } else if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
     plan.programs.ingress = "classify";
     const leaves = cfg.smallPacketPrio ? { bulk: ifb.minor + LEAF_STRIDE, small: ifb.minor + 2 * LEAF_STRIDE } : undefined;
