@@ -6,11 +6,11 @@ import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
 import type { Result } from "../../core/result/types";
 import {
-  BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, openShapingMap, pinDir, pinName, removeShaping,
+  BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, openShapingMap, pinDir, pinName, removePinDir, removeShaping,
 } from "../../kernel/bpf/index";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
-import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, readMeta } from "./hooks";
+import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, bpfRedirectToIfbWorks, ensureIfb, releaseIfbClass } from "./ifb";
 import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor, usesIfb } from "./plan";
@@ -114,6 +114,8 @@ export function inspect(dir: string): PinnedState {
   }
   const c = st.cfg.ingress?.classid ?? 0;
   if (c && majorOf(c) === IFB_MAJOR) st.ifbMinor = parentMinor(minorOf(c)); // classify steers to the bulk leaf
+  else st.ifbMinor = readIfbRecord(dir); // ADD stopped between making the class and pinning cfg
+  if (st.ifbMinor === undefined) delete st.ifbMinor;
   return st;
 }
 
@@ -135,7 +137,9 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
   step(() => removeShaping(dir));
   const vethIndex = st.links.egress?.ifindex || hostIndex;
   if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
-  if (st.ifbMinor !== undefined) step(() => releaseIfbClass(nl, ifbName, st.ifbMinor));
+  // Also without a minor: an IFB with none of our classes left (ADD killed right after creating it)
+  // is used by nobody, since ADD holds the IFB lock from creating it until everything is pinned.
+  step(() => releaseIfbClass(nl, ifbName, st.ifbMinor));
   // Leave no empty network directory behind either (another attachment may still use it).
   try {
     fs.rmdirSync(path.dirname(dir));
@@ -156,6 +160,10 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
       const minor = ifb.minor;
       undo.push(() => releaseIfbClass(nl, cfg.ifbName, minor));
+      // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
+      const rec = pinDir(cfg.pinRoot, cfg.network, name);
+      undo.push(() => removePinDir(rec));
+      pinIfbRecord(rec, minor);
     }
     const plan = makePlan(cfg, mode, ifb, ifbRedirect);
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
@@ -167,6 +175,8 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
     if (plan.vethFq) ensureFqRoot(nl, host.index, plan.vethFq);
     const dir = pinDir(cfg.pinRoot, cfg.network, name);
     attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, flags: plan.flags, ifindex: host.index, dir });
+    // The cfg map now records the class (inspect reads it there first); the record has done its job.
+    fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true });
     return { plan, dir };
   } catch (e) {
     for (const fn of undo.reverse()) {

@@ -92,6 +92,39 @@ function pinMeta(dir: string, meta: Meta): void {
   }
 }
 
+// ---- map_ifb: the IFB class minor, pinned before the class is made ---------------------------------
+//
+// ADD creates this attachment's IFB classes before its programs (and their cfg map) exist. Pinned
+// first, this one-entry map is what DEL reads to remove the classes when ADD was killed in between.
+
+export function pinIfbRecord(dir: string, minor: number): void {
+  const m = createMap({ name: "tscni_ifb", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 });
+  try {
+    const v = Buffer.alloc(4);
+    v.writeUInt32LE(minor, 0);
+    m.update(0, v);
+    m.pin(path.join(dir, pinName.map("ifb")));
+  } finally {
+    m.close();
+  }
+}
+
+/** The recorded IFB class minor, or undefined (no record: no IFB class, or made before the record existed). */
+export function readIfbRecord(dir: string): number | undefined {
+  let m: BpfMap;
+  try {
+    m = BpfMap.fromPin(path.join(dir, pinName.map("ifb")));
+  } catch {
+    return undefined;
+  }
+  try {
+    const v = m.lookup(0)?.readUInt32LE(0);
+    return v ? v : undefined;
+  } finally {
+    m.close();
+  }
+}
+
 // ---- clsact filters ---------------------------------------------------------------------------------
 
 /** Our filter on `ifindex`'s hook if it is there and runs `progId`. */

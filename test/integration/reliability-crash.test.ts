@@ -17,7 +17,7 @@ const EVERY = Number(process.env.TSCNI_CRASH_EVERY ?? 7);
  * records them; killed in between, DEL (which has only the pins to go by) leaves them; GC removes
  * them. `it.fails` while it stands.
  */
-const KNOWN_BUG = new Set(["ebpf-bandwidth/del"]);
+const KNOWN_BUG = new Set<string>([]);
 
 describe.skipIf(!canRun)("crash injection (kill -9 during ADD, then DEL or GC)", () => {
   const cases: [Scenario, Recovery][] = [["bridge", "del"], ["bridge", "gc"], ["ebpf-bandwidth", "del"], ["ebpf-bandwidth", "gc"]];
