@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkNetworkList, delNetworkList } from "../../demo/chain";
-import { BpfLink, attachTcx, loadCollection, objectSpec, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { bpfRedirectToIfbWorks } from "../../plugins/ebpf-bandwidth/ifb";
 import { NsScope, isRoot } from "../helpers/netns";
 import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
 import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
@@ -46,24 +47,33 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     const veth = hostVeth(t, 0);
     const ifindex = Number(JSON.parse(t.node.ip("-j", "link", "show", veth))[0].ifindex);
     // Someone else's programs on the same veth: one first in the ingress list, one after ours on egress.
+    // Without TCX (e.g. 6.1; the plugin falls back to clsact) there is no TCX list to share: that
+    // part is skipped here, ebpf-bandwidth-fallback.test.ts checks foreign cls_bpf filters instead.
+    const tcx = haveTcx();
     const other: Collection = loadCollection(objectSpec("classify"));
-    const links: BpfLink[] = [
-      attachTcx(other.program("classify_ingress"), { ifindex, direction: "ingress", netns: t.node.path, position: "first" }),
-      attachTcx(other.program("classify_egress"), { ifindex, direction: "egress", netns: t.node.path }),
-    ];
+    const links: BpfLink[] = tcx
+      ? [
+          attachTcx(other.program("classify_ingress"), { ifindex, direction: "ingress", netns: t.node.path, position: "first" }),
+          attachTcx(other.program("classify_egress"), { ifindex, direction: "egress", netns: t.node.path }),
+        ]
+      : [];
     scope.onCleanup(() => {
       for (const l of links) l.close();
       other.close();
     });
     const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
     const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
-    expect(up.mbps).toBeGreaterThan(8);
-    expect(up.mbps).toBeLessThan(10.5);
+    // Before 6.4 the upload is policed, not queued (K1, docs "Known limits"): a looser band.
+    const policed = !bpfRedirectToIfbWorks();
+    expect(up.mbps).toBeGreaterThan(policed ? 0.5 : 8);
+    expect(up.mbps).toBeLessThan(policed ? 12.5 : 10.5);
     expect(down.mbps).toBeGreaterThan(8);
     expect(down.mbps).toBeLessThan(10.5);
-    const seen = (k: number) => sumShapeStats(other.map("stats").lookupPerCpu(k) ?? []).bytes;
-    expect(seen(0)).toBeGreaterThan(3_000_000n); // ingress of the veth = the container's upload
-    expect(seen(1)).toBeGreaterThan(3_000_000n); // egress, after our classifier returned TCX_NEXT
+    if (tcx) {
+      const seen = (k: number) => sumShapeStats(other.map("stats").lookupPerCpu(k) ?? []).bytes;
+      expect(seen(0)).toBeGreaterThan(3_000_000n); // ingress of the veth = the container's upload
+      expect(seen(1)).toBeGreaterThan(3_000_000n); // egress, after our classifier returned TCX_NEXT
+    }
 
     // The counters command sees both directions.
     const stats = spawnSync("ip", ["netns", "exec", t.node.name, DIST_BIN, "stats", "--pin-dir", t.pinRoot], { encoding: "utf8" });
@@ -97,10 +107,15 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expect(run(t, "CHECK", { ...prev, ...caps(10) }, 0).code).toBe(0);
     const r = run(t, "CHECK", { ...prev, ...caps(20) }, 0);
     expect(r.json?.code).toBe(104);
-    const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
-    const link = BpfLink.fromPin(path.join(dir, "link_egress"));
-    link.detach();
-    link.close();
+    if (haveTcx()) {
+      const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
+      const link = BpfLink.fromPin(path.join(dir, "link_egress"));
+      link.detach();
+      link.close();
+    } else {
+      // No TCX: the plugin attached a cls_bpf filter (no link pin to open); remove that instead.
+      tc(t.node, "filter", "del", "dev", hostVeth(t, 0), "egress", "pref", "50638");
+    }
     const r2 = run(t, "CHECK", { ...prev, ...caps(10) }, 0);
     expect(r2.json?.code).toBe(104);
     expect(r2.json?.msg).toMatch(/egress/);
