@@ -13,9 +13,8 @@ const canRun = isRoot() && fs.existsSync(DIST_BIN) && spawnSync("strace", ["-V"]
 const EVERY = Number(process.env.TSCNI_CRASH_EVERY ?? 7);
 
 /**
- * Known bug (RELIABILITY.md): ebpf-bandwidth ADD creates the IFB and its class before any pin
- * records them; killed in between, DEL (which has only the pins to go by) leaves them; GC removes
- * them. `it.fails` while it stands.
+ * Cases expected to fail because of a known, open bug (asserted with `it.fails`, see
+ * RELIABILITY.md). Empty: B2 (ebpf-bandwidth DEL after a crash before the first pin) is fixed.
  */
 const KNOWN_BUG = new Set<string>([]);
 
