@@ -3,6 +3,7 @@
 // harness promises, then ebpf-bandwidth where TCX is missing (the clsact fallback) and in EDT mode
 // (sch_fq loaded), each with real traffic and a clean node after DEL.
 import { spawnSync } from "node:child_process";
+import { bpfRedirectToIfbWorks } from "../../plugins/ebpf-bandwidth/ifb";
 import * as fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { addNetworkList, delNetworkList } from "../../demo/chain";
@@ -70,10 +71,14 @@ describe.skipIf(!inGuest)("second kernel (qemu guest)", () => {
     const t = shaped({ mode: "htb" });
     const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
     const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
-    expect(up.mbps).toBeLessThan(10.5);
+    // Before 6.4 bpf_redirect cannot feed an IFB (K1): the container's egress is policed on the
+    // veth instead (a policer overshoots a little), and no IFB is made.
+    const policed = !bpfRedirectToIfbWorks();
+    expect(up.mbps).toBeLessThan(policed ? 12.5 : 10.5);
     expect(down.mbps).toBeLessThan(10.5);
     expect(up.mbps).toBeGreaterThan(5); // TCG is slow, but 10 Mbit is far below what it forwards
-    expect(tc(t.node, "filter", "show", "dev", "tscni-ifb0")).toBeDefined();
+    if (policed) expect(linksOf(t.node)).not.toContain("tscni-ifb0");
+    else expect(tc(t.node, "filter", "show", "dev", "tscni-ifb0")).toBeDefined();
     const c = t.ctrs[0]!;
     delNetworkList(t.o, t.list, c.a, c.result);
     expect(pinsUnder(t.pinRoot).filter((p) => p.includes(c.a.containerID))).toEqual([]);
