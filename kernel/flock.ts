@@ -33,11 +33,14 @@ export class FileLock {
   }
 }
 
-/** Run `fn` holding the lock on `file`; released even when `fn` throws. */
-export async function withFileLock<T>(file: string, fn: () => Promise<T> | T, mode?: number): Promise<T> {
+/**
+ * Run the synchronous `fn` holding the lock on `file`; released even when `fn` throws. (Plugins
+ * hold these locks around synchronous netlink/fs work only, never across an await.)
+ */
+export function withFileLock<T>(file: string, fn: () => T, mode?: number): T {
   const lock = FileLock.acquire(file, mode);
   try {
-    return await fn();
+    return fn();
   } finally {
     lock.release();
   }

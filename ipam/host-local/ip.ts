@@ -115,4 +115,3 @@ export function parseIPOrCIDR(s: string): IP | undefined {
 }
 
 export const hostMask = (f: Family, prefix: number) => (1n << BigInt(bits(f) - prefix)) - 1n;
-export const sameIP = (a: IP, b: IP) => a.family === b.family && a.value === b.value;

@@ -9,7 +9,6 @@ export type RangeSet = Range[];
 
 export const rangeSetString = (s: RangeSet) => s.map(rangeString).join(",");
 export const rangeFor = (s: RangeSet, a: IP) => s.find((r) => rangeContains(r, a));
-export const setContains = (s: RangeSet, a: IP) => rangeFor(s, a) !== undefined;
 export const setsOverlap = (a: RangeSet, b: RangeSet) => a.some((r1) => b.some((r2) => overlaps(r1, r2)));
 
 export function validateRangeSet(s: RangeSet, path: string): void {

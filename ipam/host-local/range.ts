@@ -21,7 +21,6 @@ export interface Range {
 const ip = (r: Range, value: bigint): IP => ({ family: r.family, value });
 export const fmt = (r: Range, value: bigint) => formatIP(ip(r, value));
 export const rangeString = (r: Range) => `${fmt(r, r.start)}-${fmt(r, r.end)}`;
-export const subnetString = (r: Range) => `${fmt(r, r.network)}/${r.prefix}`;
 
 /** In [start, end] and of the same family: the reference's Range.Contains. */
 export const rangeContains = (r: Range, a: IP) => a.family === r.family && a.value >= r.start && a.value <= r.end;

@@ -1,7 +1,6 @@
 // The shaping programs' maps seen from TypeScript (layouts mirror bpf/include/shaping.h), plus
 // the lifecycle a plugin needs: load one object per attachment, configure it, attach it with TCX,
 // pin everything under one directory, and later read stats / reconfigure / remove by that path.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { BpfError } from "./errors";
 import { BpfLink, BpfMap } from "./handles";
@@ -179,5 +178,3 @@ export function removeShaping(dir: string): void {
   if (errors.length) throw errors[0] instanceof BpfError ? errors[0] : new Error(String(errors[0]));
 }
 
-/** Whether an attachment directory exists (for CHECK / GC). */
-export const shapingExists = (dir: string) => fs.existsSync(dir);

@@ -69,8 +69,6 @@ export function parseCidr(cidr: string): Cidr {
   return { family, address, prefixLen };
 }
 
-export const formatCidr = (address: string, prefixLen: number) => `${address}/${prefixLen}`;
-
 /** The network address of a CIDR with host bits cleared ("10.0.0.2/24" → "10.0.0.0"). */
 export function networkOf(c: Cidr): string {
   const b = parseIp(c.address);

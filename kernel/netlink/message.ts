@@ -2,7 +2,7 @@
 // answers (NLMSG_ERROR acks with extended-ack TLVs, NLMSG_DONE ending a multipart dump).
 import { decodeAttrs, defineAttrs } from "./attrs";
 import {
-  NLMSG_DONE, NLMSG_ERROR, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
+  NLMSG_ERROR, NLMSGERR_ATTR_MISS_TYPE, NLMSGERR_ATTR_MSG, NLMSGERR_ATTR_OFFS,
   NLM_F_ACK_TLVS, NLM_F_CAPPED, RTM,
 } from "./constants";
 import { nlmsghdr } from "./layouts";
@@ -82,8 +82,6 @@ export function parseAck(msg: Pick<RawMessage, "type" | "flags" | "payload">): A
   if (typeof a.missingType === "number") info.missingType = a.missingType;
   return info;
 }
-
-export const isAck = (type: number) => type === NLMSG_ERROR || type === NLMSG_DONE;
 
 const typeNames = new Map<number, string>(Object.entries(RTM).map(([k, v]) => [v, `RTM_${k}`]));
 /** "RTM_NEWLINK" for 16; used in error messages. */

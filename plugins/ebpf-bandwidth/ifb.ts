@@ -6,7 +6,7 @@
 // not race with another ADD/DEL running at the same moment: all of it happens under one flock.
 import * as fs from "node:fs";
 import { kernelAtLeast } from "../../kernel/bpf/probe";
-import { FileLock } from "../../kernel/flock";
+import { withFileLock } from "../../kernel/flock";
 import { type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import { deleteClassTree, ensureHtbRoot, gone } from "./htb";
 import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
@@ -25,12 +25,7 @@ export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
 
 export function withLock<T>(fn: () => T): T {
   fs.mkdirSync("/run/tscni", { recursive: true, mode: 0o755 });
-  const lock = FileLock.acquire(LOCK_FILE);
-  try {
-    return fn();
-  } finally {
-    lock.release();
-  }
+  return withFileLock(LOCK_FILE, fn);
 }
 
 /** The IFB's index, creating it (up, HTB root, no default class) if needed. */
