@@ -16,6 +16,9 @@ const binDir = path.join(work, "bin");
 const node = `tscni-demo-${tag}`;
 const containers = ["c1", "c2", "c3"].map((c) => ({ name: c, ns: `tscni-demo-${tag}-${c}`, id: `demo-${tag}-${c}` }));
 const SHAPED_RATE = 20_000_000; // bit/s, for c3
+// ebpf-bandwidth's default pin root; removed at the end if this demo is what created it.
+const PIN_ROOT = "/sys/fs/bpf/tscni";
+const pinRootExisted = fs.existsSync(PIN_ROOT);
 
 const say = (s = "") => process.stdout.write(s + "\n");
 const ip = (...args: string[]) => execFileSync("ip", args, { encoding: "utf8" });
@@ -149,7 +152,7 @@ async function main(): Promise<number> {
     .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
     .filter((n): n is string => !!n && n !== "lo" && n !== "demo0");
   const reservations = fs.existsSync(path.join(work, "ipam/demo")) ? fs.readdirSync(path.join(work, "ipam/demo")).filter((f) => /^[0-9a-f.:]+$/.test(f)) : [];
-  const pinDir = "/sys/fs/bpf/tscni/demo";
+  const pinDir = `${PIN_ROOT}/demo`;
   const pins = fs.existsSync(pinDir) ? fs.readdirSync(pinDir) : [];
   say(`   all checks passed; left on the node after DEL: ${leftLinks.length} links besides the bridge${leftLinks.length ? ` (${leftLinks.join(", ")})` : ""}, ` +
     `${reservations.length} reserved addresses, ${pins.length} BPF pin dirs (the bridge stays, as with the reference plugin)`);
@@ -160,6 +163,13 @@ function cleanup(): void {
   for (const c of containers) spawnSync("ip", ["netns", "delete", c.ns]);
   spawnSync("ip", ["netns", "delete", node]);
   fs.rmSync(work, { recursive: true, force: true });
+  if (!pinRootExisted) {
+    try {
+      fs.rmdirSync(PIN_ROOT); // only when empty: pins left behind would be a finding, not litter
+    } catch {
+      /* not empty or not there */
+    }
+  }
 }
 
 main()
