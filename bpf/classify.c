@@ -12,7 +12,8 @@
  * behind the bulk queue. cfg.flags (0 = off): low 16 bits = size limit in bytes (skb->len,
  * L2 header included), high 16 bits = that class's minor.
  *
- * Returns TCX_NEXT so programs attached after us, and legacy tc filters, still run.
+ * Returns TCX_NEXT so programs attached after us, and legacy tc filters, still run (or, as a
+ * classic cls_bpf filter with a mirred action, so that action runs).
  */
 #include "shaping.h"
 
@@ -31,7 +32,12 @@ static __always_inline int classify(struct __sk_buff *skb, __u32 dir)
 		else
 			skb->priority = c->classid;
 	}
-	if (c->redirect_ifindex)
+	/*
+	 * On the clsact fallback the filter is not direct-action: returning TC_ACT_UNSPEC (-1) there
+	 * means "match", and the filter's mirred action redirects to the IFB. Before Linux 6.4 an IFB
+	 * drops what bpf_redirect() hands it (the skb is not marked redirected); mirred marks it.
+	 */
+	if (c->redirect_ifindex && !c->mirred)
 		return bpf_redirect(c->redirect_ifindex, 0);
 	return TCX_NEXT;
 }

@@ -18,6 +18,8 @@ export interface ClsactOptions {
   netns?: string;
   priority?: number;
   handle?: number;
+  /** Give the filter an act_mirred redirect to this device instead of direct-action (see tc.ts). */
+  mirredRedirect?: number;
 }
 
 export interface ClsactAttachment {
@@ -38,7 +40,10 @@ function withRtnl<T>(netns: string | undefined, fn: (nl: Rtnl) => T): T {
   }
 }
 
-/** Add clsact if missing, then add or replace our cls_bpf filter (direct-action) with `prog`. */
+/**
+ * Add clsact if missing, then add or replace our cls_bpf filter with `prog`: direct-action, or
+ * with `mirredRedirect` a classic filter whose match (-1) runs a mirred redirect.
+ */
 export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachment {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
@@ -51,7 +56,7 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
       if (!isNetlinkError(e, "EEXIST")) throw e;
     }
     try {
-      nl.replaceBpfFilter(o.link, { parent: o.direction, fd: prog.fd, name: prog.name, directAction: true, priority, handle });
+      nl.replaceBpfFilter(o.link, { parent: o.direction, fd: prog.fd, name: prog.name, directAction: !o.mirredRedirect, priority, handle, mirredRedirect: o.mirredRedirect });
     } catch (e) {
       if (createdQdisc) {
         try {

@@ -26,6 +26,8 @@ export interface ShapeConfig {
   classid: number;
   /** classify: redirect to this ifindex's egress (a shared IFB); 0 = none. */
   redirectIfindex: number;
+  /** classify: 1 = a mirred action on our (clsact) filter does that redirect, not bpf_redirect(). */
+  mirred: number;
 }
 
 export const SHAPE_CFG_SIZE = 48;
@@ -39,13 +41,14 @@ export function encodeShapeConfig(c: Partial<ShapeConfig>): Buffer {
   b.writeBigUInt64LE(c.horizonNs ?? 0n, 24);
   b.writeUInt32LE((c.classid ?? 0) >>> 0, 32);
   b.writeUInt32LE(c.redirectIfindex ?? 0, 36);
-  return b; // flags (40) and padding stay 0
+  b.writeUInt32LE(c.mirred ?? 0, 44);
+  return b; // flags (40) stay 0
 }
 
 export function decodeShapeConfig(b: Buffer): ShapeConfig {
   return {
     rate: b.readBigUInt64LE(0), burst: b.readBigUInt64LE(8), markAbove: b.readBigUInt64LE(16),
-    horizonNs: b.readBigUInt64LE(24), classid: b.readUInt32LE(32), redirectIfindex: b.readUInt32LE(36),
+    horizonNs: b.readBigUInt64LE(24), classid: b.readUInt32LE(32), redirectIfindex: b.readUInt32LE(36), mirred: b.readUInt32LE(44),
   };
 }
 

@@ -165,6 +165,12 @@ export const TCA_BPF = {
   TAG: 10, ID: 11,
 } as const;
 export const TCA_BPF_FLAG_ACT_DIRECT = 1;
+/** One tc action inside a filter's action list (TCA_ACT_*, linux/pkt_cls.h). */
+export const TCA_ACT = { KIND: 1, OPTIONS: 2, INDEX: 3, STATS: 4, PAD: 5, COOKIE: 6 } as const;
+/** act_mirred (linux/tc_act/tc_mirred.h). */
+export const TCA_MIRRED = { TM: 1, PARMS: 2 } as const;
+export const TCA_EGRESS_REDIR = 1;
+export const TC_ACT_STOLEN = 4;
 export const TC_LINKLAYER_ETHERNET = 1;
 export const TC_HTB_PROTOVER = 3;
 

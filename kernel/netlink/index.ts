@@ -44,7 +44,7 @@
 //   nl.addHtbClass / replaceHtbClass(link, {classid: "1:10", parent: "1:", rate, ceil?, burst?, cburst?, prio?, quantum?, mtu?})
 //   nl.deleteClass(link, classid)
 //   nl.listFilters(link, "ingress"|"egress"|handle): TcFilter[]  TcFilter = {index, kind, parent, priority, protocol, handle, bpf?: {name?, id?, tag?, directAction}}
-//   nl.addBpfFilter / replaceBpfFilter(link, {parent: "ingress"|"egress"|handle, fd, name?, directAction? (true), priority? (1), handle? (1), protocol? (ETH_P_ALL), classid?})
+//   nl.addBpfFilter / replaceBpfFilter(link, {parent: "ingress"|"egress"|handle, fd, name?, directAction? (true), priority? (1), handle? (1), protocol? (ETH_P_ALL), classid?, mirredRedirect? (ifindex)})
 //   nl.deleteFilter(link, {parent, priority?, handle?, protocol?, kind?})
 //   TcStats = {bytes, packets, drops, overlimits, requeues, qlen, backlog}
 // Bridge VLANs (needs CONFIG_BRIDGE_VLAN_FILTERING — absent on the 6.18 test VM):

@@ -59,6 +59,12 @@ export const tcTbfQopt = defineStruct<TcTbfQopt>("tc_tbf_qopt", [
   ["rate", tcRatespec], ["peakrate", tcRatespec], ["limit", "u32"], ["buffer", "u32"], ["mtu", "u32"],
 ]);
 
+/** struct tc_mirred: tc_gen (index, capab, action, refcnt, bindcnt) + eaction + ifindex. */
+export interface TcMirred { index: number; capab: number; action: number; refcnt: number; bindcnt: number; eaction: number; ifindex: number }
+export const tcMirred = defineStruct<TcMirred>("tc_mirred", [
+  ["index", "u32"], ["capab", "u32"], ["action", "s32"], ["refcnt", "s32"], ["bindcnt", "s32"], ["eaction", "s32"], ["ifindex", "u32"],
+]);
+
 export const tcFifoQopt = defineStruct<{ limit: number }>("tc_fifo_qopt", [["limit", "u32"]]);
 
 export interface GnetStatsBasic { bytes: number; packets: number }

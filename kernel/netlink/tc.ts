@@ -3,13 +3,14 @@
 // Units: rates in bits per second (like tc and CNI), bursts and limits in bytes.
 import { type Attrs, type AttrType, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
 import {
-  AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
+  AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_ACT, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
+  TCA_EGRESS_REDIR, TCA_MIRRED, TC_ACT_STOLEN,
   TCA_HTB, TCA_STATS, TCA_TBF, TC_H_CLSACT, TC_H_INGRESS, TC_H_ROOT, TC_HTB_PROTOVER, TC_LINKLAYER_ETHERNET,
   TC_PARENT_EGRESS, TC_PARENT_INGRESS,
 } from "./constants";
 import {
   type GnetStatsBasic, type GnetStatsQueue, type TcHtbGlob, type TcHtbOpt, type TcMsg, type TcTbfQopt,
-  gnetStatsBasic, gnetStatsQueue, tcFifoQopt, tcHtbGlob, tcHtbOpt, tcTbfQopt, tcmsg,
+  gnetStatsBasic, gnetStatsQueue, tcFifoQopt, tcHtbGlob, tcHtbOpt, tcMirred, tcTbfQopt, tcmsg,
 } from "./layouts";
 import { type Psched, psched, xmitBytes, xmitTicks } from "./psched";
 import type { Request } from "./socket";
@@ -30,7 +31,25 @@ export const tbfAttrs = defineAttrs("TCA_TBF", {
   burst: { id: TCA_TBF.BURST, type: "u32" },
 });
 
+export const mirredAttrs = defineAttrs("TCA_MIRRED", {
+  parms: { id: TCA_MIRRED.PARMS, type: { struct: tcMirred } },
+});
+
+const actOptionsByKind: Record<string, AttrType> = { mirred: { nested: mirredAttrs } };
+
+/** One action (TCA_ACT_*): its kind selects the options schema. */
+export const actAttrs = defineAttrs("TCA_ACT", {
+  kind: { id: TCA_ACT.KIND, type: "string" },
+  options: { id: TCA_ACT.OPTIONS, type: { dynamic: (s) => actOptionsByKind[s.kind as string] }, nestedFlag: true },
+});
+
+/** A filter's action list: attribute n is the n-th action (order 1 first). We only ever use one. */
+export const actListAttrs = defineAttrs("TCA_ACT_LIST", {
+  first: { id: 1, type: { nested: actAttrs }, nestedFlag: true },
+});
+
 export const bpfAttrs = defineAttrs("TCA_BPF", {
+  act: { id: TCA_BPF.ACT, type: { nested: actListAttrs }, nestedFlag: true },
   classid: { id: TCA_BPF.CLASSID, type: "u32" },
   fd: { id: TCA_BPF.FD, type: "u32" },
   name: { id: TCA_BPF.NAME, type: "string" },
@@ -382,7 +401,18 @@ export interface BpfFilterOptions {
   /** ethertype; default ETH_P_ALL */
   protocol?: number;
   classid?: number | string;
+  /**
+   * Redirect matching packets to this device's egress with an act_mirred action on the filter
+   * (implies directAction false: the program's -1 means "match, run the actions", 0 "no match").
+   * Unlike bpf_redirect before Linux 6.4, mirred marks the skb `redirected`, so an IFB accepts it.
+   */
+  mirredRedirect?: number;
 }
+
+/** The action list for "action mirred egress redirect dev <ifindex>" (tc's defaults: index 0 = new). */
+export const mirredRedirectActions = (ifindex: number): Attrs => ({
+  first: { kind: "mirred", options: { parms: { index: 0, capab: 0, action: TC_ACT_STOLEN, refcnt: 0, bindcnt: 0, eaction: TCA_EGRESS_REDIR, ifindex } } },
+});
 
 export function bpfFilterRequest(op: "add" | "replace", ifindex: number, o: BpfFilterOptions): Request {
   const prio = o.priority ?? 1;
@@ -390,8 +420,9 @@ export function bpfFilterRequest(op: "add" | "replace", ifindex: number, o: BpfF
   const options: Attrs = {
     fd: o.fd,
     name: o.name,
-    flags: o.directAction === false ? undefined : TCA_BPF_FLAG_ACT_DIRECT,
+    flags: o.directAction === false || o.mirredRedirect ? undefined : TCA_BPF_FLAG_ACT_DIRECT,
     classid: o.classid === undefined ? undefined : tcHandle(o.classid),
+    act: o.mirredRedirect ? mirredRedirectActions(o.mirredRedirect) : undefined,
   };
   // tcm_info = TC_H_MAKE(prio << 16, protocol) with the protocol in network byte order.
   const info = ((prio << 16) | htons(o.protocol ?? ETH_P_ALL)) >>> 0;
@@ -418,7 +449,7 @@ export interface TcFilter {
   protocol: number;
   handle: number;
   chain?: number;
-  bpf?: { name?: string; id?: number; tag?: string; directAction: boolean };
+  bpf?: { name?: string; id?: number; tag?: string; directAction: boolean; mirredRedirect?: number };
 }
 
 export function decodeFilter(payload: Buffer): TcFilter {
@@ -433,6 +464,9 @@ export function decodeFilter(payload: Buffer): TcFilter {
     if (o.name !== undefined) f.bpf.name = o.name as string;
     if (o.id !== undefined) f.bpf.id = o.id as number;
     if (o.tag) f.bpf.tag = (o.tag as Buffer).toString("hex");
+    const act = (o.act as Attrs | undefined)?.first as Attrs | undefined;
+    const parms = act?.kind === "mirred" ? ((act.options as Attrs | undefined)?.parms as { eaction: number; ifindex: number } | undefined) : undefined;
+    if (parms?.eaction === TCA_EGRESS_REDIR) f.bpf.mirredRedirect = parms.ifindex;
   }
   return f;
 }

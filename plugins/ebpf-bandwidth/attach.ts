@@ -12,7 +12,7 @@ import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
-import { allocateMinor, bpfRedirectToIfbWorks, ensureIfb, releaseIfbClass } from "./ifb";
+import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
 import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor, usesIfb } from "./plan";
 
 export interface HostVeth {
@@ -154,8 +154,7 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
   const undo: (() => void)[] = [];
   try {
     let ifb: { ifindex: number; minor: number } | undefined;
-    const ifbRedirect = bpfRedirectToIfbWorks();
-    if (usesIfb(cfg, mode, ifbRedirect)) {
+    if (usesIfb(cfg, mode)) {
       const ifindex = ensureIfb(nl, cfg.ifbName);
       ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
       const minor = ifb.minor;
@@ -165,7 +164,7 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       undo.push(() => removePinDir(rec));
       pinIfbRecord(rec, minor);
     }
-    const plan = makePlan(cfg, mode, ifb, ifbRedirect);
+    const plan = makePlan(cfg, mode, ifb, attach);
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
     if (plan.veth || plan.vethFq) undo.push(() => deleteHtbRoot(nl, host.index, VETH_MAJOR));
     if (plan.veth) {

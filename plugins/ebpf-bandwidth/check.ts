@@ -1,6 +1,6 @@
 // CHECK: the programs are attached where they should be (TCX: the pinned link's id is in the
-// device's TCX list; clsact: our cls_bpf filter is on the hook, direct-action, running our program
-// id), the cfg maps hold what this config asks for, and the HTB classes (or the EDT fq root) have
+// device's TCX list; clsact: our cls_bpf filter is on the hook, direct-action or redirecting to the
+// IFB with mirred, running our program id), the cfg maps hold what this config asks for, and the HTB classes (or the EDT fq root) have
 // the rates and bursts configured. Any difference is error 104 naming what differs.
 import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
@@ -10,15 +10,14 @@ import { type HostVeth, inspect } from "./attach";
 import type { BandwidthConfig } from "./config";
 import { findOurFilter } from "./hooks";
 import { classMatches, findClass, fqMatches } from "./htb";
-import { bpfRedirectToIfbWorks } from "./ifb";
 import { type ClassPlan, makePlan, type ResolvedMode, usesIfb } from "./plan";
 
 const fail = (what: string, details = "") => new CniError(Code.CheckFailed, `ebpf-bandwidth: ${what}`, details);
 
 function cfgDiff(got: ShapeConfig | undefined, want: Partial<ShapeConfig>): string | undefined {
   if (!got) return "no configuration in the cfg map";
-  for (const k of ["rate", "burst", "horizonNs", "classid", "redirectIfindex"] as const) {
-    const w = want[k] ?? (k === "classid" || k === "redirectIfindex" ? 0 : 0n);
+  for (const k of ["rate", "burst", "horizonNs", "classid", "redirectIfindex", "mirred"] as const) {
+    const w = want[k] ?? (k === "classid" || k === "redirectIfindex" || k === "mirred" ? 0 : 0n);
     if (got[k] !== w) return `${k} is ${got[k]}, want ${w}`;
   }
   return undefined;
@@ -29,11 +28,10 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   if (!fs.existsSync(dir)) throw fail("no attachment pinned", dir);
   const st = inspect(dir);
   if (cfg.attach !== "auto" && cfg.attach !== st.mode) throw fail(`attached with ${st.mode}, configured "attach": "${cfg.attach}"`);
-  const ifbRedirect = bpfRedirectToIfbWorks();
-  const needIfb = usesIfb(cfg, mode, ifbRedirect);
+  const needIfb = usesIfb(cfg, mode);
   const ifb = needIfb ? nl.findLink(cfg.ifbName) : undefined;
   if (needIfb && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
-  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined, ifbRedirect);
+  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined, st.mode);
   for (const d of DIRECTIONS) {
     const want = plan.bpf[d];
     const link = st.links[d];
@@ -45,7 +43,9 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
     if (st.mode === "clsact") {
       const f = findOurFilter(host.index, d, link.progId);
       if (!f) throw fail(`no clsact ${d} filter on ${host.name} running our program ${link.progId}`);
-      if (!f.bpf?.directAction) throw fail(`the clsact ${d} filter on ${host.name} is not in direct-action mode`);
+      const mirred = want.mirred ? want.redirectIfindex : undefined;
+      if (mirred && f.bpf?.mirredRedirect !== mirred) throw fail(`the clsact ${d} filter on ${host.name} does not redirect to ${cfg.ifbName}`, `mirred ifindex ${f.bpf?.mirredRedirect ?? "none"}, want ${mirred}`);
+      if (!mirred && !f.bpf?.directAction) throw fail(`the clsact ${d} filter on ${host.name} is not in direct-action mode`);
     } else {
       if (link.ifindex !== host.index) throw fail(`the ${d} program is not attached to ${host.name}`, `link ${link.id} is on ifindex ${link.ifindex}`);
       if (!queryTcx(host.index, d).linkIds.includes(link.id)) throw fail(`link ${link.id} is not in ${host.name}'s TCX ${d} list`);

@@ -1,5 +1,6 @@
 // Attaching the shaping programs to the host veth, with TCX links (kernel ≥ 6.6) or, where TCX is
-// absent, a clsact qdisc with cls_bpf direct-action filters. Both write the same pin directory:
+// absent, a clsact qdisc with cls_bpf direct-action filters (the one that feeds the IFB is instead a
+// classic filter with a mirred redirect action: see plan.ts). Both write the same pin directory:
 //
 //   map_cfg, map_stats (, map_state)   the programs' maps (shared by both directions' programs)
 //   map_meta                           how we attached: mode, veth ifindex, prog ids, "we made clsact"
@@ -203,7 +204,8 @@ export function attachHooks(o: AttachOptions): void {
         link.pin(path.join(o.dir, pinName.link(d)));
         meta.progIds[d] = link.info().progId;
       } else {
-        const a = attachClsact(p, { link: o.ifindex, direction: d });
+        const c = o.config[d]!;
+        const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
         meta.createdClsact ||= a.createdQdisc;
         meta.progIds[d] = a.progId ?? p.info().id;
       }

@@ -1,25 +1,15 @@
 // The one IFB shared by every attachment on the node (container egress is redirected to it by
-// `classify`, and HTB on it holds one class per attachment). The reference makes one IFB per pod
+// `classify`, or on the clsact fallback by a mirred action on its filter, and HTB on it holds one
+// class per attachment). The reference makes one IFB per pod
 // plus a u32+mirred filter; one device and no filter is cheaper and leaves the veth's tc alone.
 //
 // Creating the IFB, choosing a class minor, and deleting the IFB when its last class goes must
 // not race with another ADD/DEL running at the same moment: all of it happens under one flock.
 import * as fs from "node:fs";
-import { kernelAtLeast } from "../../kernel/bpf/probe";
 import { withFileLock } from "../../kernel/flock";
 import { type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import { deleteClassTree, ensureHtbRoot, gone } from "./htb";
 import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
-
-/**
- * First kernel whose bpf_redirect marks the skb `redirected` (commit 59e498a3289f, "bpf: Set skb
- * redirect and from_ingress info in __bpf_tx_skb", merged for 6.4). Before it, ifb_xmit drops
- * every packet bpf_redirect hands it (`!skb->redirected`): the IFB path cuts the container off.
- */
-export const MIN_KERNEL_BPF_REDIRECT_IFB = [6, 4] as const;
-
-/** Whether classify's redirect to the IFB works on this kernel (see MIN_KERNEL_BPF_REDIRECT_IFB). */
-export const bpfRedirectToIfbWorks = (release?: string) => kernelAtLeast(MIN_KERNEL_BPF_REDIRECT_IFB, release);
 
 export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
 

@@ -7,7 +7,8 @@
 //   container egress = host-veth INGRESS: `classify` on TCX ingress sets skb->priority to this
 //     attachment's class IFB_MAJOR:minor on ONE shared IFB and bpf_redirects there (replaces the
 //     reference's u32 + mirred and one IFB per pod). The IFB hands the packet back to the veth's
-//     receive path after HTB released it.
+//     receive path after HTB released it. On the clsact fallback (no TCX) the redirect is a mirred
+//     action on our cls_bpf filter instead (hooks.ts): before 6.4 an IFB drops bpf_redirect()s.
 // EDT mode (kernels with sch_fq): container ingress = host-veth EGRESS: `edt` on that hook stamps
 //   skb->tstamp from the container's virtual clock and an fq root VETH_MAJOR: on the same device
 //   holds each packet until then (program and enforcer on the device the packet leaves through).
@@ -16,6 +17,7 @@
 // Police mode: `police` on both hooks, no qdiscs, no IFB.
 import type { Direction, ObjectName, ShapeConfig } from "../../kernel/bpf/index";
 import type { BandwidthConfig, Limit } from "./config";
+import type { AttachMode } from "./hooks";
 
 export type ResolvedMode = "htb" | "police" | "edt";
 
@@ -111,19 +113,15 @@ export const VETH_LEAVES = { bulk: 2, small: 3 };
 
 const police = (l: Limit): Partial<ShapeConfig> => ({ rate: BigInt(l.rate), burst: BigInt(l.burst), markAbove: BigInt(Math.floor(l.burst / 2)) });
 
-/**
- * Whether the from-container direction goes through the shared IFB. Not in police mode, and not
- * where `bpf_redirect` cannot feed an IFB (kernels before 6.4: the IFB drops what bpf_redirect
- * sends it, docs/ebpf-bandwidth.md "Known limits"); there that direction is policed instead.
- */
-export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode, ifbRedirect = true) => mode !== "police" && !!cfg.egress && ifbRedirect;
+/** Whether the from-container direction goes through the shared IFB (every mode but police). */
+export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode) => mode !== "police" && !!cfg.egress;
 
 /**
- * `ifbRedirect` false (kernel < 6.4): the from-container direction (host-veth ingress) runs
- * `police` (token bucket, ECN mark then drop) instead of classify + redirect to the IFB; the
- * to-container direction keeps its HTB class (or EDT).
+ * `attach` clsact: the IFB redirect is a mirred action on our filter (cfg `mirred` tells classify
+ * not to call bpf_redirect itself), because an IFB drops bpf_redirect()ed packets before Linux 6.4
+ * and TCX (6.6+) is what tells a newer kernel apart.
  */
-export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }, ifbRedirect = true): Plan {
+export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }, attach: AttachMode = "tcx"): Plan {
   if (mode === "police") {
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
@@ -141,15 +139,12 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.bpf.egress = { classid: handle(VETH_MAJOR, steerMinor(plan.veth)) };
     plan.flags.egress = classifyFlags(plan.veth);
   }
-  if (cfg.egress && !ifbRedirect) {
-    plan.programs.ingress = "police";
-    plan.bpf.ingress = police(cfg.egress);
-  } else if (cfg.egress) {
+  if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
     plan.programs.ingress = "classify";
     const leaves = cfg.smallPacketPrio ? { bulk: ifb.minor + LEAF_STRIDE, small: ifb.minor + 2 * LEAF_STRIDE } : undefined;
     plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor, leaves), name: cfg.ifbName, ifindex: ifb.ifindex };
-    plan.bpf.ingress = { classid: handle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex };
+    plan.bpf.ingress = { classid: handle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, ...(attach === "clsact" ? { mirred: 1 } : {}) };
     plan.flags.ingress = classifyFlags(plan.ifb);
   }
   return plan;

@@ -64,7 +64,7 @@ function withScratchIfb<T>(fn: (nl: Rtnl, idx: number) => T): T {
   }
 }
 
-/** HTB + class + bfifo (htb mode, and the IFB side of edt mode); fq (edt); clsact + cls_bpf (clsact attach). */
+/** HTB + class + bfifo (htb mode, and the IFB side of edt mode); fq (edt); clsact + cls_bpf (+ mirred) (clsact attach). */
 export function probeQdiscs(mode: ResolvedMode, attach: AttachMode): void {
   withScratchIfb((nl, idx) => {
     if (mode !== "police") {
@@ -83,11 +83,21 @@ export function probeQdiscs(mode: ResolvedMode, attach: AttachMode): void {
       }
     }
     if (attach === "clsact") {
-      const c = loadCollection(objectSpec("classify"), { programs: ["classify_egress"] });
+      const c = loadCollection(objectSpec("classify"), { programs: ["classify_egress", "classify_ingress"] });
       try {
-        attachClsact(c.program("classify_egress"), { link: idx, direction: "egress" });
-      } catch (e) {
-        throw unavailable("cannot attach a cls_bpf filter to a clsact qdisc", e);
+        try {
+          attachClsact(c.program("classify_egress"), { link: idx, direction: "egress" });
+        } catch (e) {
+          throw unavailable("cannot attach a cls_bpf filter to a clsact qdisc", e);
+        }
+        // The IFB redirect on clsact is a mirred action (the device is down: nothing is redirected).
+        if (mode !== "police") {
+          try {
+            attachClsact(c.program("classify_ingress"), { link: idx, direction: "ingress", mirredRedirect: idx });
+          } catch (e) {
+            throw unavailable("cannot add a cls_bpf filter with a mirred action (act_mirred missing?)", e);
+          }
+        }
       } finally {
         c.close();
       }

@@ -132,10 +132,12 @@ describe("bpf_attr layouts", () => {
 
 describe("shaping layouts", () => {
   it("round-trips the config struct (48 bytes, shaping.h order)", () => {
-    const c = { rate: 12_500_000n, burst: 65536n, markAbove: 32768n, horizonNs: 2_000_000_000n, classid: tcHandle(1, 0x2a), redirectIfindex: 9 };
+    const c = { rate: 12_500_000n, burst: 65536n, markAbove: 32768n, horizonNs: 2_000_000_000n, classid: tcHandle(1, 0x2a), redirectIfindex: 9, mirred: 1 };
     const b = encodeShapeConfig(c);
     expect(b.length).toBe(48);
     expect(b.readUInt32LE(32)).toBe(0x1002a);
+    expect(b.readUInt32LE(40)).toBe(0); // flags: hooks.ts writes them
+    expect(b.readUInt32LE(44)).toBe(1);
     expect(decodeShapeConfig(b)).toEqual(c);
   });
 

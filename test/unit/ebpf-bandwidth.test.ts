@@ -10,7 +10,6 @@ import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
 import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
 import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
-import { bpfRedirectToIfbWorks } from "../../plugins/ebpf-bandwidth/ifb";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
 
 const code = (fn: () => unknown) => {
@@ -131,22 +130,19 @@ describe("plan", () => {
     expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
   });
 
-  it("before 6.4 (bpf_redirect cannot feed an IFB, K1): police from the container, HTB/EDT towards it, no IFB", () => {
-    expect(bpfRedirectToIfbWorks("6.1.0-56-amd64")).toBe(false);
-    expect(bpfRedirectToIfbWorks("6.3.13")).toBe(false);
-    expect(bpfRedirectToIfbWorks("6.4.0")).toBe(true);
-    expect(bpfRedirectToIfbWorks("6.18.1")).toBe(true);
+  it("clsact fallback: the IFB redirect is the filter's mirred action (cfg mirred = 1), in every queueing mode", () => {
     for (const mode of ["htb", "edt"] as const) {
-      expect(usesIfb(cfg, mode, false)).toBe(false);
-      expect(usesIfb(cfg, mode, true)).toBe(true);
-      const p = makePlan(cfg, mode, undefined, false);
-      expect(p.ifb).toBeUndefined();
-      expect(p.programs.ingress).toBe("police");
-      expect(p.bpf.ingress).toEqual({ rate: 2_500_000n, burst: makePlan(cfg, "police").bpf.ingress!.burst, markAbove: makePlan(cfg, "police").bpf.ingress!.markAbove });
-      expect(p.flags.ingress).toBeUndefined();
-      expect(p.programs.egress).toBe(mode === "edt" ? "edt" : "classify");
+      expect(usesIfb(cfg, mode)).toBe(true);
+      const tcx = makePlan(cfg, mode, { ifindex: 42, minor: 7 }, "tcx");
+      const cls = makePlan(cfg, mode, { ifindex: 42, minor: 7 }, "clsact");
+      expect(tcx.bpf.ingress?.mirred).toBeUndefined();
+      expect(cls.bpf.ingress).toEqual({ ...tcx.bpf.ingress, mirred: 1 });
+      expect(cls.bpf.egress).toEqual(tcx.bpf.egress); // towards the container nothing changes
+      expect(cls.ifb).toEqual(tcx.ifb);
+      expect(cls.programs).toEqual(tcx.programs);
     }
-    expect(usesIfb(cfg, "police", true)).toBe(false);
+    expect(usesIfb(cfg, "police")).toBe(false);
+    expect(makePlan(cfg, "police", undefined, "clsact").bpf.ingress?.mirred).toBeUndefined();
   });
 
   it("picks stable, free IFB parent minors in 1..LEAF_STRIDE (leaves above)", () => {

@@ -274,6 +274,22 @@ describe("tc", () => {
     expect(del.attrs).toEqual({ kind: "bpf" });
   });
 
+  it("encodes a classic cls_bpf filter with a mirred egress redirect action (golden action list)", () => {
+    const r = bpfFilterRequest("replace", 2, { parent: "ingress", fd: 9, name: "classify_ingress", mirredRedirect: 5 });
+    const act =
+      "38000180" + // TCA_BPF_ACT (nested)
+      "34000180" + // action order 1 (nested)
+      "0b000100" + "6d69727265640000" + // TCA_ACT_KIND "mirred"
+      "24000280" + // TCA_ACT_OPTIONS (nested)
+      "20000200" + // TCA_MIRRED_PARMS: struct tc_mirred
+      "00000000" + "00000000" + "04000000" + "00000000" + "00000000" + // index, capab, action TC_ACT_STOLEN, refcnt, bindcnt
+      "01000000" + "05000000"; // eaction TCA_EGRESS_REDIR, ifindex 5
+    expect(hex(r.payload)).toContain(act);
+    const o = decodeAttrs(tcBody.attrs, r.payload, 20).options as Record<string, unknown>;
+    expect(o.flags).toBeUndefined(); // not direct-action: the program's -1 runs the action
+    expect(decodeFilter(r.payload).bpf).toEqual({ name: "classify_ingress", directAction: false, mirredRedirect: 5 });
+  });
+
   it("puts a bare tc_fifo_qopt in TCA_OPTIONS for bfifo (golden)", () => {
     const r = qdiscRequest("replace", 4, { kind: "bfifo", limit: 65536, parent: "1:10" }, PSCHED);
     expect(hex(r.payload)).toBe("00000000" + "04000000" + "00000000" + "10000100" + "00000000" + "0a000100" + "626669666f000000" + "08000200" + "00000100");
