@@ -1,12 +1,14 @@
 // Benchmark: ebpf-bandwidth vs the Go reference `bandwidth` plugin, same run, same topology
 // (reference bridge + host-local in a throwaway node namespace, two containers, the client's
-// attachment capped). For each cap and direction: TCP throughput as a share of the cap,
+// attachment capped). For each cap and direction: TCP goodput and wire rate as shares of the cap,
 // retransmits, and ping RTT p50/p99 while the flow runs; plus an unreachable cap (datapath cost).
 //
-//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick] [--caps 10,100] [--compare]
+//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick] [--caps 10,100] [--compare] [--edt]
 //
 //   --caps 10,100   only these caps (Mbit/s), no baseline / containerd / unreachable rows (iterating)
 //   --compare       also ebpf-bandwidth with "smallPacketPrio": false (one class per direction)
+//   --edt           also ebpf-bandwidth with "mode": "edt" (needs sch_fq: e.g. in the qemu guest,
+//                   reliability/qemu/run.sh --cmd "npx tsx scripts/bench-bandwidth.ts --edt ...")
 //
 // Root only; never touches the root network namespace. Prints a markdown table.
 import { spawn } from "node:child_process";
@@ -26,6 +28,7 @@ const argv = process.argv.slice(2);
 const SECONDS = Number(argv[argv.indexOf("--seconds") + 1]) || 5;
 const QUICK = argv.includes("--quick");
 const COMPARE = argv.includes("--compare");
+const EDT = argv.includes("--edt");
 const CAPS = argv.includes("--caps") ? new Set(String(argv[argv.indexOf("--caps") + 1]).split(",").map(Number)) : undefined;
 const MBIT = 1_000_000;
 const BURST = 524_288; // 64 KiB in bits: a burst that lets the reference's TBF shape properly
@@ -33,6 +36,8 @@ const CONTAINERD_BURST = 2 ** 32 - 1;
 
 interface Run {
   mbps: number;
+  /** Goodput in Ethernet frames: × (MSS + 66) / MSS (14 Ethernet, 20 IP, 32 TCP with timestamps). */
+  wireMbps: number;
   retrans: number;
   p50: number;
   p99: number;
@@ -74,9 +79,12 @@ async function measure(t: Topo, reverse: boolean): Promise<Run> {
   srv.kill();
   fs.rmSync(tmp, { force: true });
   const j = JSON.parse(out);
+  const mss = Number(j.start?.tcp_mss_default) || 1448;
   const rtts = [...pout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   return {
     mbps: j.end.sum_received.bits_per_second / 1e6,
+    // Interface counters cannot give this: veth counts a GSO packet's headers once.
+    wireMbps: (j.end.sum_received.bits_per_second / 1e6) * ((mss + 66) / mss),
     retrans: j.end.sum_sent.retransmits ?? 0,
     p50: pct(rtts, 0.5), p99: pct(rtts, 0.99), loss: 1 - rtts.length / count,
   };
@@ -101,6 +109,7 @@ const cases = CAPS ? allCases.filter((c) => c.capMbit !== undefined && CAPS.has(
 const plugins: [name: string, type: string, extra: Record<string, unknown>][] = [
   ["ebpf-bandwidth", "ebpf-bandwidth", {}],
   ...(COMPARE ? [["ebpf-bandwidth, one class", "ebpf-bandwidth", { smallPacketPrio: false }] as [string, string, Record<string, unknown>]] : []),
+  ...(EDT ? [["ebpf-bandwidth, edt", "ebpf-bandwidth", { mode: "edt" }] as [string, string, Record<string, unknown>]] : []),
   ["reference bandwidth", "bandwidth", {}],
 ];
 
@@ -121,7 +130,7 @@ async function main() {
       const t = topology(scope, { bridge: "reference" });
       for (const reverse of [false, true]) {
         const r = await measure(t, reverse);
-        rows.push(`| none (no plugin) | ${reverse ? "to container" : "from container"} | – | ${f(r.mbps)} | – | ${r.retrans} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(100 * r.loss, 0)} % |`);
+        rows.push(`| none (no plugin) | ${reverse ? "to container" : "from container"} | – | ${f(r.mbps)} | – | ${f(r.wireMbps)} | – | ${r.retrans} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(100 * r.loss, 0)} % |`);
       }
       scope.cleanup();
     }
@@ -130,8 +139,8 @@ async function main() {
         const t = topology(scope, { bridge: "reference", caps: c.caps, type, extra });
         for (const reverse of [false, true]) {
           const r = await measure(t, reverse);
-          const share = c.capMbit ? `${f((100 * r.mbps) / c.capMbit)} %` : "–";
-          rows.push(`| ${c.label} | ${reverse ? "to container" : "from container"} | ${name} | ${f(r.mbps)} | ${share} | ${r.retrans} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(100 * r.loss, 0)} % |`);
+          const share = (mbps: number) => (c.capMbit ? `${f((100 * mbps) / c.capMbit)} %` : "–");
+          rows.push(`| ${c.label} | ${reverse ? "to container" : "from container"} | ${name} | ${f(r.mbps)} | ${share(r.mbps)} | ${f(r.wireMbps)} | ${share(r.wireMbps)} | ${r.retrans} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(100 * r.loss, 0)} % |`);
           process.stderr.write(`${rows[rows.length - 1]}\n`);
         }
         scope.cleanup();
@@ -142,8 +151,9 @@ async function main() {
   }
   console.log(`\nTCP (iperf3 ${SECONDS} s, first second omitted) between two containers on one bridge; ping every 20 ms during the flow.`);
   console.log(`kernel ${os.release()}, ${os.cpus().length} CPUs, burst ${BURST} bits unless noted; took ${Math.round((Date.now() - t0) / 1000)} s\n`);
-  console.log("| cap | direction | plugin | Mbit/s | share of cap | retransmits | ping p50 ms | ping p99 ms | ping loss |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log("Goodput = iperf3's received payload; wire = the same in Ethernet frames (goodput × (MSS + 66) / MSS, MSS from iperf3): what both plugins limit.\n");
+  console.log("| cap | direction | plugin | goodput Mbit/s | goodput share | wire Mbit/s | wire share | retransmits | ping p50 ms | ping p99 ms | ping loss |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) console.log(r);
 }
 

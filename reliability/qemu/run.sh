@@ -6,6 +6,7 @@
 # and chroots; the guest script then loads the modules the tests need and runs vitest.
 #
 #   reliability/qemu/run.sh [--mem MiB] [--smp N] [--timeout s] [--no-fq] [-t pattern] [test files...]
+#   reliability/qemu/run.sh [...] --cmd "npx tsx scripts/bench-bandwidth.ts --edt"   (any command instead of vitest)
 #
 # Prints the guest console, then "qemu: <kernel>: exit <rc>" and exits with vitest's code.
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static (reliability/apt-packages.txt), and
@@ -19,6 +20,7 @@ SMP=2
 TIMEOUT=1800
 FQ=1
 FILTER=""
+CMD=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --mem) MEM=$2; shift 2 ;;
@@ -26,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     --timeout) TIMEOUT=$2; shift 2 ;;
     --no-fq) FQ=0; shift ;;
     -t) FILTER=$2; shift 2 ;;
+    --cmd) CMD=$2; shift 2 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -119,7 +122,7 @@ echo "guest: kernel \$(uname -r), \$(nproc) cpus, \$(awk '/MemTotal/ {print \$2/
 echo "guest: sch_fq \$(grep -qw sch_fq /proc/modules && echo loaded || echo absent), TCX \$(grep -q tcx_ /proc/kallsyms && echo present || echo absent)"
 cd $REPO
 started=\$(date +%s)
-node node_modules/vitest/vitest.mjs run --reporter=verbose --no-file-parallelism --testTimeout=600000 --hookTimeout=600000 $TEST_LIST
+${CMD:-node node_modules/vitest/vitest.mjs run --reporter=verbose --no-file-parallelism --testTimeout=600000 --hookTimeout=600000 $TEST_LIST}
 rc=\$?
 echo "TSCNI-QEMU-RESULT rc=\$rc kernel=\$(uname -r) seconds=\$((\$(date +%s) - started))"
 sync
