@@ -44,8 +44,26 @@ static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
 	__u64 ts = skb->tstamp;
 	if (ts < now || ts - now > horizon)
 		ts = now;
-	__u64 next = READ_ONCE(s->t) + delay;
+	/*
+	 * Always write the stamp back: fq takes skb->tstamp as monotonic too, and would hold or drop
+	 * a packet still carrying a wall-clock receive stamp.
+	 */
+	skb->tstamp = ts;
+	__u64 t = READ_ONCE(s->t);
 
+	/*
+	 * Small packets (ACKs, pings, DNS; cfg.flags low 16 bits = the size limit, 0 = off) leave now
+	 * and are charged to the clock, so the bulk behind them pays for them: one virtual clock per
+	 * container would otherwise make a ping wait the whole horizon behind a bulk flow.
+	 */
+	__u32 small = c->flags & 0xffff;
+	if (small && skb->len <= small) {
+		if (t > ts)
+			WRITE_ONCE(s->t, t + delay);
+		return TCX_NEXT;
+	}
+
+	__u64 next = t + delay;
 	if (next <= ts) {
 		/* Idle long enough: no delay, restart the clock from this packet. */
 		WRITE_ONCE(s->t, ts);

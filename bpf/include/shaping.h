@@ -24,7 +24,7 @@ struct shape_cfg {
 	__u64 horizon_ns;       /* edt: drop packets that would be scheduled further ahead than this */
 	__u32 classid;          /* classify: value for skb->priority, TC_H_MAKE(major, minor); 0 = leave */
 	__u32 redirect_ifindex; /* classify: bpf_redirect() to this device's egress (shared IFB); 0 = none */
-	__u32 flags;            /* classify: small-packet class (see classify.c) */
+	__u32 flags;            /* small packets: classify (class + size, classify.c), edt (size, edt.c) */
 	__u32 mirred;           /* classify: 1 = our cls_bpf filter's mirred action redirects, not bpf_redirect() */
 };
 

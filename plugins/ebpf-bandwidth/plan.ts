@@ -133,6 +133,8 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.programs.egress = "edt";
     plan.vethFq = { major: VETH_MAJOR, ...FQ_PLAN };
     plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress) };
+    // Small packets leave at once and are charged to the bulk (edt.c), like HTB's small class.
+    if (cfg.smallPacketPrio) plan.flags.egress = SMALL_PACKET;
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
     plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);

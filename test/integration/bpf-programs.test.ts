@@ -179,15 +179,30 @@ describe.skipIf(!isRoot())("edt (PROG_TEST_RUN)", () => {
     const pkt = tcpPacket(946);
     const ts = [1, 2, 3].map(() => p.testRun({ data: pkt, ctx: Buffer.alloc(SKB_SIZE) }));
     expect(ts[0]!.retval).toBe(TcAct.UNSPEC);
-    expect(ts[0]!.ctxOut!.readBigUInt64LE(SKB.tstamp)).toBe(0n); // idle clock: leaves now
-    const t1 = ts[1]!.ctxOut!.readBigUInt64LE(SKB.tstamp);
-    const t2 = ts[2]!.ctxOut!.readBigUInt64LE(SKB.tstamp);
-    expect(t1).toBeGreaterThan(0n);
+    const [t0, t1, t2] = ts.map((r) => r.ctxOut!.readBigUInt64LE(SKB.tstamp));
+    expect(t0).toBeGreaterThan(0n); // idle clock: leaves now, stamped "now" (the clock starts there)
+    expect(t1 - t0).toBe(1_000_000_000n);
     expect(t2 - t1).toBe(1_000_000_000n);
     // Keep sending: the clock runs ahead until the horizon is hit.
     const rets = Array.from({ length: 5 }, () => p.testRun({ data: pkt }).retval);
     expect(rets).toContain(TcAct.SHOT);
     expect(stats(c, "egress").drops).toBeGreaterThan(0n);
+  });
+
+  it("sends small packets at once and charges them to the bulk behind them (cfg.flags = size limit)", () => {
+    const c = load("edt");
+    const cfg = encodeShapeConfig({ rate: 1_000n, horizonNs: 2_500_000_000n });
+    cfg.writeUInt32LE(512, 40); // flags: packets up to 512 bytes are small
+    c.map("cfg").update(DIR_KEY.egress, cfg);
+    const p = c.program("edt_egress");
+    const stamp = (bytes: number) => p.testRun({ data: tcpPacket(bytes - 54), ctx: Buffer.alloc(SKB_SIZE) }).ctxOut!.readBigUInt64LE(SKB.tstamp);
+    stamp(1000); // idle clock: leaves now, the clock starts
+    const b1 = stamp(1000); // 1 s after the first
+    const s1 = stamp(100); // small: leaves now, 0.1 s charged
+    const b2 = stamp(1000);
+    expect(s1).toBeGreaterThan(0n); // stamped with "now" (a stale stamp is never passed on)
+    expect(b1 - s1).toBeGreaterThan(900_000_000n); // not behind the bulk
+    expect(b2 - b1).toBe(1_100_000_000n); // the bulk pays for it
   });
 
   it("ignores a wall-clock receive timestamp instead of jumping the clock to it", () => {

@@ -128,6 +128,8 @@ describe("plan", () => {
     expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
     expect(p.veth).toBeUndefined();
     expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
+    expect(p.flags.egress).toBe(SMALL_PACKET); // edt lets small packets go first
+    expect(makePlan({ ...cfg, smallPacketPrio: false }, "edt", { ifindex: 42, minor: 7 }).flags.egress).toBeUndefined();
   });
 
   it("clsact fallback: the IFB redirect is the filter's mirred action (cfg mirred = 1), in every queueing mode", () => {
