@@ -3,10 +3,12 @@
 // attachment capped). For each cap and direction: TCP goodput and wire rate as shares of the cap,
 // retransmits, and ping RTT p50/p99 while the flow runs; plus an unreachable cap (datapath cost).
 //
-//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick] [--caps 10,100] [--compare] [--edt]
+//   npm run build && npx tsx scripts/bench-bandwidth.ts [--seconds 5] [--quick] [--caps 10,100] [--compare] [--edt] [--police]
 //
 //   --caps 10,100   only these caps (Mbit/s), no baseline / containerd / unreachable rows (iterating)
 //   --compare       also ebpf-bandwidth with "smallPacketPrio": false (one class per direction)
+//   --police        also ebpf-bandwidth with "mode": "police"
+//   --burst BITS    burst for every cap (default 524288 = 64 KiB); --max-burst-ms N: our clamp
 //   --edt           also ebpf-bandwidth with "mode": "edt" (needs sch_fq: e.g. in the qemu guest,
 //                   reliability/qemu/run.sh --cmd "npx tsx scripts/bench-bandwidth.ts --edt ...")
 //
@@ -29,9 +31,12 @@ const SECONDS = Number(argv[argv.indexOf("--seconds") + 1]) || 5;
 const QUICK = argv.includes("--quick");
 const COMPARE = argv.includes("--compare");
 const EDT = argv.includes("--edt");
+const POLICE = argv.includes("--police");
 const CAPS = argv.includes("--caps") ? new Set(String(argv[argv.indexOf("--caps") + 1]).split(",").map(Number)) : undefined;
 const MBIT = 1_000_000;
-const BURST = 524_288; // 64 KiB in bits: a burst that lets the reference's TBF shape properly
+// 64 KiB in bits by default: a burst that lets the reference's TBF shape properly.
+const BURST = argv.includes("--burst") ? Number(argv[argv.indexOf("--burst") + 1]) : 524_288;
+const MAX_BURST_MS = argv.includes("--max-burst-ms") ? Number(argv[argv.indexOf("--max-burst-ms") + 1]) : undefined;
 const CONTAINERD_BURST = 2 ** 32 - 1;
 
 interface Run {
@@ -110,6 +115,7 @@ const plugins: [name: string, type: string, extra: Record<string, unknown>][] = 
   ["ebpf-bandwidth", "ebpf-bandwidth", {}],
   ...(COMPARE ? [["ebpf-bandwidth, one class", "ebpf-bandwidth", { smallPacketPrio: false }] as [string, string, Record<string, unknown>]] : []),
   ...(EDT ? [["ebpf-bandwidth, edt", "ebpf-bandwidth", { mode: "edt" }] as [string, string, Record<string, unknown>]] : []),
+  ...(POLICE ? [["ebpf-bandwidth, police", "ebpf-bandwidth", { mode: "police" }] as [string, string, Record<string, unknown>]] : []),
   ["reference bandwidth", "bandwidth", {}],
 ];
 
@@ -136,7 +142,8 @@ async function main() {
     }
     for (const c of cases) {
       for (const [name, type, extra] of plugins) {
-        const t = topology(scope, { bridge: "reference", caps: c.caps, type, extra });
+        const ours = type === "ebpf-bandwidth" && MAX_BURST_MS !== undefined ? { maxBurstMs: MAX_BURST_MS } : {};
+        const t = topology(scope, { bridge: "reference", caps: c.caps, type, extra: { ...extra, ...ours } });
         for (const reverse of [false, true]) {
           const r = await measure(t, reverse);
           const share = (mbps: number) => (c.capMbit ? `${f((100 * mbps) / c.capMbit)} %` : "–");
