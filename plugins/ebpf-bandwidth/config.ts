@@ -18,6 +18,14 @@ export const DEFAULT_IFB = "tscni-ifb0";
 export const GSO_MAX = 64 * 1024;
 export const DEFAULT_QUEUE_MS = 5;
 export const DEFAULT_MAX_BURST_MS = 50;
+/**
+ * Police mode has no queue: the bucket is all TCP gets to absorb its bursts. Measured on 6.18
+ * (docs/ebpf-bandwidth.md, "Police mode"), TCP without ECN reaches ~2.5 Mbit/s with a 64 KiB
+ * bucket at a 10 or 100 Mbit/s cap, 97 % with ≈ 0.4-0.6 s of traffic: so a police bucket holds at
+ * least POLICE_MIN_BURST_MS and, unless "maxBurstMs" says otherwise, at most POLICE_MAX_BURST_MS.
+ */
+export const POLICE_MIN_BURST_MS = 500;
+export const POLICE_MAX_BURST_MS = 1000;
 
 /** One direction's limit, seen from the container (ingress = traffic towards it). */
 export interface Limit {
@@ -56,16 +64,17 @@ const RATE_KEYS = ["ingressRate", "ingressBurst", "egressRate", "egressBurst"] a
  * and raise tiny bursts to one GSO packet (a bucket smaller than a 64 KiB packet stalls or drops
  * every large packet; the reference's TBF with the CONVENTIONS example of 1600 bits passes nothing).
  */
-export function effectiveBurst(rateBytes: number, burstBytes: number, maxBurstMs = DEFAULT_MAX_BURST_MS): number {
-  const cap = Math.max(GSO_MAX, Math.floor((rateBytes * maxBurstMs) / 1000));
-  return Math.min(Math.max(burstBytes, GSO_MAX), cap);
+export function effectiveBurst(rateBytes: number, burstBytes: number, maxBurstMs = DEFAULT_MAX_BURST_MS, minBurstMs = 0): number {
+  const floor = Math.max(GSO_MAX, Math.floor((rateBytes * minBurstMs) / 1000));
+  const cap = Math.max(floor, Math.floor((rateBytes * maxBurstMs) / 1000));
+  return Math.min(Math.max(burstBytes, floor), cap);
 }
 
 /** A short leaf queue: enough for TCP to keep the link busy, small enough that ping stays fast. */
 export const queueLimit = (rateBytes: number, queueMs = DEFAULT_QUEUE_MS) => Math.floor((rateBytes * queueMs) / 1000) + GSO_MAX;
 
 /** Reference rules (validateRateAndBurst): both or neither; burst below 4 GiB once in bytes. */
-function limit(dir: "ingress" | "egress", rate: number | undefined, burst: number | undefined, where: string, o: { queueMs: number; maxBurstMs: number }): Limit | undefined {
+function limit(dir: "ingress" | "egress", rate: number | undefined, burst: number | undefined, where: string, o: { queueMs: number; maxBurstMs: number; minBurstMs: number }): Limit | undefined {
   const r = rate ?? 0;
   const b = burst ?? 0;
   if (r === 0 && b === 0) return undefined;
@@ -76,7 +85,7 @@ function limit(dir: "ingress" | "egress", rate: number | undefined, burst: numbe
   if (rateBytes < 1) throw configError(`invalid ${where}${dir}Rate`, `${r} bit/s is below 8 bit/s`);
   return {
     rateBits: r, burstBits: b, rate: rateBytes,
-    burst: effectiveBurst(rateBytes, Math.floor(b / 8), o.maxBurstMs),
+    burst: effectiveBurst(rateBytes, Math.floor(b / 8), o.maxBurstMs, o.minBurstMs),
     queue: queueLimit(rateBytes, o.queueMs),
   };
 }
@@ -93,14 +102,15 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifbName)) throw configError(`invalid "ifbDevice"`, "must be a valid interface name (1-15 characters)");
   if (!network || network.includes("/") || network === "." || network === "..") throw configError(`invalid "name"`, "must not be empty, contain '/' or be a dot-name");
   const queueMs = optInt(raw, "queueMs", "queueMs", 1, 1000) ?? DEFAULT_QUEUE_MS;
-  const maxBurstMs = optInt(raw, "maxBurstMs", "maxBurstMs", 1, 10_000) ?? DEFAULT_MAX_BURST_MS;
+  const police = mode === "police";
+  const maxBurstMs = optInt(raw, "maxBurstMs", "maxBurstMs", 1, 10_000) ?? (police ? POLICE_MAX_BURST_MS : DEFAULT_MAX_BURST_MS);
   const smallPacketPrio = optBool(raw, "smallPacketPrio") ?? true;
 
   const topLevel = RATE_KEYS.some((k) => field(raw, k) !== undefined);
   const src = topLevel ? raw : optObject(runtimeConfig, "bandwidth", "runtimeConfig.bandwidth") ?? {};
   const where = topLevel ? "" : "runtimeConfig.bandwidth.";
   const num = (k: string) => optInt(src, k, `${where}${k}`, 0, Number.MAX_SAFE_INTEGER);
-  const o = { queueMs, maxBurstMs };
+  const o = { queueMs, maxBurstMs, minBurstMs: police ? Math.min(POLICE_MIN_BURST_MS, maxBurstMs) : 0 };
   const ingress = limit("ingress", num("ingressRate"), num("ingressBurst"), where, o);
   const egress = limit("egress", num("egressRate"), num("egressBurst"), where, o);
   return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, smallPacketPrio, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };

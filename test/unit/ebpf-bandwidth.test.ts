@@ -70,6 +70,17 @@ describe("config", () => {
     expect(parseConfig({ maxBurstMs: 10, ingressRate: 8e9, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress?.burst).toBe(10_000_000);
   });
 
+  it("police mode: buckets hold 0.5-1 s of the rate (TCP needs them without a queue), maxBurstMs still caps", () => {
+    const police = (o: Record<string, unknown>) => parseConfig({ mode: "police", ...o }, {}, "n");
+    // 64 KiB asked at 10 Mbit → raised to 0.5 s = 625 000 bytes; containerd's default → 1 s.
+    expect(police({ ingressRate: 1e7, ingressBurst: 524_288 }).ingress?.burst).toBe(625_000);
+    expect(police({ ingressRate: 1e7, ingressBurst: 2 ** 32 - 1 }).ingress?.burst).toBe(1_250_000);
+    expect(police({ ingressRate: 1e7, ingressBurst: 8e6 }).ingress?.burst).toBe(1_000_000); // in range: as asked
+    expect(police({ maxBurstMs: 100, ingressRate: 1e7, ingressBurst: 2 ** 32 - 1 }).ingress?.burst).toBe(125_000);
+    expect(parseConfig({ ingressRate: 1e7, ingressBurst: 524_288 }, {}, "n").ingress?.burst).toBe(GSO_MAX); // htb: unchanged
+    expect(effectiveBurst(1_250_000, 65_536, 1000, 500)).toBe(625_000);
+  });
+
   it("sizes the leaf queue as rate × queueMs plus one GSO packet", () => {
     expect(queueLimit(1_250_000)).toBe(6_250 + GSO_MAX);
     expect(parseConfig({ queueMs: 2, egressRate: 1e9, egressBurst: 1e6 }, {}, "n").egress?.queue).toBe(250_000 + GSO_MAX);
