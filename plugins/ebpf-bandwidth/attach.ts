@@ -10,7 +10,9 @@ import {
 } from "../../kernel/bpf/index";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
-import { type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta } from "./hooks";
+import {
+  type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta, sweepClsactOrphans,
+} from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
 import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor, usesIfb } from "./plan";
@@ -134,6 +136,9 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
     }
   };
   if (st.meta?.mode === "clsact") step(() => detachClsactHooks(st.meta!)); // only filters still running our programs
+  // This container's own veth: any filter of ours left there is this attachment's (a crash before
+  // map_meta was pinned leaves one that no pin records).
+  if (hostIndex) step(() => sweepClsactOrphans(hostIndex, new Set()));
   step(() => removeShaping(dir));
   const vethIndex = st.links.egress?.ifindex || hostIndex;
   if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));

@@ -1,6 +1,7 @@
 // GC: remove every attachment of this network that is not in the runtime's valid list, or whose
 // links lost their device (orphaned pins); then, node-wide under the pin root, IFB classes and
-// host-veth HTB roots that no pinned attachment accounts for (left by a crash between steps).
+// host-veth HTB roots and clsact filters that no pinned attachment accounts for (left by a crash
+// between steps).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Attachment } from "../../core/plugin";
@@ -8,6 +9,7 @@ import type { Rtnl } from "../../kernel/netlink/index";
 import { inspect, teardown } from "./attach";
 import { type BandwidthConfig, attachmentName } from "./config";
 import { OUR_ROOT_KINDS, deleteHtbRoot } from "./htb";
+import { sweepClsactOrphans } from "./hooks";
 import { deleteIfbClasses, releaseIfbClass, usedMinors } from "./ifb";
 import { VETH_MAJOR, handle } from "./plan";
 
@@ -23,11 +25,13 @@ export interface GcReport {
   removed: string[];
   orphanClasses: number[];
   orphanRoots: number[];
+  /** Devices on which orphaned filters of ours were deleted. */
+  orphanFilters: number[];
 }
 
 export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcReport {
   const keep = new Set(valid.map((a) => attachmentName(a.containerID, a.ifname)));
-  const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [] };
+  const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [], orphanFilters: [] };
   for (const dir of subdirs(path.join(cfg.pinRoot, cfg.network))) {
     const st = inspect(dir);
     const links = Object.values(st.links);
@@ -45,11 +49,13 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
   // What every remaining attachment (all networks under the pin root) still uses.
   const minors = new Set<number>();
   const veths = new Set<number>();
+  const progIds = new Set<number>();
   for (const net of subdirs(cfg.pinRoot)) {
     for (const dir of subdirs(net)) {
       const st = inspect(dir);
       if (st.ifbMinor !== undefined) minors.add(st.ifbMinor);
       if (st.links.egress?.ifindex) veths.add(st.links.egress.ifindex);
+      for (const id of Object.values(st.meta?.progIds ?? {})) progIds.add(id);
     }
   }
   const ifb = nl.findLink(cfg.ifbName);
@@ -64,6 +70,11 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
   for (const q of nl.listQdiscs()) {
     if (!OUR_ROOT_KINDS.includes(q.kind) || q.parent !== 0xffffffff || q.handle !== handle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
     if (deleteHtbRoot(nl, q.index, VETH_MAJOR)) report.orphanRoots.push(q.index);
+  }
+  // clsact filters of ours that no pinned map_meta records (a crash between filter and pin).
+  for (const q of nl.listQdiscs()) {
+    if (q.kind !== "clsact") continue;
+    if (sweepClsactOrphans(q.index, progIds) > 0) report.orphanFilters.push(q.index);
   }
   return report;
 }

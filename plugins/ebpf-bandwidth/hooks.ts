@@ -149,6 +149,32 @@ export function detachClsactHooks(meta: Meta): void {
   }
 }
 
+/** Program names of our objects (`<object>_<direction>`), as our filters are named. */
+const isOurProgram = (name?: string) => !!name && /^(classify|police|edt)_(ingress|egress)$/.test(name);
+
+/**
+ * Delete our cls_bpf filters on `ifindex` (our pref/handle, one of our programs) whose program id
+ * is not in `live`: what a crash between attaching a filter and pinning `map_meta` leaves (no pin
+ * records it). The clsact qdisc stays: without `map_meta` nobody knows who made it.
+ */
+export function sweepClsactOrphans(ifindex: number, live: ReadonlySet<number>): number {
+  let n = 0;
+  for (const d of DIRECTIONS) {
+    let filters: ReturnType<typeof listClsact>;
+    try {
+      filters = listClsact({ link: ifindex, direction: d });
+    } catch {
+      continue; // the device went away meanwhile
+    }
+    for (const f of filters) {
+      if (f.priority !== CLSACT_PRIORITY || f.handle !== CLSACT_HANDLE || !isOurProgram(f.bpf?.name)) continue;
+      if (f.bpf?.id && live.has(f.bpf.id)) continue;
+      if (detachClsact({ link: ifindex, direction: d, ...(f.bpf?.id ? { progId: f.bpf.id } : {}), removeQdisc: false })) n++;
+    }
+  }
+  return n;
+}
+
 /** struct shape_cfg with flags (offset 40), which kernel/bpf's ShapeConfig does not carry. */
 export const CFG_FLAGS_OFFSET = 40;
 export function encodeCfg(c: Partial<ShapeConfig>, flags: number): Buffer {

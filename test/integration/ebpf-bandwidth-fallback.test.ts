@@ -149,6 +149,40 @@ describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => 
   });
 });
 
+describe.skipIf(!canRun)("ebpf-bandwidth clsact leftovers (crash before map_meta)", () => {
+  // A crash between attaching a filter and pinning map_meta leaves filters no pin records: here
+  // the pin is removed by hand after a normal ADD, which leaves exactly that state.
+  const orphan = (t: Topo, i: number) => {
+    fs.rmSync(path.join(t.pinRoot, t.list.name, `${t.ctrs[i]!.id}-eth0`, "map_meta"));
+    const veth = hostVeth(t, i);
+    expect(tc(t.node, "filter", "show", "dev", veth, "ingress")).toMatch(new RegExp(`pref ${OUR_PREF} bpf`));
+    return veth;
+  };
+  const ours = (t: Topo, veth: string) =>
+    ["ingress", "egress"].map((hook) => tc(t.node, "filter", "show", "dev", veth, hook)).join("").match(new RegExp(`pref ${OUR_PREF} bpf chain \\d+ handle`, "g")) ?? [];
+
+  it("DEL with the veth still there removes them; GC removes them on any device, and keeps live ones", () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 3, extra: CLSACT });
+    const prev = (i: number) => ({ ...CLSACT, ...caps(10), prevResult: t.ctrs[i]!.result });
+    for (const i of [1, 2]) expect(run(t, "ADD", prev(i), i).code).toBe(0); // the topology limits only the first
+    const v0 = orphan(t, 0);
+    expect(run(t, "DEL", prev(0), 0).code).toBe(0);
+    expect(ours(t, v0)).toEqual([]);
+
+    // GC has no veth to go by: it sweeps every clsact qdisc for our filters that no map_meta records.
+    const v1 = orphan(t, 1);
+    fs.rmSync(path.join(t.pinRoot, t.list.name, `${t.ctrs[1]!.id}-eth0`), { recursive: true, force: true });
+    const v2 = hostVeth(t, 2);
+    expect(run(t, "GC", { ...CLSACT, "cni.dev/valid-attachments": [{ containerID: t.ctrs[2]!.id, ifname: "eth0" }] }).code).toBe(0);
+    expect(ours(t, v1)).toEqual([]);
+    expect(ours(t, v2).length).toBe(2); // the live attachment keeps both filters
+    expect(run(t, "CHECK", prev(2), 2).code).toBe(0);
+    expect(run(t, "DEL", prev(2), 2).code).toBe(0);
+    expect(run(t, "GC", { ...CLSACT, "cni.dev/valid-attachments": [] }).code).toBe(0);
+    expectClean(t);
+  });
+});
+
 describe.skipIf(!canRun)("ebpf-bandwidth EDT mode", () => {
   it.skipIf(FQ)("is refused with error 50 where sch_fq is missing (ADD and STATUS), and auto falls back to HTB", () => {
     const t = topology(scope, { bridge: "reference", n: 1 });
