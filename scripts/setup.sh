@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: clang/llvm (eBPF objects), libbpf-dev (bpf_helpers.h at build time only), gcc (addon).
+# Build: clang/llvm (eBPF objects; bpf/include declares what they use, no libbpf headers), gcc (addon).
 # Tests and benchmarks: iproute2/util-linux (namespaces), iperf3, iputils-ping, the Go reference
 # plugins (containernetworking-plugins) for differential runs, nftables/iptables (ipMasq).
-APT_PACKAGES=(clang llvm libbpf-dev gcc make iproute2 util-linux iputils-ping iperf3 strace
+APT_PACKAGES=(clang llvm gcc make iproute2 util-linux iputils-ping iperf3 strace
   containernetworking-plugins nftables iptables)
 # Extra clients for the conformance suite (added by conformance/ when present).
 if [[ -f scripts/ci-deps.sh ]]; then
