@@ -8,7 +8,8 @@
 //   --caps 10,100   only these caps (Mbit/s), no baseline / containerd / unreachable rows (iterating)
 //   --compare       also ebpf-bandwidth with "smallPacketPrio": false (one class per direction)
 //   --police        also ebpf-bandwidth with "mode": "police"
-//   --burst BITS    burst for every cap (default 524288 = 64 KiB); --max-burst-ms N: our clamp
+//   --burst BITS    burst for every cap (default 524288 = 64 KiB); --max-burst-ms N: our clamp;
+//   --queue-ms N    our leaf queue (rate x N ms + 64 KiB)
 //   --edt           also ebpf-bandwidth with "mode": "edt" (needs sch_fq: e.g. in the qemu guest,
 //                   reliability/qemu/run.sh --cmd "npx tsx scripts/bench-bandwidth.ts --edt ...")
 //
@@ -37,6 +38,7 @@ const MBIT = 1_000_000;
 // 64 KiB in bits by default: a burst that lets the reference's TBF shape properly.
 const BURST = argv.includes("--burst") ? Number(argv[argv.indexOf("--burst") + 1]) : 524_288;
 const MAX_BURST_MS = argv.includes("--max-burst-ms") ? Number(argv[argv.indexOf("--max-burst-ms") + 1]) : undefined;
+const QUEUE_MS = argv.includes("--queue-ms") ? Number(argv[argv.indexOf("--queue-ms") + 1]) : undefined;
 const CONTAINERD_BURST = 2 ** 32 - 1;
 
 interface Run {
@@ -142,7 +144,7 @@ async function main() {
     }
     for (const c of cases) {
       for (const [name, type, extra] of plugins) {
-        const ours = type === "ebpf-bandwidth" && MAX_BURST_MS !== undefined ? { maxBurstMs: MAX_BURST_MS } : {};
+        const ours = type !== "ebpf-bandwidth" ? {} : { ...(MAX_BURST_MS !== undefined ? { maxBurstMs: MAX_BURST_MS } : {}), ...(QUEUE_MS !== undefined ? { queueMs: QUEUE_MS } : {}) };
         const t = topology(scope, { bridge: "reference", caps: c.caps, type, extra: { ...extra, ...ours } });
         for (const reverse of [false, true]) {
           const r = await measure(t, reverse);
