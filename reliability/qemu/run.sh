@@ -146,4 +146,15 @@ if [[ -z "$line" ]]; then
 fi
 rc=$(sed -E 's/.*rc=([0-9]+).*/\1/' <<<"$line")
 echo "qemu: $KVER: exit $rc ($line)"
+# Under TCG vitest's worker can miss its fixed 60 s RPC deadline while a test blocks in synchronous
+# plugin calls ('Timeout calling "onTaskUpdate"'), and exits 1 although no test failed. Only when
+# every test passed and every unhandled error is such a timeout is that not counted as a failure.
+if [[ "$rc" != 0 && -z "$CMD" ]] && ! grep -aqE "Tests .*[0-9]+ failed|Test Files .*[0-9]+ failed" "$LOG"; then
+  errors=$(grep -aoE "Errors +[0-9]+ error" "$LOG" | grep -oE "[0-9]+" | tail -1 || true)
+  rpc=$(grep -ac 'Timeout calling "onTaskUpdate"' "$LOG" || true)
+  if [[ -n "$errors" && "$errors" == "$rpc" ]]; then
+    echo "qemu: no test failed; vitest's exit $rc came only from $rpc RPC timeout(s) under emulation: counted as passed"
+    rc=0
+  fi
+fi
 exit "$rc"
