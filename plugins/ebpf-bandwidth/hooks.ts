@@ -23,6 +23,7 @@ import {
 } from "../../kernel/bpf/index";
 import type { AttachWanted } from "./config";
 import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
+import { type Rtnl, type TcFilter, isNetlinkError } from "../../kernel/netlink/index";
 
 export type AttachMode = "tcx" | "clsact";
 
@@ -67,63 +68,54 @@ export function decodeMeta(b: Buffer): Meta | undefined {
   return { mode, ifindex: b.readUInt32LE(4), createdClsact: (b.readUInt32LE(8) & FLAG_CREATED_CLSACT) !== 0, progIds };
 }
 
-/** The attachment's meta, or undefined (no pin: made by a build that only knew TCX, or half-made). */
-export function readMeta(dir: string): Meta | undefined {
+// ---- one-entry record maps (map_meta, map_ifb) -----------------------------------------------------
+
+function pinRecord(dir: string, name: string, value: Buffer): void {
+  const m = createMap({ name: `tscni_${name}`, type: MapType.ARRAY, keySize: 4, valueSize: value.length, maxEntries: 1, flags: 0 });
+  try {
+    m.update(0, value);
+    m.pin(path.join(dir, pinName.map(name)));
+  } finally {
+    m.close();
+  }
+}
+
+/** The record's value, or undefined when it is not pinned (or empty). */
+function readRecord(dir: string, name: string): Buffer | undefined {
   let m: BpfMap;
   try {
-    m = BpfMap.fromPin(path.join(dir, pinName.map("meta")));
+    m = BpfMap.fromPin(path.join(dir, pinName.map(name)));
   } catch {
     return undefined;
   }
   try {
-    const v = m.lookup(0);
-    return v ? decodeMeta(v) : undefined;
+    return m.lookup(0);
   } finally {
     m.close();
   }
 }
 
-function pinMeta(dir: string, meta: Meta): void {
-  const m = createMap({ name: "tscni_meta", type: MapType.ARRAY, keySize: 4, valueSize: META_SIZE, maxEntries: 1, flags: 0 });
-  try {
-    m.update(0, encodeMeta(meta));
-    m.pin(path.join(dir, pinName.map("meta")));
-  } finally {
-    m.close();
-  }
+/** The attachment's meta, or undefined (no pin: made by a build that only knew TCX, or half-made). */
+export function readMeta(dir: string): Meta | undefined {
+  const v = readRecord(dir, "meta");
+  return v ? decodeMeta(v) : undefined;
 }
 
-// ---- map_ifb: the IFB class minor, pinned before the class is made ---------------------------------
-//
-// ADD creates this attachment's IFB classes before its programs (and their cfg map) exist. Pinned
-// first, this one-entry map is what DEL reads to remove the classes when ADD was killed in between.
+const pinMeta = (dir: string, meta: Meta) => pinRecord(dir, "meta", encodeMeta(meta));
+
+// map_ifb: the IFB class minor, pinned before the class is made. ADD creates this attachment's IFB
+// classes before its programs (and their cfg map) exist; pinned first, this record is what DEL
+// reads to remove the classes when ADD was killed in between.
 
 export function pinIfbRecord(dir: string, minor: number): void {
-  const m = createMap({ name: "tscni_ifb", type: MapType.ARRAY, keySize: 4, valueSize: 4, maxEntries: 1, flags: 0 });
-  try {
-    const v = Buffer.alloc(4);
-    v.writeUInt32LE(minor, 0);
-    m.update(0, v);
-    m.pin(path.join(dir, pinName.map("ifb")));
-  } finally {
-    m.close();
-  }
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(minor, 0);
+  pinRecord(dir, "ifb", v);
 }
 
 /** The recorded IFB class minor, or undefined (no record: no IFB class, or made before the record existed). */
 export function readIfbRecord(dir: string): number | undefined {
-  let m: BpfMap;
-  try {
-    m = BpfMap.fromPin(path.join(dir, pinName.map("ifb")));
-  } catch {
-    return undefined;
-  }
-  try {
-    const v = m.lookup(0)?.readUInt32LE(0);
-    return v ? v : undefined;
-  } finally {
-    m.close();
-  }
+  return readRecord(dir, "ifb")?.readUInt32LE(0) || undefined;
 }
 
 // ---- clsact filters ---------------------------------------------------------------------------------
@@ -157,19 +149,24 @@ const isOurProgram = (name?: string) => !!name && /^(classify|police|edt)_(ingre
  * is not in `live`: what a crash between attaching a filter and pinning `map_meta` leaves (no pin
  * records it). The clsact qdisc stays: without `map_meta` nobody knows who made it.
  */
-export function sweepClsactOrphans(ifindex: number, live: ReadonlySet<number>): number {
+export function sweepClsactOrphans(nl: Rtnl, ifindex: number, live: ReadonlySet<number>): number {
   let n = 0;
   for (const d of DIRECTIONS) {
-    let filters: ReturnType<typeof listClsact>;
+    let filters: TcFilter[];
     try {
-      filters = listClsact({ link: ifindex, direction: d });
+      filters = nl.listFilters(ifindex, d);
     } catch {
-      continue; // the device went away meanwhile
+      continue; // no clsact qdisc, or the device went away meanwhile
     }
     for (const f of filters) {
       if (f.priority !== CLSACT_PRIORITY || f.handle !== CLSACT_HANDLE || !isOurProgram(f.bpf?.name)) continue;
       if (f.bpf?.id && live.has(f.bpf.id)) continue;
-      if (detachClsact({ link: ifindex, direction: d, ...(f.bpf?.id ? { progId: f.bpf.id } : {}), removeQdisc: false })) n++;
+      try {
+        nl.deleteFilter(ifindex, { parent: d, priority: f.priority, handle: f.handle, kind: "bpf" });
+        n++;
+      } catch (e) {
+        if (!isNetlinkError(e, "ENOENT") && !isNetlinkError(e, "ENODEV")) throw e;
+      }
     }
   }
   return n;
