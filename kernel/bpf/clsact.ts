@@ -31,15 +31,6 @@ export interface ClsactAttachment {
   createdQdisc: boolean;
 }
 
-function withRtnl<T>(netns: string | undefined, fn: (nl: Rtnl) => T): T {
-  const nl = Rtnl.open(netns);
-  try {
-    return fn(nl);
-  } finally {
-    nl.close();
-  }
-}
-
 /**
  * Add clsact if missing, then add or replace our cls_bpf filter with `prog`: direct-action, or
  * with `mirredRedirect` a classic filter whose match (-1) runs a mirred redirect.
@@ -47,7 +38,7 @@ function withRtnl<T>(netns: string | undefined, fn: (nl: Rtnl) => T): T {
 export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachment {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
-  return withRtnl(o.netns, (nl) => {
+  return Rtnl.with(o.netns, (nl) => {
     let createdQdisc = false;
     try {
       nl.addQdisc(o.link, { kind: "clsact" });
@@ -74,7 +65,7 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
 
 /** Filters on a device's clsact hook (empty if there is no clsact qdisc). */
 export function listClsact(o: Omit<ClsactOptions, "priority" | "handle">) {
-  return withRtnl(o.netns, (nl) => {
+  return Rtnl.with(o.netns, (nl) => {
     try {
       return nl.listFilters(o.link, o.direction);
     } catch (e) {
@@ -105,7 +96,7 @@ export function detachClsact(o: ClsactDetachOptions): boolean {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
   const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
-  return withRtnl(o.netns, (nl) => {
+  return Rtnl.with(o.netns, (nl) => {
     try {
       if (o.progId !== undefined) {
         const f = nl.listFilters(o.link, o.direction).find((x) => x.priority === priority && x.handle === handle);

@@ -36,15 +36,6 @@ export function resolveMode(cfg: BandwidthConfig, fq: () => boolean = fqAvailabl
   return have ? "edt" : "htb";
 }
 
-function withRtnl<T>(fn: (nl: Rtnl) => T): T {
-  const nl = Rtnl.open();
-  try {
-    return fn(nl);
-  } finally {
-    nl.close();
-  }
-}
-
 function prevResult(a: CmdArgs): Result {
   if (!a.conf.prevResult) throw configError("must be called as chained plugin", "no prevResult");
   return a.conf.prevResult;
@@ -63,7 +54,7 @@ export const plugin: Plugin = {
     const mode = resolveMode(cfg);
     const attach = resolveAttach(cfg.attach);
     const host = findHostVeth(prev, a.netns, a.ifname);
-    withRtnl((nl) =>
+    Rtnl.with(undefined, (nl) =>
       withLock(() => {
         teardown(nl, dirOf(cfg, a), cfg.ifbName, host.index); // a retried ADD starts clean
         addAttachment(nl, cfg, mode, attach, host, attachmentName(a.containerID, a.ifname));
@@ -84,7 +75,7 @@ export const plugin: Plugin = {
         hostIndex = undefined;
       }
     }
-    withRtnl((nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex)));
+    Rtnl.with(undefined, (nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex)));
   },
 
   async check(a) {
@@ -92,12 +83,12 @@ export const plugin: Plugin = {
     const prev = prevResult(a);
     const mode = resolveMode(cfg);
     const host = findHostVeth(prev, a.netns, a.ifname);
-    withRtnl((nl) => checkAttachment(nl, cfg, mode, host, dirOf(cfg, a)));
+    Rtnl.with(undefined, (nl) => checkAttachment(nl, cfg, mode, host, dirOf(cfg, a)));
   },
 
   async gc(a) {
     const cfg = config(a);
-    withRtnl((nl) => withLock(() => gc(nl, cfg, a.conf.validAttachments ?? [])));
+    Rtnl.with(undefined, (nl) => withLock(() => gc(nl, cfg, a.conf.validAttachments ?? [])));
   },
 
   async status(a) {
