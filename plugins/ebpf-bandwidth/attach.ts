@@ -136,9 +136,9 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
     }
   };
   if (st.meta?.mode === "clsact") step(() => detachClsactHooks(st.meta!)); // only filters still running our programs
-  // This container's own veth: any filter of ours left there is this attachment's (a crash before
-  // map_meta was pinned leaves one that no pin records).
-  if (hostIndex) step(() => sweepClsactOrphans(hostIndex, new Set()));
+  // No map_meta: a crash before it was pinned may have left a filter of ours that no pin records.
+  // On this container's own veth any such filter is this attachment's.
+  if (hostIndex && !st.meta) step(() => sweepClsactOrphans(nl, hostIndex, new Set()));
   step(() => removeShaping(dir));
   const vethIndex = st.links.egress?.ifindex || hostIndex;
   if (vethIndex) step(() => deleteHtbRoot(nl, vethIndex, VETH_MAJOR));

@@ -74,7 +74,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
   // clsact filters of ours that no pinned map_meta records (a crash between filter and pin).
   for (const q of nl.listQdiscs()) {
     if (q.kind !== "clsact") continue;
-    if (sweepClsactOrphans(q.index, progIds) > 0) report.orphanFilters.push(q.index);
+    if (sweepClsactOrphans(nl, q.index, progIds) > 0) report.orphanFilters.push(q.index);
   }
   return report;
 }
