@@ -1,6 +1,7 @@
 // ADD → CHECK → DEL → DEL for every spec version, plus the attachment edge cases of spec §2/§3.
 // Effects are observed from outside (addresses inside the container namespace), never by
 // reading a plugin's private state.
+import { spawnSync } from "node:child_process";
 import { ALL_VERSIONS, type Attachment, type Check, type CheckContext, type Conflist, addressesIn, atLeast, describe, expect, skip } from "../harness";
 import { resultAddresses, resultProblems } from "../shape";
 import { expectError, expectOk, expectOkSilent, mainFixture } from "./util";
@@ -106,7 +107,6 @@ export const lifecycleChecks: Check[] = [
       const conf = mainFixture(ctx);
       const att = ctx.container();
       expectOk(await ctx.addList(conf, att), "ADD ");
-      const { spawnSync } = await import("node:child_process");
       spawnSync("ip", ["netns", "delete", att.ns.name]);
       expectOk(await ctx.delList(conf, att, true), "DEL with a stale CNI_NETNS ");
       expectOk(await ctx.delList(conf, att, false), "DEL without CNI_NETNS ");
@@ -150,7 +150,6 @@ export const lifecycleChecks: Check[] = [
       if (!atLeast(conf.cniVersion, "0.4.0")) skip("CHECK needs 0.4.0");
       const att = ctx.container();
       expectOk(await ctx.addList(conf, att), "ADD ");
-      const { spawnSync } = await import("node:child_process");
       spawnSync("ip", ["-n", att.ns.name, "link", "del", att.ifname]);
       expectError(await ctx.checkList(conf, att), undefined, "CHECK: ");
     },
@@ -166,7 +165,6 @@ export const lifecycleChecks: Check[] = [
       const att = ctx.container();
       expectOk(await ctx.addList(conf, att), "ADD ");
       const addr = resultAddresses(att.result, att.ifname, att.ns.path)[0]!;
-      const { spawnSync } = await import("node:child_process");
       spawnSync("ip", ["-n", att.ns.name, "addr", "del", addr, "dev", att.ifname]);
       expectError(await ctx.checkList(conf, att), undefined, `CHECK after removing ${addr}: `);
     },
@@ -179,7 +177,6 @@ export const lifecycleChecks: Check[] = [
     async run(ctx) {
       const conf = mainFixture(ctx, [10, 10]);
       const taken = ctx.container();
-      const { spawnSync } = await import("node:child_process");
       // (a veth pair: this kernel has no dummy driver)
       spawnSync("ip", ["-n", taken.ns.name, "link", "add", taken.ifname, "type", "veth", "peer", "name", "occupant0"]);
       const r = await ctx.addList(conf, taken);
