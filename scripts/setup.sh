@@ -30,11 +30,10 @@ if ((${#missing[@]})); then
 fi
 
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
-  # `npm ci` refuses this lockfile: npm 11 leaves other platforms' optional packages (rollup's
-  # native builds) out of it and then reports it out of sync (npm/cli#4828). `npm install`
-  # honours the same locked versions.
-  echo "setup: npm install (locked versions)"
-  npm install --no-audit --no-fund --loglevel=error
+  # The lockfile lists every platform's optional packages (rollup's native builds), so `npm ci`
+  # installs exactly the locked tree on any machine.
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building dist/tscni"
