@@ -6,7 +6,7 @@
 //   tcx.ts       attachTcx / queryTcx / detachPinnedLink         TCX links (kernel ≥ 6.6)
 //   clsact.ts    attachClsact / detachClsact / listClsact        cls_bpf fallback via rtnetlink
 //   probe.ts     haveTcx / probeSchFq / features                 what this kernel can do
-//   pin.ts       ensureBpffs / pinDir / removePinDir / pinName   bpffs and per-attachment dirs
+//   pin.ts       ensureBpffs / makePinDir / removePinDir / pinName   bpffs and per-attachment dirs
 //   objects.ts   objectBytes / objectSpec                        the compiled bpf/*.c objects
 //   shaping.ts   attachShaping / readShapingStats / updateShapingConfig / removeShaping + layouts
 //   syscall.ts   raw typed bpf() commands                        attr.ts holds the bpf_attr layouts
@@ -19,7 +19,7 @@ export { BpfLink, BpfMap, BpfProgram } from "./handles";
 export { type Direction, type TcxAttachOptions, attachTcx, detachPinnedLink, queryTcx, tcxAttachType } from "./tcx";
 export { type ClsactAttachment, type ClsactOptions, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "./clsact";
 export { type Features, MIN_KERNEL, features, haveSchFq, haveTcx, kernelAtLeast, kernelVersion, probeSchFq } from "./probe";
-export { ensureBpffs, isBpffs, pinComponent, pinDir, pinName, removePinDir } from "./pin";
+export { ensureBpffs, inInitialMountNamespace, isBpffs, makePinDir, pinComponent, pinName, removePinDir } from "./pin";
 export { OBJECTS, type ObjectName, objectBytes, objectSpec } from "./objects";
 export * from "./shaping";
 export { possibleCpus } from "./cpus";

@@ -6,7 +6,7 @@ import { BpfError } from "./errors";
 import { BpfLink, BpfMap } from "./handles";
 import { type Collection, loadCollection } from "./loader";
 import { type ObjectName, objectSpec } from "./objects";
-import { pinDir, pinName, removePinDir } from "./pin";
+import { makePinDir, pinName, removePinDir } from "./pin";
 import { type Direction, attachTcx, detachPinnedLink } from "./tcx";
 
 export const DIRECTIONS: readonly Direction[] = ["ingress", "egress"];
@@ -105,7 +105,7 @@ export function attachShaping(o: AttachShapingOptions): ShapingAttachment {
   const spec = objectSpec(o.program);
   const directions = DIRECTIONS.filter((d) => o.config[d]);
   const programs = directions.map((d) => `${o.program}_${d}`);
-  const dir = pinDir(o.pinRoot, o.name);
+  const dir = makePinDir(o.pinRoot, o.name);
   let coll: Collection | undefined;
   const links: BpfLink[] = [];
   try {

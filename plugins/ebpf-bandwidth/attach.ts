@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
 import type { Result } from "../../core/result/types";
 import {
-  BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, openShapingMap, pinDir, pinName, removePinDir, removeShaping,
+  BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, makePinDir, openShapingMap, pinName, removePinDir, removeShaping,
 } from "../../kernel/bpf/index";
 import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
@@ -51,8 +51,6 @@ export function findHostVeth(prev: Result, netns: string, ifname: string): HostV
     nl.close();
   }
 }
-
-export const networkDir = (cfg: BandwidthConfig) => path.join(cfg.pinRoot, cfg.network);
 
 /** What a pinned attachment says about itself; missing pieces are simply absent. */
 export interface PinnedState {
@@ -145,29 +143,41 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
   // Also without a minor: an IFB with none of our classes left (ADD killed right after creating it)
   // is used by nobody, since ADD holds the IFB lock from creating it until everything is pinned.
   step(() => releaseIfbClass(nl, ifbName, st.ifbMinor));
-  // Leave no empty network directory behind either (another attachment may still use it).
-  try {
-    fs.rmdirSync(path.dirname(dir));
-  } catch {
-    /* not empty, or already gone */
-  }
+  step(() => removeAttachmentDir(dir));
   if (errors.length) throw errors[0];
 }
 
-/** ADD: qdiscs and classes first (so the first steered packet has a class), then programs. */
-export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode, host: HostVeth, name: string): { plan: Plan; dir: string } {
+/** Remove the attachment's pins, then its network directory if that is empty now. */
+function removeAttachmentDir(dir: string): void {
+  removePinDir(dir);
+  try {
+    fs.rmdirSync(path.dirname(dir));
+  } catch {
+    /* not empty (another attachment uses it), or already gone */
+  }
+}
+
+/** `dir` (an attachment path under `pinRoot`) created on bpffs, mounting /sys/fs/bpf if needed. */
+const makeAttachmentDir = (pinRoot: string, dir: string) => makePinDir(pinRoot, ...path.relative(pinRoot, dir).split(path.sep));
+
+/**
+ * ADD: the pin directory first (nothing is touched when pins could not be kept), then qdiscs and
+ * classes (so the first steered packet has a class), then programs. `dir` is the attachment's
+ * path (names.ts attachmentPath).
+ */
+export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode, host: HostVeth, dir: string): { plan: Plan; dir: string } {
   const undo: (() => void)[] = [];
   try {
+    makeAttachmentDir(cfg.pinRoot, dir);
+    undo.push(() => removeAttachmentDir(dir));
     let ifb: { ifindex: number; minor: number } | undefined;
     if (usesIfb(cfg, mode)) {
       const ifindex = ensureIfb(nl, cfg.ifbName);
-      ifb = { ifindex, minor: allocateMinor(nl, ifindex, name) };
+      ifb = { ifindex, minor: allocateMinor(nl, ifindex, path.basename(dir)) };
       const minor = ifb.minor;
       undo.push(() => releaseIfbClass(nl, cfg.ifbName, minor));
       // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
-      const rec = pinDir(cfg.pinRoot, cfg.network, name);
-      undo.push(() => removePinDir(rec));
-      pinIfbRecord(rec, minor);
+      pinIfbRecord(dir, minor);
     }
     const plan = makePlan(cfg, mode, ifb, attach);
     if (plan.ifb) setClass(nl, plan.ifb.ifindex, plan.ifb);
@@ -177,7 +187,6 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       setClass(nl, host.index, plan.veth);
     }
     if (plan.vethFq) ensureFqRoot(nl, host.index, plan.vethFq);
-    const dir = pinDir(cfg.pinRoot, cfg.network, name);
     attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, flags: plan.flags, ifindex: host.index, dir });
     // The cfg map now records the class (inspect reads it there first); the record has done its job.
     fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true });

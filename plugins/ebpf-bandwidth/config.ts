@@ -115,6 +115,3 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   const egress = limit("egress", num("egressRate"), num("egressBurst"), where, o);
   return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, smallPacketPrio, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
 }
-
-/** The per-attachment pin directory name: unique per container and interface. */
-export const attachmentName = (containerID: string, ifname: string) => `${containerID}-${ifname}`;

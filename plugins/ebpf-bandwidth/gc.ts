@@ -7,10 +7,11 @@ import * as path from "node:path";
 import type { Attachment } from "../../core/plugin";
 import type { Rtnl } from "../../kernel/netlink/index";
 import { inspect, teardown } from "./attach";
-import { type BandwidthConfig, attachmentName } from "./config";
+import type { BandwidthConfig } from "./config";
 import { OUR_ROOT_KINDS, deleteHtbRoot } from "./htb";
 import { sweepClsactOrphans } from "./hooks";
 import { deleteIfbClasses, releaseIfbClass, usedMinors } from "./ifb";
+import { attachmentName, legacyAttachmentName, networkPath } from "./names";
 import { VETH_MAJOR, handle } from "./plan";
 
 const subdirs = (dir: string) => {
@@ -30,9 +31,11 @@ export interface GcReport {
 }
 
 export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcReport {
-  const keep = new Set(valid.map((a) => attachmentName(a.containerID, a.ifname)));
+  // Directories named by an earlier version (legacyAttachmentName) are kept for valid attachments too.
+  const keep = new Set(valid.flatMap((a) => [attachmentName(a.containerID, a.ifname), legacyAttachmentName(a.containerID, a.ifname)]));
+  const netDir = networkPath(cfg.pinRoot, cfg.network);
   const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [], orphanFilters: [] };
-  for (const dir of subdirs(path.join(cfg.pinRoot, cfg.network))) {
+  for (const dir of subdirs(netDir)) {
     const st = inspect(dir);
     const links = Object.values(st.links);
     const dead = links.length === 0 || links.every((l) => l.ifindex === 0);
@@ -42,7 +45,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
   }
   // A crash right after the network directory was made leaves it empty: nothing else removes it.
   try {
-    fs.rmdirSync(path.join(cfg.pinRoot, cfg.network));
+    fs.rmdirSync(netDir);
   } catch {
     /* not empty (live attachments), or already gone */
   }

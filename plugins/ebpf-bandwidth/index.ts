@@ -1,18 +1,18 @@
 // ebpf-bandwidth: per-container rate limits with eBPF tc programs (TCX) steering into short HTB
 // queues; a drop-in for the reference `bandwidth` plugin's configuration. Each verb is a few
 // lines here; the work is in config (parse), plan (layout), attach/check/gc/status (kernel).
-import * as path from "node:path";
 import { CniError, Code, configError } from "../../core/errors";
 import type { CmdArgs, Plugin } from "../../core/plugin";
 import type { Result } from "../../core/result/types";
 import { SUPPORTED_VERSIONS } from "../../core/version";
 import { Rtnl } from "../../kernel/netlink/index";
-import { addAttachment, findHostVeth, networkDir, teardown } from "./attach";
+import { addAttachment, findHostVeth, teardown } from "./attach";
 import { checkAttachment } from "./check";
-import { type BandwidthConfig, attachmentName, parseConfig } from "./config";
+import { type BandwidthConfig, parseConfig } from "./config";
 import { gc } from "./gc";
 import { resolveAttach } from "./hooks";
 import { withLock } from "./ifb";
+import { attachmentPath } from "./names";
 import type { ResolvedMode } from "./plan";
 import { fqAvailable, status } from "./status";
 
@@ -41,7 +41,7 @@ function prevResult(a: CmdArgs): Result {
   return a.conf.prevResult;
 }
 
-const dirOf = (cfg: BandwidthConfig, a: CmdArgs) => path.join(networkDir(cfg), attachmentName(a.containerID, a.ifname));
+const dirOf = (cfg: BandwidthConfig, a: CmdArgs) => attachmentPath(cfg.pinRoot, cfg.network, a.containerID, a.ifname);
 
 export const plugin: Plugin = {
   name: "ebpf-bandwidth",
@@ -56,8 +56,9 @@ export const plugin: Plugin = {
     const host = findHostVeth(prev, a.netns, a.ifname);
     Rtnl.with(undefined, (nl) =>
       withLock(() => {
-        teardown(nl, dirOf(cfg, a), cfg.ifbName, host.index); // a retried ADD starts clean
-        addAttachment(nl, cfg, mode, attach, host, attachmentName(a.containerID, a.ifname));
+        const dir = dirOf(cfg, a);
+        teardown(nl, dir, cfg.ifbName, host.index); // a retried ADD starts clean
+        addAttachment(nl, cfg, mode, attach, host, dir);
       }),
     );
     return prev;

@@ -7,6 +7,7 @@ import { type Direction, readShapingStats } from "../../kernel/bpf/index";
 import { Rtnl } from "../../kernel/netlink/index";
 import { inspect } from "./attach";
 import { DEFAULT_PIN_ROOT } from "./config";
+import { displayName } from "./names";
 
 const subdirs = (dir: string) =>
   fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
@@ -78,7 +79,7 @@ export function collect(root: string, nl: Rtnl | undefined): Row[] {
           }
         }
         rows.push({
-          network, attachment, device, direction: d === "egress" ? "to container" : "from container", rate,
+          network: displayName(network), attachment: displayName(attachment), device, direction: d === "egress" ? "to container" : "from container", rate,
           bytes: stats[d].bytes, packets: stats[d].packets, drops: stats[d].drops + BigInt(qdrops), marks: stats[d].marks, backlog,
         });
       }

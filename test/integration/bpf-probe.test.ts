@@ -2,7 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { MIN_KERNEL, features, kernelAtLeast, probeSchFq } from "../../kernel/bpf/probe";
-import { ensureBpffs, isBpffs, pinDir } from "../../kernel/bpf/pin";
+import { ensureBpffs, isBpffs, makePinDir } from "../../kernel/bpf/pin";
 import { NsScope, isRoot } from "../helpers/netns";
 
 const scope = new NsScope();
@@ -29,7 +29,7 @@ describe.skipIf(!isRoot())("probes", () => {
     ensureBpffs(dir); // already mounted: no second mount
     const mounts = execFileSync("findmnt", ["-n", "-o", "FSTYPE", dir], { encoding: "utf8" }).trim().split("\n");
     expect(mounts).toEqual(["bpf"]);
-    expect(isBpffs(pinDir(dir, "a", "b"))).toBe(true);
-    expect(() => pinDir(dir, "..")).toThrow(/invalid pin path/);
+    expect(isBpffs(makePinDir(dir, "a", "b"))).toBe(true);
+    expect(() => makePinDir(dir, "..")).toThrow(/invalid pin path/);
   });
 });

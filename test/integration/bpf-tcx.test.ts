@@ -9,7 +9,7 @@ import { LinkType } from "../../kernel/bpf/constants";
 import { BpfLink } from "../../kernel/bpf/handles";
 import { loadCollection } from "../../kernel/bpf/loader";
 import { objectSpec } from "../../kernel/bpf/objects";
-import { pinDir, pinName } from "../../kernel/bpf/pin";
+import { makePinDir, pinName } from "../../kernel/bpf/pin";
 import { MIN_KERNEL, haveTcx, kernelAtLeast } from "../../kernel/bpf/probe";
 import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats, tcHandle } from "../../kernel/bpf/shaping";
 import { attachTcx, queryTcx } from "../../kernel/bpf/tcx";
@@ -51,7 +51,7 @@ const ping = (from: Netns, to: string, count = 3) =>
 
 function pinRoot(): string {
   const root = scope.track(`/sys/fs/bpf/${uniqueName("tscni-test-")}`);
-  return pinDir(root);
+  return makePinDir(root);
 }
 
 /** Run TypeScript in a fresh node process (no shared fds): proves pins are the only link. */
