@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import yargs from "yargs";
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "../core/version";
-import { install } from "./install";
+import { embeddedShim, install } from "./install";
 import { PLUGIN_NAMES } from "./registry";
 
 declare const TSCNI_VERSION: string | undefined;
@@ -26,9 +26,14 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(
       "install",
       "install into a CNI bin directory under the plugin names",
-      (y) => y.option("dir", { type: "string", default: "/opt/cni/bin", describe: "CNI bin directory" }),
+      (y) =>
+        y
+          .option("dir", { type: "string", default: "/opt/cni/bin", describe: "CNI bin directory" })
+          .option("shim", { type: "boolean", default: true, describe: "install the small shim under the plugin names (--no-shim: this executable itself)" }),
       (a) => {
-        const r = install(process.execPath, path.resolve(a.dir));
+        const shim = a.shim ? embeddedShim() : undefined;
+        if (a.shim && !shim) process.stdout.write("note: no embedded shim (not the built executable): installing this executable under each name\n");
+        const r = install(process.execPath, path.resolve(a.dir), shim ? { shim } : {});
         for (const f of r.installed) process.stdout.write(`installed ${f}\n`);
         if (!r.linked) process.stdout.write("note: hard links were not possible; installed copies\n");
       },
@@ -39,6 +44,21 @@ export async function runCli(argv: string[]): Promise<number> {
     .command("versions", "print the CNI spec versions supported", {}, () => {
       process.stdout.write(`tscni ${VERSION}\nCNI spec ${CURRENT_VERSION} (supports ${SUPPORTED_VERSIONS.join(", ")})\n`);
     })
+    .command(
+      "daemon [action]",
+      "the resident process shims hand CNI calls to (action: run, status, stop)",
+      (y) =>
+        y
+          .positional("action", { type: "string", choices: ["run", "status", "stop"], default: "run" })
+          .option("socket", { type: "string", describe: "socket path (default: /run/tscni/tscni-<netns inode>.sock)" })
+          .option("idle-exit", { type: "number", default: 0, describe: "exit after this many seconds without a request (0: never)" })
+          .option("spawned", { type: "boolean", default: false, hidden: true })
+          .option("lock-fd", { type: "number", hidden: true }),
+      async (a) => {
+        const { daemonCommand } = await import("./daemon/command");
+        code = await daemonCommand({ action: a.action as "run" | "status" | "stop", socket: a.socket, idleExit: a["idle-exit"], spawned: a.spawned, lockFd: a["lock-fd"] });
+      },
+    )
     .command(
       "stats",
       "print per-container shaping counters kept by ebpf-bandwidth",

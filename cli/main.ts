@@ -8,12 +8,13 @@ import { asCniError } from "../core/errors";
 import { dispatch, printJson } from "../core/skel";
 import { CURRENT_VERSION } from "../core/version";
 import { isPluginName, loadPlugin } from "./registry";
+import { isThisBuild } from "./self";
 import { readStdin } from "./stdin";
 
 export async function runPluginProcess(name: string): Promise<number> {
   const plugin = await loadPlugin(name);
   if (!plugin) return 1;
-  enableInProcessDelegation(loadPlugin, process.execPath);
+  enableInProcessDelegation(loadPlugin, (f) => isThisBuild(f));
   let stdin: Buffer;
   try {
     stdin = process.env.CNI_COMMAND === "VERSION" && stdinIsTerminal() ? Buffer.alloc(0) : readStdin();

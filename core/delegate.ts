@@ -11,11 +11,11 @@ import type { Result } from "./result/types";
 import { dispatch } from "./skel";
 
 type Resolver = (name: string) => Promise<Plugin | undefined>;
-let inProcess: { resolve: Resolver; self: string } | undefined;
+let inProcess: { resolve: Resolver; isSelf: (file: string) => boolean } | undefined;
 
-/** Registered by the executable's entry point: which plugins it holds and where it lives. */
-export function enableInProcessDelegation(resolve: Resolver, selfPath: string): void {
-  inProcess = { resolve, self: selfPath };
+/** Registered by the executable's entry point: which plugins it holds, and which files are itself. */
+export function enableInProcessDelegation(resolve: Resolver, isSelf: (file: string) => boolean): void {
+  inProcess = { resolve, isSelf };
 }
 
 export function findInPath(type: string, dirs: readonly string[]): string | undefined {
@@ -30,16 +30,6 @@ export function findInPath(type: string, dirs: readonly string[]): string | unde
     }
   }
   return undefined;
-}
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = fs.statSync(a);
-    const sb = fs.statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false;
-  }
 }
 
 export interface DelegateOutput {
@@ -66,7 +56,7 @@ export async function delegate(type: string, command: CmdArgs["command"], stdin:
 }
 
 async function run(type: string, bin: string, env: Record<string, string | undefined>, stdin: Buffer): Promise<DelegateOutput> {
-  if (inProcess && sameFile(bin, inProcess.self)) {
+  if (inProcess?.isSelf(bin)) {
     const plugin = await inProcess.resolve(type);
     if (plugin) {
       let stdout = "";

@@ -8,6 +8,18 @@ export function setLogFile(file: string | undefined): void {
   if (file) target = file;
 }
 
+/**
+ * Start a call's logging at `file` (or none); the returned function restores what was before. A
+ * resident daemon runs many calls in one process: one call's log file must not carry over.
+ */
+export function beginLog(file: string | undefined): () => void {
+  const before = target;
+  target = file || undefined;
+  return () => {
+    target = before;
+  };
+}
+
 export function debugLog(msg: string, extra?: unknown): void {
   if (!target) return;
   try {

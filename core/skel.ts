@@ -5,7 +5,7 @@ import { decodeJson, parseNetConf } from "./config";
 import { asCniError, CniError } from "./errors";
 import { readCommand, readEnv } from "./env";
 import { optString } from "./json";
-import { debugLog, setLogFile } from "./log";
+import { beginLog, debugLog, setLogFile } from "./log";
 import type { CmdArgs, Plugin } from "./plugin";
 import { toWire } from "./result/convert";
 import { CURRENT_VERSION, isSupported } from "./version";
@@ -21,7 +21,15 @@ export interface Io {
 export const printJson = (v: unknown) => JSON.stringify(v, null, 4);
 
 export async function dispatch(plugin: Plugin, io: Io): Promise<number> {
-  setLogFile(io.env.TSCNI_DEBUG_LOG);
+  const endLog = beginLog(io.env.TSCNI_DEBUG_LOG);
+  try {
+    return await run(plugin, io);
+  } finally {
+    endLog();
+  }
+}
+
+async function run(plugin: Plugin, io: Io): Promise<number> {
   let errVersion = CURRENT_VERSION;
   const started = Date.now();
   try {

@@ -16,6 +16,12 @@ export interface Native {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   gettid(): number;
   unshare(flags: number): void;
+  /** The daemon's socket (cli/daemon): listen, accept with a timeout (-1: none), peer [pid, uid, gid]. */
+  unixListen(path: string, backlog: number): number;
+  unixAccept(fd: number, timeoutMs: number): number;
+  peerCred(fd: number): [number, number, number];
+  /** [bytes (-1 timeout, 0 end of stream), ...received fds (close-on-exec, caller closes)]. */
+  recvWithFds(fd: number, buf: Buffer, timeoutMs: number): number[];
 }
 
 /** Errors thrown by the addon carry these. */

@@ -13,11 +13,30 @@ export function currentNetnsPath(): string {
   return `/proc/self/task/${native().gettid()}/ns/net`;
 }
 
+// The resident daemon (cli/daemon) receives CNI_NETNS as an open fd from the caller, whose mount
+// namespace may differ from the daemon's: for the length of one request, the path the plugins see
+// opens that fd instead. Requests run one at a time, so one alias at a time suffices.
+let alias: { path: string; fdPath: string } | undefined;
+
+/** Run `fn` with `nsPath` opening the descriptor `fd` (of this process) instead; undone afterwards. */
+export async function withNetnsAlias<T>(nsPath: string, fd: number, fn: () => Promise<T>): Promise<T> {
+  if (alias) throw new Error("withNetnsAlias: requests must not overlap");
+  alias = { path: nsPath, fdPath: `/proc/self/fd/${fd}` };
+  try {
+    return await fn();
+  } finally {
+    alias = undefined;
+  }
+}
+
+/** What opening `nsPath` opens: the aliased fd during a daemon request, else the path itself. */
+export const resolveNetnsPath = (nsPath: string) => (alias && nsPath === alias.path ? alias.fdPath : nsPath);
+
 /** Open a netns path (bind mount like /var/run/netns/x, or /proc/<pid>/ns/net); CNI code 8 if unusable. */
 export function openNetns(nsPath: string): number {
   let fd: number;
   try {
-    fd = fs.openSync(nsPath, fs.constants.O_RDONLY);
+    fd = fs.openSync(resolveNetnsPath(nsPath), fs.constants.O_RDONLY);
   } catch (e) {
     throw new CniError(Code.InvalidNetNS, `failed to open netns "${nsPath}"`, (e as Error).message);
   }
@@ -25,7 +44,7 @@ export function openNetns(nsPath: string): number {
   // regular file would only fail later. Compare with NS_GET_NSTYPE-free check via fstat: nsfs
   // files live on the nsfs filesystem and report a zero size; a stronger check happens in setns.
   const st = fs.fstatSync(fd);
-  if (!st.isFile() && !st.isCharacterDevice() && !isNsfs(nsPath)) {
+  if (!st.isFile() && !st.isCharacterDevice() && !isNsfs(resolveNetnsPath(nsPath))) {
     fs.closeSync(fd);
     throw new CniError(Code.InvalidNetNS, `"${nsPath}" is not a network namespace`);
   }
@@ -78,6 +97,6 @@ export function withNetns<T>(nsPath: string, fn: () => T): T {
 
 /** An identity for a netns (device:inode of its nsfs file), to tell whether two paths are the same. */
 export function netnsId(nsPath: string): string {
-  const st = fs.statSync(nsPath);
+  const st = fs.statSync(resolveNetnsPath(nsPath));
   return `${st.dev}:${st.ino}`;
 }

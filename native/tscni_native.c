@@ -19,7 +19,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -243,6 +245,107 @@ static napi_value js_unshare(napi_env env, napi_callback_info info) {
   return make_undef(env);
 }
 
+// ---- the daemon's unix socket (cli/daemon): listen, accept with a timeout, the peer's
+// credentials, and receiving file descriptors (SCM_RIGHTS), none of which Node exposes.
+
+// unixListen(path, backlog): a listening SOCK_STREAM socket bound at path (which must not exist).
+static napi_value js_unix_listen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+  int32_t backlog;
+  if (get_str(env, argv[0], path, sizeof path) != 1 || !get_i32(env, argv[1], &backlog)) return type_error(env, "unixListen(path, backlog)");
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  strcpy(sa.sun_path, path);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, backlog) != 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind", e);
+  }
+  return make_i32(env, fd);
+}
+
+static int wait_readable(int fd, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int r;
+  do r = poll(&p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// unixAccept(fd, timeoutMs): a connected socket, or -1 when nothing arrived in time.
+static napi_value js_unix_accept(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd, timeout_ms;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &timeout_ms)) return type_error(env, "unixAccept(fd, timeoutMs)");
+  int r = wait_readable(fd, timeout_ms);
+  if (r < 0) return throw_errno(env, "poll", errno);
+  if (r == 0) return make_i32(env, -1);
+  int c;
+  do c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+  while (c < 0 && errno == EINTR);
+  if (c < 0) return errno == EAGAIN || errno == ECONNABORTED ? make_i32(env, -1) : throw_errno(env, "accept4", errno);
+  return make_i32(env, c);
+}
+
+// peerCred(fd): [pid, uid, gid] of the process at the other end (SO_PEERCRED).
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return type_error(env, "peerCred(fd)");
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return throw_errno(env, "getsockopt", errno);
+  napi_value arr;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_set_element(env, arr, 0, make_i32(env, cred.pid));
+  napi_set_element(env, arr, 1, make_i32(env, (int32_t)cred.uid));
+  napi_set_element(env, arr, 2, make_i32(env, (int32_t)cred.gid));
+  return arr;
+}
+
+// recvWithFds(fd, buffer, timeoutMs): [bytes, ...fds]; bytes -1 on timeout, 0 at end of stream.
+// Received descriptors are close-on-exec; the caller owns (and closes) them.
+static napi_value js_recv_with_fds(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, timeout_ms;
+  void *data;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || !get_i32(env, argv[2], &timeout_ms))
+    return type_error(env, "recvWithFds(fd, buffer, timeoutMs)");
+  napi_value arr;
+  napi_create_array(env, &arr);
+  int r = wait_readable(fd, timeout_ms);
+  if (r < 0) return throw_errno(env, "poll", errno);
+  if (r == 0) {
+    napi_set_element(env, arr, 0, make_i32(env, -1));
+    return arr;
+  }
+  union {
+    char buf[CMSG_SPACE(4 * sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = {.iov_base = data, .iov_len = len};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "recvmsg", errno);
+  napi_set_element(env, arr, 0, make_i32(env, (int32_t)n));
+  uint32_t k = 1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int got;
+      memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      napi_set_element(env, arr, k++, make_i32(env, got));
+    }
+  }
+  return arr;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -255,6 +358,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gettid", NULL, js_gettid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unshare", NULL, js_unshare, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unixListen", NULL, js_unix_listen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unixAccept", NULL, js_unix_accept, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvWithFds", NULL, js_recv_with_fds, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -39,6 +39,10 @@ if (fs.existsSync("bpf/build.mjs")) {
 }
 
 step("bundle");
+// The build digest ties shims to the bundle they were built with: a shim hands its calls only to a
+// daemon of the same digest. The bundle is built with a placeholder of the same length, then the
+// digest (over the bundle, the addon, the BPF objects and the shim's source) replaces it.
+const DIGEST_PLACEHOLDER = "tscni-build-digest-placeholder!!";
 const esbuild = await import("esbuild");
 await esbuild.build({
   entryPoints: ["cli/main.ts"],
@@ -53,6 +57,7 @@ await esbuild.build({
   // ESM dependencies (yargs) use import.meta.url; in the CJS bundle it must be defined.
   define: {
     TSCNI_VERSION: JSON.stringify(pkg.version),
+    TSCNI_BUILD_DIGEST: JSON.stringify(DIGEST_PLACEHOLDER),
     TSCNI_NATIVE_DIGEST: JSON.stringify(createHash("sha256").update(fs.readFileSync("build/tscni_native.node")).digest("hex").slice(0, 16)),
     "import.meta.url": "__tscni_meta_url",
   },
@@ -60,6 +65,23 @@ await esbuild.build({
   logLevel: "warning",
   logOverride: { "empty-import-meta": "silent" },
 });
+
+const digestHash = createHash("sha256");
+for (const f of [`build/tscni.${tag}.cjs`, "build/tscni_native.node", "native/shim/tscni_shim.c", ...Object.values(seaConfig.assets).filter((f) => f.startsWith("build/bpf/"))]) {
+  digestHash.update(fs.readFileSync(f));
+}
+const digest = digestHash.digest("hex").slice(0, 32);
+const bundleText = fs.readFileSync(`build/tscni.${tag}.cjs`, "utf8");
+if (!bundleText.includes(DIGEST_PLACEHOLDER)) throw new Error("build digest placeholder missing from the bundle");
+fs.writeFileSync(`build/tscni.${tag}.cjs`, bundleText.replaceAll(DIGEST_PLACEHOLDER, digest));
+
+step("shim (static)");
+// Transport only (native/shim/tscni_shim.c): static, so it runs on any host; carried inside the
+// executable as an asset and laid out by `tscni install`.
+sh("gcc", ["-static", "-Os", "-s", "-Wall", "-Wextra", `-DTSCNI_DIGEST="${digest}"`, "native/shim/tscni_shim.c", "-o", `build/tscni-shim.${tag}`]);
+publish(`build/tscni-shim.${tag}`, "build/tscni-shim");
+seaConfig.assets["tscni-shim"] = "build/tscni-shim";
+fs.writeFileSync("build/digest", `${digest}\n`);
 
 step("single-executable blob");
 seaConfig.main = `build/tscni.${tag}.cjs`;

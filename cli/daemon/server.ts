@@ -1,0 +1,201 @@
+// `tscni daemon`: the resident process the shim hands CNI calls to. One request at a time, on the
+// main thread: setns() moves only the calling thread, and host-local's flock, netlink sockets and
+// /proc/sys writes all assume nothing else runs in between. A request is read in full (size limit,
+// deadline), acked, run through the same dispatcher as a plugin process (core/skel.ts) with the
+// request's environment — never this process's — and answered; then the process checks it is
+// still in its own network and mount namespaces, and exits if not.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { withNetnsAlias } from "../../kernel/netns";
+import { native } from "../../kernel/native";
+import { Ack, CONTROL, DIGEST_LEN, ProtocolError, type Request, encodeAck, encodeReply, parseRequest } from "./protocol";
+import { runRequest, servesName } from "./run";
+
+export interface DaemonOptions {
+  socket: string;
+  /** The build digest shims must carry (scripts/build.mjs bakes the same one into both). */
+  digest: string;
+  /** Exit after this long without a request; 0 = never. */
+  idleExitMs: number;
+  /** Started by a shim (not by systemd or a DaemonSet): exit when a shim of another build calls. */
+  spawned: boolean;
+  /** A lock on `<socket>.lock` inherited from the shim that spawned us. */
+  lockFd?: number;
+  /** Largest request accepted (argv0 + environment + stdin); larger ones go to the fallback. */
+  maxRequestBytes?: number;
+  /** A request must arrive in full within this time. */
+  readDeadlineMs?: number;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_REQUEST = 6 << 20;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** The socket of the daemon serving this network namespace (what the shim computes). */
+export function defaultSocketPath(): string {
+  return `/run/tscni/tscni-${fs.statSync("/proc/self/ns/net").ino}.sock`;
+}
+
+const nsIno = (pid: number | "self", ns: "net" | "mnt") => fs.statSync(`/proc/${pid}/ns/${ns}`).ino;
+const threadNsIno = (ns: "net" | "mnt") => fs.statSync(`/proc/self/task/${native().gettid()}/ns/${ns}`).ino;
+
+/** The socket's directory must be root's alone: a socket there cannot be replaced by anyone else. */
+function privateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} must be a directory owned by root and writable by root only`);
+  }
+}
+
+/** The single-instance lock; the shim's, inherited, or taken here (asking a running one to stop). */
+async function takeLock(o: DaemonOptions, stopOther: () => Promise<void>): Promise<number> {
+  if (o.lockFd !== undefined) return o.lockFd;
+  const fd = fs.openSync(`${o.socket}.lock`, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    native().flock(fd, LOCK_EX | LOCK_NB);
+  } catch {
+    // Another daemon (likely one a shim spawned) serves this socket: we are the configured one.
+    await stopOther();
+    native().flock(fd, LOCK_EX);
+  }
+  return fd;
+}
+
+export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): Promise<number> {
+  const log = o.log ?? (() => {});
+  if (o.digest.length !== DIGEST_LEN) throw new Error(`build digest must be ${DIGEST_LEN} characters`);
+  privateDir(path.dirname(o.socket));
+  const lock = await takeLock(o, stopOther);
+  fs.rmSync(o.socket, { force: true }); // left by a daemon that died; we hold the lock now
+  const listen = native().unixListen(o.socket, 128);
+  const own = { net: nsIno("self", "net"), mnt: nsIno("self", "mnt") };
+  const started = Date.now();
+  let served = 0;
+  let last = Date.now();
+  log(`tscni daemon ${process.pid} listening on ${o.socket}`);
+  try {
+    for (;;) {
+      const wait = o.idleExitMs > 0 ? Math.max(1, o.idleExitMs - (Date.now() - last)) : 60_000;
+      const conn = native().unixAccept(listen, Math.min(wait, 60_000));
+      if (conn < 0) {
+        if (o.idleExitMs > 0 && Date.now() - last >= o.idleExitMs) {
+          log("idle: exiting");
+          return 0;
+        }
+        continue;
+      }
+      let outcome: Outcome;
+      try {
+        outcome = await handle(conn, o, { pid: process.pid, digest: o.digest, socket: o.socket, startedMs: started, served, spawned: o.spawned });
+      } catch (e) {
+        log(`request failed: ${(e as Error).message}`);
+        outcome = "served";
+      } finally {
+        fs.closeSync(conn);
+      }
+      last = Date.now();
+      if (outcome === "served") served++;
+      if (outcome === "stop") {
+        log("stop requested");
+        return 0;
+      }
+      if (outcome === "other-build" && o.spawned) {
+        log("a shim of another build called: exiting so that the next call starts the right daemon");
+        return 0;
+      }
+      // A request must never leave this process elsewhere: every later request would run there.
+      if (threadNsIno("net") !== own.net || threadNsIno("mnt") !== own.mnt) {
+        log("fatal: no longer in the daemon's own namespaces");
+        return 70;
+      }
+    }
+  } finally {
+    fs.rmSync(o.socket, { force: true });
+    fs.closeSync(listen);
+    fs.closeSync(lock);
+  }
+}
+
+type Outcome = "served" | "refused" | "other-build" | "stop";
+
+export interface StatusInfo {
+  pid: number;
+  digest: string;
+  socket: string;
+  startedMs: number;
+  served: number;
+  spawned: boolean;
+}
+
+const send = (fd: number, buf: Buffer) => {
+  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off);
+};
+
+/** Read one request in full, within the deadline and the size limit. */
+function readRequest(conn: number, o: DaemonOptions): { request: Request; fds: number[] } | undefined {
+  const max = o.maxRequestBytes ?? DEFAULT_MAX_REQUEST;
+  const deadline = Date.now() + (o.readDeadlineMs ?? 10_000);
+  const fds: number[] = [];
+  let buf = Buffer.alloc(0);
+  const chunk = Buffer.allocUnsafe(1 << 16);
+  for (;;) {
+    const parsed = parseRequest(buf);
+    if ("request" in parsed) return { request: parsed.request, fds };
+    if (buf.length + parsed.need > max) break;
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    const [n, ...got] = native().recvWithFds(conn, chunk, left);
+    fds.push(...got);
+    if (n === undefined || n <= 0) break; // timeout or the shim went away
+    buf = Buffer.concat([buf, chunk.subarray(0, n)]);
+  }
+  for (const fd of fds) fs.closeSync(fd);
+  return undefined;
+}
+
+async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise<Outcome> {
+  const [pid, uid] = native().peerCred(conn);
+  if (uid !== 0) return "refused"; // closed without an answer: only root may drive the plugins
+  let got: ReturnType<typeof readRequest>;
+  try {
+    got = readRequest(conn, o);
+  } catch (e) {
+    if (e instanceof ProtocolError) return "refused";
+    throw e;
+  }
+  if (!got) {
+    send(conn, encodeAck(Ack.Refused));
+    return "refused";
+  }
+  const { request, fds } = got;
+  try {
+    if (request.argv0 === CONTROL.status || request.argv0 === CONTROL.stop) {
+      send(conn, encodeAck(Ack.Accepted));
+      send(conn, encodeReply(0, JSON.stringify(info), ""));
+      return request.argv0 === CONTROL.stop ? "stop" : "refused";
+    }
+    if (request.digest !== o.digest) {
+      send(conn, encodeAck(Ack.OtherBuild));
+      return "other-build";
+    }
+    // The plugins act on the namespace they run in: the caller's must be ours.
+    if (nsIno(pid, "net") !== nsIno("self", "net")) {
+      send(conn, encodeAck(Ack.OtherNamespace));
+      return "refused";
+    }
+    if (!servesName(request.argv0)) {
+      send(conn, encodeAck(Ack.Refused));
+      return "refused";
+    }
+    send(conn, encodeAck(Ack.Accepted));
+    const netns = request.env.CNI_NETNS;
+    const run = () => runRequest(request);
+    const r = netns && fds.length > 0 ? await withNetnsAlias(netns, fds[0]!, run) : await run();
+    send(conn, encodeReply(r.exit, r.stdout, r.stderr));
+    return "served";
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
