@@ -23,6 +23,8 @@ export const Code = {
   AddressInUse: 103,
   /** Running state (link, address, program) does not match what CHECK expects. */
   CheckFailed: 104,
+  /** Another tool's state is in the way (a root qdisc, a device); nothing was changed. */
+  ForeignState: 105,
 } as const;
 
 export type CodeName = keyof typeof Code;

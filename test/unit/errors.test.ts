@@ -22,6 +22,7 @@ describe("error codes", () => {
       AddressesExhausted: 102,
       AddressInUse: 103,
       CheckFailed: 104,
+      ForeignState: 105,
     });
   });
 
