@@ -60,7 +60,7 @@ export type { Neigh, NeighSpec, NeighState } from "./neigh";
 export type { FifoQdiscOptions, Qdisc, QdiscOptions, QdiscPlacement, HtbQdiscOptions, TbfQdiscOptions, TcClass, HtbClassOptions, TcFilter, BpfFilterOptions, TcStats } from "./tc";
 export { filterParent } from "./tc";
 export { tcHandle, formatTcHandle, tcMajor, tcMinor, tcMake } from "./tc-handle";
-export { type Psched, parsePsched, psched, xmitTicks, xmitBytes } from "./psched";
+export { type Psched, MAX_TICKS, parsePsched, psched, maxXmitBytes, xmitTicks, xmitBytes } from "./psched";
 export type { BridgeVlanSpec, BridgeVlan, BridgeLinkInfo } from "./bridge-vlan";
 export { NetlinkSocket, type Request, type SocketOptions, type Transport } from "./socket";
 export { Rtnl, type AddVethOptions, type NsRef, type RouteSpecRef } from "./rtnl";
