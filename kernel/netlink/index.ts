@@ -11,6 +11,7 @@
 //   nl.addVeth({name, mtu?, mac?, netns?, peer: {name, mtu?, mac?, netns?: path|fd}}): Link (local end)
 //   nl.addBridge({name, mtu?, mac?, vlanFiltering?, defaultPvid?, mcastSnooping?}): Link
 //   nl.addDummy({name,...}) / nl.addIfb({name,...}) / nl.addVlan({name, parent, id, protocol?}): Link
+//     (dummy/ifb with alias: created and aliased in one datagram, NetlinkSocket.batch)
 //     (the 6.18 test VM has no dummy or 8021q driver: EOPNOTSUPP "Unknown device type"; ifb works)
 //   nl.setLink(ref, {up?, mtu?, mac?, name?, master?: ref|null, promisc?, netns?, alias?, txqlen?})
 //   nl.setUp/setDown(ref)  setMtu(ref,n)  setMac(ref,mac)  setName(ref,name)  setPromisc(ref,on)

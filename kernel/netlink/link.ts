@@ -258,6 +258,13 @@ export function addBridgeRequest(o: BridgeOptions): Request {
   return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), linkinfo: { kind: "bridge", data: hasData ? data : undefined } } }, o.name);
 }
 
+/**
+ * RTM_SETLINK of IFLA_IFALIAS for a link named `name` (the kernel ignores IFLA_IFALIAS in an
+ * RTM_NEWLINK that creates a device, so an alias is always a second message; by name, so it can
+ * travel in the same datagram as the creation, before the index is known).
+ */
+export const setAliasByNameRequest = (name: string, alias: string): Request => linkRequest(RTM.SETLINK, 0, refBody(name, { ifalias: alias }), name);
+
 /** Links without options: dummy, ifb. */
 export function addSimpleLinkRequest(kind: "dummy" | "ifb", o: CommonLinkOptions): Request {
   return linkRequest(RTM.NEWLINK, CREATE, { header: { family: AF_UNSPEC }, attrs: { ...commonAttrs(o), linkinfo: { kind } } }, o.name);

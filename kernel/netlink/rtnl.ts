@@ -3,11 +3,11 @@
 import * as fs from "node:fs";
 import { type Addr, type AddrOptions, addAddrRequest, decodeAddr, deleteAddrRequest, dumpAddrsRequest } from "./addr";
 import { RT_TABLE } from "./constants";
-import { isNetlinkError } from "./errors";
+import { NetlinkError, isNetlinkError } from "./errors";
 import {
   type BridgeOptions, type BridgePortOptions, type CommonLinkOptions, type Link, type LinkChanges, type LinkRef,
   type VethOptions, type VlanOptions, addBridgeRequest, addSimpleLinkRequest, addVethRequest, addVlanRequest,
-  decodeLink, deleteLinkRequest, dumpLinksRequest, getLinkRequest, setBridgePortRequest, setLinkRequest,
+  decodeLink, deleteLinkRequest, dumpLinksRequest, getLinkRequest, setAliasByNameRequest, setBridgePortRequest, setLinkRequest,
 } from "./link";
 import { type Route, type RouteSpec, addRouteRequest, decodeRoute, deleteRouteRequest, dumpRoutesRequest } from "./route";
 import { type BridgeLinkInfo, type BridgeVlanSpec, bridgeVlanRequest, decodeBridgeLink, dumpBridgeLinksRequest } from "./bridge-vlan";
@@ -116,12 +116,38 @@ export class Rtnl {
   }
 
   addDummy(o: CommonLinkOptions): Link {
-    this.socket.request(addSimpleLinkRequest("dummy", o));
-    return this.getLink(o.name);
+    return this.addSimpleLink("dummy", o);
   }
 
+  /** With `alias`, the device never exists without it, even if this process is killed (see addSimpleLink). */
   addIfb(o: CommonLinkOptions): Link {
-    this.socket.request(addSimpleLinkRequest("ifb", o));
+    return this.addSimpleLink("ifb", o);
+  }
+
+  /**
+   * The kernel ignores IFLA_IFALIAS when it creates a device, so an alias (e.g. a mark saying who
+   * made the device) is set by an RTM_SETLINK in the same datagram as the RTM_NEWLINK: both run in
+   * one sendmsg, and a process killed around it leaves either no device or a marked one. A name
+   * already in use is EEXIST before anything is sent. Should a device of that name appear between
+   * that check and the datagram (its creator could not have given it an alias yet: see above), the
+   * alias our second message gave it is removed again.
+   */
+  private addSimpleLink(kind: "dummy" | "ifb", o: CommonLinkOptions): Link {
+    if (o.alias === undefined) {
+      this.socket.request(addSimpleLinkRequest(kind, o));
+      return this.getLink(o.name);
+    }
+    if (o.netnsFd !== undefined) throw new TypeError("an alias at creation needs the link in this socket's namespace");
+    if (this.findLink(o.name)) throw new NetlinkError({ errno: 17, op: "RTM_NEWLINK", target: o.name });
+    const [made, marked] = this.socket.batch([addSimpleLinkRequest(kind, { ...o, alias: undefined }), setAliasByNameRequest(o.name, o.alias)]);
+    if (made) {
+      if (!marked) this.socket.batch([setAliasByNameRequest(o.name, "")]);
+      throw made;
+    }
+    if (marked) {
+      this.socket.batch([deleteLinkRequest(o.name)]);
+      throw marked;
+    }
     return this.getLink(o.name);
   }
 

@@ -76,6 +76,46 @@ export class NetlinkSocket {
     return this.transact(req, (req.flags ?? 0) | NLM_F_ACK, false).messages;
   }
 
+  /**
+   * Send several changes in ONE datagram and return each one's outcome (undefined = done). The
+   * kernel runs them in order inside that one sendmsg, so no signal (not even SIGKILL) can stop
+   * the process between them: for steps that must not be separated by a crash (create a device,
+   * then mark it as ours). A failed message does not stop the ones after it.
+   */
+  batch(reqs: Request[]): (NetlinkError | undefined)[] {
+    const t = this.transport;
+    if (!t) throw new Error("netlink socket is closed");
+    this.lastWarning = undefined;
+    const seqs = reqs.map(() => (this.seq = (this.seq + 1) & 0x7fffffff));
+    const wire = (e: unknown, req: Request): never => {
+      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op: messageTypeName(req.type), target: req.target, syscall: e.syscall });
+      throw e;
+    };
+    try {
+      t.send(Buffer.concat(reqs.map((r, i) => encodeMessage(r.type, (r.flags ?? 0) | NLM_F_ACK | NLM_F_REQUEST, seqs[i]!, r.payload))));
+    } catch (e) {
+      wire(e, reqs[0]!);
+    }
+    const out = new Map<number, NetlinkError | undefined>();
+    while (out.size < reqs.length) {
+      let n = 0;
+      try {
+        n = t.recv(this.rbuf);
+      } catch (e) {
+        wire(e, reqs[0]!);
+      }
+      if (n > this.rbuf.length) throw new NetlinkError({ errno: 90 /* EMSGSIZE */, op: messageTypeName(reqs[0]!.type), target: reqs[0]!.target, extack: `reply of ${n} bytes truncated` });
+      for (const m of parseMessages(this.rbuf, n)) {
+        const i = seqs.indexOf(m.seq);
+        if (i < 0 || m.type !== NLMSG_ERROR) continue; // stale replies, or echoes nobody asked for
+        const ack = parseAck(m);
+        const req = reqs[i]!;
+        out.set(i, ack.errno ? new NetlinkError({ errno: ack.errno, op: messageTypeName(req.type), target: req.target, extack: ack.extack, extackOffset: ack.offset }) : undefined);
+      }
+    }
+    return reqs.map((_, i) => out.get(i));
+  }
+
   /** Run a dump; restarts when the kernel reports the table changed underneath (NLM_F_DUMP_INTR). */
   dump(req: Request): RawMessage[] {
     for (let attempt = 0; ; attempt++) {
