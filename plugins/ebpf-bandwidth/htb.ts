@@ -3,8 +3,9 @@
 // one request it needs is built here from the layer's own encoder (struct tc_fifo_qopt = u32 limit).
 import { encodeBody } from "../../kernel/netlink/attrs";
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
-import { type Rtnl, type TcClass, isNetlinkError } from "../../kernel/netlink/index";
-import { tcBody } from "../../kernel/netlink/tc";
+import { type Qdisc, type Rtnl, type TcClass, isNetlinkError } from "../../kernel/netlink/index";
+import { type FqQdiscOptions, type HtbQdiscOptions, tcBody } from "../../kernel/netlink/tc";
+import { foreignRootError, rootOf, rootOwner } from "./ownership";
 import { type ClassPlan, type FqPlan, handle, htbQuantum } from "./plan";
 
 /** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
@@ -19,18 +20,39 @@ export function bfifoRequest(ifindex: number, parent: number, limitBytes: number
 
 export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
 
-/** Root HTB with our handle on `ifindex`; replaced only if what is there is not already ours. */
-export function ensureHtbRoot(nl: Rtnl, ifindex: number, major: number, defaultMinor: number): void {
-  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
-  if (root?.kind === "htb" && root.handle === handle(major, 0)) return;
-  nl.replaceQdisc(ifindex, { kind: "htb", handle: handle(major, 0), defaultClass: defaultMinor, r2q: 10 });
+/**
+ * Our root qdisc (`q`, with handle major:) on `ifindex`: reused when it is there, added where the
+ * kernel's default root is; another tool's root is refused with code 105 before anything changes
+ * (ownership.ts). `device` names the device in that error (default: its name).
+ */
+export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdiscOptions | FqQdiscOptions, device?: string): void {
+  const refuse = (root: Qdisc) => foreignRootError(device ?? nl.findLink(ifindex)?.name ?? `ifindex ${ifindex}`, root, q.kind, major);
+  const root = rootOf(nl.listQdiscs(ifindex), ifindex);
+  const owner = rootOwner(root, OUR_ROOT_KINDS, major);
+  if (owner === "foreign") throw refuse(root!);
+  if (owner === "ours" && root!.kind === q.kind) return;
+  // Ours of the other kind (htb ↔ fq, a previous attachment's): the kernel changes a qdisc's
+  // parameters in place but not its kind.
+  if (owner === "ours") nl.deleteQdisc(ifindex, {});
+  try {
+    // Add, not replace: the kernel grafts over its own default root (handle 0) but answers EEXIST
+    // for any other, so a root another tool adds after our look is never replaced either.
+    nl.addQdisc(ifindex, { ...q, handle: handle(major, 0) });
+  } catch (e) {
+    const now = isNetlinkError(e, "EEXIST") ? rootOf(nl.listQdiscs(ifindex), ifindex) : undefined;
+    if (now && rootOwner(now, OUR_ROOT_KINDS, major) === "foreign") throw refuse(now);
+    throw e;
+  }
 }
 
-/** EDT: fq as the root on the host veth (it enforces skb->tstamp); replaced only if not already ours. */
+/** Root HTB with our handle on `ifindex` (see ensureRoot). */
+export function ensureHtbRoot(nl: Rtnl, ifindex: number, major: number, defaultMinor: number): void {
+  ensureRoot(nl, ifindex, major, { kind: "htb", defaultClass: defaultMinor, r2q: 10 });
+}
+
+/** EDT: fq as the root on the host veth (it enforces skb->tstamp); see ensureRoot. */
 export function ensureFqRoot(nl: Rtnl, ifindex: number, fq: FqPlan): void {
-  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
-  if (root?.kind === "fq" && root.handle === handle(fq.major, 0)) return;
-  nl.replaceQdisc(ifindex, { kind: "fq", handle: handle(fq.major, 0), plimit: fq.plimit, flowPlimit: fq.flowPlimit, horizonUs: fq.horizonUs, horizonDrop: true });
+  ensureRoot(nl, ifindex, fq.major, { kind: "fq", plimit: fq.plimit, flowPlimit: fq.flowPlimit, horizonUs: fq.horizonUs, horizonDrop: true });
 }
 
 /** CHECK: the fq root is there with our handle. */
@@ -96,8 +118,7 @@ export const OUR_ROOT_KINDS = ["htb", "fq"];
 /** Delete the root qdisc only if it is ours, HTB or fq by handle (never someone else's). Missing device is fine. */
 export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean {
   try {
-    const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
-    if (!root || !OUR_ROOT_KINDS.includes(root.kind) || root.handle !== handle(major, 0)) return false;
+    if (rootOwner(rootOf(nl.listQdiscs(ifindex), ifindex), OUR_ROOT_KINDS, major) !== "ours") return false;
     nl.deleteQdisc(ifindex, {});
     return true;
   } catch (e) {

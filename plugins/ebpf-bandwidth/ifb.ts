@@ -5,10 +5,14 @@
 //
 // Creating the IFB, choosing a class minor, and deleting the IFB when its last class goes must
 // not race with another ADD/DEL running at the same moment: all of it happens under one flock.
+// The IFB we create carries IFB_MARK as its alias; only such an IFB (or an earlier build's, see
+// ownership.ts) is ever deleted. On an IFB named by ifbDevice that is not ours we add and remove
+// only our root qdisc and classes.
 import * as fs from "node:fs";
 import { withFileLock } from "../../kernel/flock";
-import { type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
-import { deleteClassTree, ensureHtbRoot, gone } from "./htb";
+import { type Link, type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
+import { OUR_ROOT_KINDS, deleteClassTree, deleteHtbRoot, ensureRoot, gone } from "./htb";
+import { GUEST_DEFCLS, IFB_MARK, foreignRootError, guestIfbDownError, ifbOwner, notIfbError, rootOf, rootOwner } from "./ownership";
 import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
 
 export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
@@ -18,22 +22,45 @@ export function withLock<T>(fn: () => T): T {
   return withFileLock(LOCK_FILE, fn);
 }
 
-/** The IFB's index, creating it (up, HTB root, no default class) if needed. */
+/**
+ * The IFB's index, up and with our HTB root: created (marked as ours) if missing; an existing one
+ * is used as ownership.ts allows, or refused with code 105 before anything is changed.
+ */
 export function ensureIfb(nl: Rtnl, name: string): number {
-  let link = nl.findLink(name);
-  if (!link) {
-    try {
-      link = nl.addIfb({ name });
-    } catch (e) {
-      if (!isNetlinkError(e, "EEXIST")) throw e;
-      link = nl.getLink(name);
-    }
-  } else if (link.kind !== "ifb") {
-    throw new Error(`${name} exists and is not an ifb device (kind ${link.kind ?? "unknown"})`);
+  const found = nl.findLink(name);
+  if (found) return useExisting(nl, name, found);
+  let link: Link;
+  try {
+    link = nl.addIfb({ name, alias: IFB_MARK }); // created and marked in one datagram (rtnl.ts)
+  } catch (e) {
+    if (isNetlinkError(e, "EEXIST")) return useExisting(nl, name, nl.getLink(name)); // appeared since we looked
+    throw e;
   }
+  try {
+    nl.setUp(link.index);
+    // Default class 0: a packet that reaches the IFB without one of our priorities passes unshaped.
+    ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: 0, r2q: 10 }, `ifbDevice ${name}`);
+  } catch (e) {
+    try {
+      nl.deleteLink(link.index);
+    } catch {
+      /* the error that matters is the first one */
+    }
+    throw e;
+  }
+  return link.index;
+}
+
+function useExisting(nl: Rtnl, name: string, link: Link): number {
+  const root = rootOf(nl.listQdiscs(link.index), link.index);
+  const owner = ifbOwner(link, root, IFB_MAJOR);
+  if (owner === "not-ifb") throw notIfbError(name, link.kind);
+  if (rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR) === "foreign") throw foreignRootError(`ifbDevice ${name}`, root!, "htb", IFB_MAJOR);
+  // Setting someone else's device up would change it; an IFB that is down drops what reaches it.
+  if (owner === "guest" && !link.up) throw guestIfbDownError(name);
+  if (owner === "legacy") nl.setAlias(link.index, IFB_MARK);
   if (!link.up) nl.setUp(link.index);
-  // Default class 0: a packet that reaches the IFB without one of our priorities passes unshaped.
-  ensureHtbRoot(nl, link.index, IFB_MAJOR, 0);
+  ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: owner === "guest" ? GUEST_DEFCLS : 0, r2q: 10 }, `ifbDevice ${name}`);
   return link.index;
 }
 
@@ -53,16 +80,28 @@ export const allocateMinor = (nl: Rtnl, ifindex: number, key: string) => pickMin
 export const deleteIfbClasses = (nl: Rtnl, ifindex: number, minor: number) =>
   deleteClassTree(nl, ifindex, IFB_MAJOR, minor, [minor + 2 * LEAF_STRIDE, minor + LEAF_STRIDE]);
 
-/** Remove one attachment's classes; then the IFB itself when no class is left (we alone used it). */
+/**
+ * Remove one attachment's classes; once no class of ours is left, the IFB itself if it is ours
+ * (marked, or an earlier build's), or on an IFB that is not ours only our root qdisc. Also called
+ * without a minor (DEL after a crash, GC): an IFB of ours with none of our classes is used by
+ * nobody, since ADD holds the IFB lock from creating it until everything is pinned.
+ */
 export function releaseIfbClass(nl: Rtnl, name: string, minor: number | undefined): void {
   const link = nl.findLink(name);
   if (!link || link.kind !== "ifb") return;
   if (minor) deleteIfbClasses(nl, link.index, minor);
-  if (usedMinors(nl, link.index).size === 0) {
-    try {
-      nl.deleteLink(link.index);
-    } catch (e) {
-      if (!gone(e)) throw e;
-    }
+  if (usedMinors(nl, link.index).size > 0) return;
+  const root = rootOf(nl.listQdiscs(link.index), link.index);
+  const rootIs = rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR);
+  if (ifbOwner(link, root, IFB_MAJOR) === "guest") {
+    if (rootIs === "ours") deleteHtbRoot(nl, link.index, IFB_MAJOR); // the kernel puts its default root back
+    return;
+  }
+  // Our device, but another tool's root on it now: theirs to remove, and the device with it.
+  if (rootIs === "foreign") return;
+  try {
+    nl.deleteLink(link.index);
+  } catch (e) {
+    if (!gone(e)) throw e;
   }
 }
