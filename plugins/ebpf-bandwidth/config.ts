@@ -70,8 +70,11 @@ export function effectiveBurst(rateBytes: number, burstBytes: number, maxBurstMs
   return Math.min(Math.max(burstBytes, floor), cap);
 }
 
-/** A short leaf queue: enough for TCP to keep the link busy, small enough that ping stays fast. */
-export const queueLimit = (rateBytes: number, queueMs = DEFAULT_QUEUE_MS) => Math.floor((rateBytes * queueMs) / 1000) + GSO_MAX;
+/**
+ * A short leaf queue: enough for TCP to keep the link busy, small enough that ping stays fast.
+ * bfifo's limit is a u32 of bytes: from ≈ 6.9 Tbit/s (5 ms) it is capped at 4 GiB.
+ */
+export const queueLimit = (rateBytes: number, queueMs = DEFAULT_QUEUE_MS) => Math.min(0xffffffff, Math.floor((rateBytes * queueMs) / 1000) + GSO_MAX);
 
 /** Reference rules (validateRateAndBurst): both or neither; burst below 4 GiB once in bytes. */
 function limit(dir: "ingress" | "egress", rate: number | undefined, burst: number | undefined, where: string, o: { queueMs: number; maxBurstMs: number; minBurstMs: number }): Limit | undefined {

@@ -3,10 +3,10 @@
 // one request it needs is built here from the layer's own encoder (struct tc_fifo_qopt = u32 limit).
 import { encodeBody } from "../../kernel/netlink/attrs";
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
-import { type Qdisc, type Rtnl, type TcClass, isNetlinkError } from "../../kernel/netlink/index";
+import { type Psched, type Qdisc, type Rtnl, type TcClass, isNetlinkError, psched, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
 import { type FqQdiscOptions, type HtbQdiscOptions, tcBody } from "../../kernel/netlink/tc";
 import { foreignRootError, rootOf, rootOwner } from "./ownership";
-import { type ClassPlan, type FqPlan, handle, htbQuantum } from "./plan";
+import { type ClassPlan, type FqPlan, handle, htbBurst, htbQuantum } from "./plan";
 
 /** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
 export function bfifoRequest(ifindex: number, parent: number, limitBytes: number) {
@@ -70,8 +70,9 @@ export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undef
  */
 export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const classid = handle(c.major, c.minor);
+  const capBurst = htbBurst(c.rateBits, c.burst); // cburst of every class: they all borrow up to the cap
   nl.replaceHtbClass(ifindex, {
-    classid, parent: handle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: c.burst, cburst: c.burst, quantum: htbQuantum(c.rateBits),
+    classid, parent: handle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
   });
   if (!c.leaves) {
     nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
@@ -81,10 +82,10 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const bulk = handle(c.major, l.bulk);
   const small = handle(c.major, l.small);
   const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
-  nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: c.burst, cburst: c.burst, prio: 1, quantum: htbQuantum(c.rateBits) });
+  nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) });
   nl.socket.request(bfifoRequest(ifindex, bulk, c.queue));
-  const smallBurst = Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100));
-  nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: c.burst, prio: 0, quantum: htbQuantum(c.rateBits) });
+  const smallBurst = htbBurst(l.smallRateBits, Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100)));
+  nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: capBurst, prio: 0, quantum: htbQuantum(c.rateBits) });
   nl.socket.request(bfifoRequest(ifindex, small, l.smallQueue));
 }
 
@@ -127,12 +128,18 @@ export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean
   }
 }
 
-/** Rates compare exactly (bytes/s × 8); bursts pass through psched ticks, so allow rounding. */
-export function classMatches(c: TcClass | undefined, want: ClassPlan): string | undefined {
+/**
+ * Rates compare exactly (bytes/s × 8). Bursts go through psched ticks, which tc's formula truncates
+ * to whole microseconds (at 100 Gbit/s 64 KiB comes back as 62 400 bytes, above 524 Gbit/s as 0):
+ * compare with what the kernel gives back for the burst we set, allowing for rounding.
+ */
+export function classMatches(c: TcClass | undefined, want: ClassPlan, p: Psched = psched()): string | undefined {
   if (!c?.htb) return "class missing";
-  if (c.htb.rate !== Math.floor(want.rateBits / 8) * 8) return `rate ${c.htb.rate} bit/s, want ${want.rateBits}`;
+  const rateBytes = Math.floor(want.rateBits / 8);
+  if (c.htb.rate !== rateBytes * 8) return `rate ${c.htb.rate} bit/s, want ${want.rateBits}`;
   if (c.htb.ceil !== c.htb.rate) return `ceil ${c.htb.ceil} bit/s, want ${want.rateBits}`;
-  const tol = Math.max(64, want.burst * 0.02);
-  if (Math.abs(c.htb.burst - want.burst) > tol) return `burst ${c.htb.burst} bytes, want ${want.burst}`;
+  const set = htbBurst(want.rateBits, want.burst, p);
+  const back = xmitBytes(rateBytes, xmitTicks(rateBytes, set, p), p);
+  if (Math.abs(c.htb.burst - back) > Math.max(64, back * 0.02)) return `burst ${c.htb.burst} bytes, want ${set}`;
   return undefined;
 }

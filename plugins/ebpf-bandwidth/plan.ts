@@ -16,6 +16,7 @@
 //   does not survive forwarding (docs/ebpf-bandwidth.md, "EDT").
 // Police mode: `police` on both hooks, no qdiscs, no IFB.
 import type { Direction, ObjectName, ShapeConfig } from "../../kernel/bpf/index";
+import { type Psched, maxXmitBytes, psched } from "../../kernel/netlink/psched";
 import type { BandwidthConfig, Limit } from "./config";
 import type { AttachMode } from "./hooks";
 
@@ -111,7 +112,19 @@ export function pickMinor(key: string, used: ReadonlySet<number>): number {
 
 export const VETH_LEAVES = { bulk: 2, small: 3 };
 
-const police = (l: Limit): Partial<ShapeConfig> => ({ rate: BigInt(l.rate), burst: BigInt(l.burst), markAbove: BigInt(Math.floor(l.burst / 2)) });
+/**
+ * police.c turns the bucket into time as burst × 1e9 / rate in u64 nanoseconds, so the bucket must
+ * stay below 2^64 / 1e9 bytes (18.4 GB). Police buckets hold at least 0.5 s of the rate, which
+ * passes that from about 295 Gbit/s on (where the product wrapped around, at worst to a bucket of
+ * 0 ns that dropped every packet); clamped there, it still holds 16 µs of traffic at 2^53 bit/s,
+ * the largest rate a config can state exactly (280 000 maximum-size GSO packets).
+ */
+export const POLICE_MAX_BUCKET = Math.floor(Number((2n ** 64n - 1n) / 1_000_000_000n));
+
+const police = (l: Limit): Partial<ShapeConfig> => {
+  const burst = Math.min(l.burst, POLICE_MAX_BUCKET);
+  return { rate: BigInt(l.rate), burst: BigInt(burst), markAbove: BigInt(Math.floor(burst / 2)) };
+};
 
 /** Whether the from-container direction goes through the shared IFB (every mode but police). */
 export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode) => mode !== "police" && !!cfg.egress;
@@ -151,6 +164,16 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
   }
   return plan;
 }
+
+/**
+ * An HTB burst (buffer/cbuffer) the kernel can hold: tc_htb_opt carries it as the time to send it
+ * at the class's rate in u32 psched ticks, at most 274.9 s. Below 1.9 kbit/s even the 64 KiB
+ * minimum takes longer (at 8 bit/s 64 KiB takes 18 hours), so the burst is clamped to the largest
+ * expressible one (274 bytes at 8 bit/s). The same holds for the leaves' own rates (the bulk
+ * leaf's is 8 bit/s at caps up to 64 kbit/s). Nothing stalls: HTB sends a packet larger than its
+ * buffer whenever the class has tokens left and lets them go negative.
+ */
+export const htbBurst = (rateBits: number, bytes: number, p: Psched = psched()) => Math.min(bytes, maxXmitBytes(Math.floor(rateBits / 8), p));
 
 /** HTB quantum: rate/10 like r2q, kept in the kernel's sane range to avoid its log warnings. */
 export const htbQuantum = (rateBits: number) => Math.min(200_000, Math.max(1600, Math.floor(rateBits / 8 / 10)));
