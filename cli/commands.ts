@@ -53,10 +53,12 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("socket", { type: "string", describe: "socket path (default: /run/tscni/tscni-<netns inode>.sock)" })
           .option("idle-exit", { type: "number", default: 0, describe: "exit after this many seconds without a request (0: never)" })
           .option("spawned", { type: "boolean", default: false, hidden: true })
-          .option("lock-fd", { type: "number", hidden: true }),
+          .option("lock-fd", { type: "number", hidden: true })
+          .option("read-deadline-ms", { type: "number", hidden: true })
+          .option("max-request-bytes", { type: "number", hidden: true }),
       async (a) => {
         const { daemonCommand } = await import("./daemon/command");
-        code = await daemonCommand({ action: a.action as "run" | "status" | "stop", socket: a.socket, idleExit: a["idle-exit"], spawned: a.spawned, lockFd: a["lock-fd"] });
+        code = await daemonCommand({ action: a.action as "run" | "status" | "stop", socket: a.socket, idleExit: a["idle-exit"], spawned: a.spawned, lockFd: a["lock-fd"], readDeadlineMs: a["read-deadline-ms"], maxRequestBytes: a["max-request-bytes"] });
       },
     )
     .command(

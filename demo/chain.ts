@@ -50,6 +50,8 @@ function exec(o: ChainOptions, type: string, command: string, a: Attachment, con
     CNI_NETNS: a.netns,
     CNI_IFNAME: a.ifname,
     CNI_PATH: o.binDir,
+    // How the caller wants the shim to behave (tests: TSCNI_NO_DAEMON=1 for the fallback path).
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "TSCNI_NO_DAEMON" || k === "TSCNI_SOCKET")),
   };
   // nsenter, not `ip netns exec`: the latter also makes a private mount namespace with a fresh
   // /sys, where bpffs pins made by ebpf-bandwidth would vanish when the plugin exits.

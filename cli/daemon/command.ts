@@ -10,6 +10,8 @@ export interface DaemonArgs {
   idleExit: number;
   spawned: boolean;
   lockFd?: number;
+  readDeadlineMs?: number | undefined;
+  maxRequestBytes?: number | undefined;
 }
 
 export const SPAWNED_IDLE_EXIT_S = 600;
@@ -36,7 +38,8 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
   const idleExitMs = (a.idleExit || (a.spawned ? SPAWNED_IDLE_EXIT_S : 0)) * 1000;
   // A daemon that outlives a request's failure is the point: log to stderr (journald / kubectl logs).
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  return serve({ socket, digest: BUILD_DIGEST, idleExitMs, spawned: a.spawned, ...(a.lockFd !== undefined ? { lockFd: a.lockFd } : {}), log }, async () => {
+  return serve({ socket, digest: BUILD_DIGEST, idleExitMs, spawned: a.spawned, ...(a.lockFd !== undefined ? { lockFd: a.lockFd } : {}),
+    ...(a.readDeadlineMs ? { readDeadlineMs: a.readDeadlineMs } : {}), ...(a.maxRequestBytes ? { maxRequestBytes: a.maxRequestBytes } : {}), log }, async () => {
     await control(socket, "stop").catch(() => undefined);
   });
 }

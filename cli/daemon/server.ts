@@ -6,6 +6,7 @@
 // still in its own network and mount namespaces, and exits if not.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { inInitialMountNamespace } from "../../kernel/bpf/pin";
 import { withNetnsAlias } from "../../kernel/netns";
 import { native } from "../../kernel/native";
 import { Ack, CONTROL, DIGEST_LEN, ProtocolError, type Request, encodeAck, encodeReply, parseRequest } from "./protocol";
@@ -37,6 +38,13 @@ export function defaultSocketPath(): string {
   return `/run/tscni/tscni-${fs.statSync("/proc/self/ns/net").ino}.sock`;
 }
 
+const fileIno = (p: string) => {
+  try {
+    return fs.statSync(p).ino;
+  } catch {
+    return undefined;
+  }
+};
 const nsIno = (pid: number | "self", ns: "net" | "mnt") => fs.statSync(`/proc/${pid}/ns/${ns}`).ino;
 const threadNsIno = (ns: "net" | "mnt") => fs.statSync(`/proc/self/task/${native().gettid()}/ns/${ns}`).ino;
 
@@ -67,18 +75,38 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
   const log = o.log ?? (() => {});
   if (o.digest.length !== DIGEST_LEN) throw new Error(`build digest must be ${DIGEST_LEN} characters`);
   privateDir(path.dirname(o.socket));
+  // A daemon a shim spawned lives in the spawning caller's mount namespace. Outside the host's own
+  // (e.g. under `ip netns exec`) its view of /sys/fs/bpf and dataDir would not be the host's:
+  // leave those callers to the fallback, which sees what they see.
+  if (o.spawned && !inInitialMountNamespace()) {
+    log("spawned outside the initial mount namespace: not serving");
+    return 0;
+  }
   const lock = await takeLock(o, stopOther);
   fs.rmSync(o.socket, { force: true }); // left by a daemon that died; we hold the lock now
   const listen = native().unixListen(o.socket, 128);
+  const socketIno = fs.statSync(o.socket).ino;
   const own = { net: nsIno("self", "net"), mnt: nsIno("self", "mnt") };
   const started = Date.now();
   let served = 0;
   let last = Date.now();
   log(`tscni daemon ${process.pid} listening on ${o.socket}`);
+  // systemd and kubelet stop us with SIGTERM: finish the request in hand, then clean up.
+  let signalled = false;
+  const onSignal = () => {
+    signalled = true;
+  };
+  process.on("SIGTERM", onSignal).on("SIGINT", onSignal);
   try {
     for (;;) {
-      const wait = o.idleExitMs > 0 ? Math.max(1, o.idleExitMs - (Date.now() - last)) : 60_000;
-      const conn = native().unixAccept(listen, Math.min(wait, 60_000));
+      // The accept below blocks the event loop; yielding once per second lets signals through.
+      await new Promise((r) => setImmediate(r));
+      if (signalled) {
+        log("signalled: exiting");
+        return 0;
+      }
+      const wait = o.idleExitMs > 0 ? Math.max(1, o.idleExitMs - (Date.now() - last)) : 1000;
+      const conn = native().unixAccept(listen, Math.min(wait, 1000));
       if (conn < 0) {
         if (o.idleExitMs > 0 && Date.now() - last >= o.idleExitMs) {
           log("idle: exiting");
@@ -112,7 +140,11 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
       }
     }
   } finally {
-    fs.rmSync(o.socket, { force: true });
+    process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
+    // Only our own socket: a daemon started after us (holding the lock we may have lost to a stop
+    // request) may have replaced it. The lock file goes while we still hold it.
+    if (fileIno(o.socket) === socketIno) fs.rmSync(o.socket, { force: true });
+    fs.rmSync(`${o.socket}.lock`, { force: true });
     fs.closeSync(listen);
     fs.closeSync(lock);
   }

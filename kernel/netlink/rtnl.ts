@@ -19,6 +19,7 @@ import {
   dumpClassesRequest, dumpFiltersRequest, dumpQdiscsRequest, htbClassRequest, qdiscRequest,
 } from "./tc";
 import { tcHandle } from "./tc-handle";
+import { openNetns } from "../netns";
 
 /** A namespace given as a path (/var/run/netns/x, /proc/<pid>/ns/net) or an already open fd. */
 export type NsRef = string | number;
@@ -31,7 +32,7 @@ export interface AddVethOptions extends Omit<VethOptions, "peer" | "netnsFd"> {
 
 function withNsFd<T>(ns: NsRef | undefined, fn: (fd: number | undefined) => T): T {
   if (ns === undefined || typeof ns === "number") return fn(ns);
-  const fd = fs.openSync(ns, "r") // libuv opens with O_CLOEXEC;
+  const fd = openNetns(ns); // through the daemon's alias for CNI_NETNS, when one is set
   try {
     return fn(fd);
   } finally {

@@ -3,6 +3,7 @@
 // namespace. Names are unique per run; everything is removed in afterEach/afterAll, also on failure.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
+import { stopDaemon } from "./mode";
 
 let counter = 0;
 const runTag = `${process.pid.toString(36)}${Date.now().toString(36).slice(-3)}`;
@@ -58,6 +59,7 @@ export function createNetns(prefix = "tn"): Netns {
 
 export function deleteNetns(ns: Netns | string): void {
   const name = typeof ns === "string" ? ns : ns.name;
+  stopDaemon(`/var/run/netns/${name}`); // a daemon spawned there would keep the namespace alive
   spawnSync("ip", ["netns", "delete", name]);
 }
 

@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { MODE } from "./mode";
 import type { Netns } from "./netns";
 
 export const REPO = path.resolve(__dirname, "../..");
@@ -14,18 +15,22 @@ export const PLUGINS = ["bridge", "host-local", "ebpf-bandwidth"] as const;
 
 let binDir: string | undefined;
 
-/** A private CNI bin directory holding our three plugins (made once per test process). */
+/**
+ * A private CNI bin directory holding our plugins (made once per test process): `tscni install`'s
+ * layout (the executable + a shim under each plugin name) when built, else wrapper scripts that
+ * run the TypeScript through tsx.
+ */
 export function ourBinDir(): string {
   if (binDir) return binDir;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tscni-bin-"));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const name of PLUGINS) {
-    const dest = path.join(dir, name);
-    if (fs.existsSync(DIST_BIN)) {
-      fs.linkSync(DIST_BIN, dest);
-    } else {
+  if (fs.existsSync(DIST_BIN)) {
+    const r = spawnSync(DIST_BIN, ["install", "--dir", dir], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+    if (r.status !== 0) throw new Error(`tscni install failed: ${r.stderr}`);
+  } else {
+    for (const name of PLUGINS) {
       const tsx = path.join(REPO, "node_modules/tsx/dist/loader.mjs");
-      fs.writeFileSync(dest, `#!/bin/sh\nexec node --import ${tsx} ${path.join(REPO, "cli/main.ts")} plugin ${name}\n`, { mode: 0o755 });
+      fs.writeFileSync(path.join(dir, name), `#!/bin/sh\nexec node --import ${tsx} ${path.join(REPO, "cli/main.ts")} plugin ${name}\n`, { mode: 0o755 });
     }
   }
   binDir = dir;
@@ -72,12 +77,16 @@ export function execPlugin(name: string, o: ExecOptions): ExecResult {
     CNI_IFNAME: o.ifname ?? "eth0",
     CNI_ARGS: o.args ?? "",
     CNI_PATH: o.path ?? dir,
+    // Without a node namespace the plugin runs in the test's own: no daemon may be left there.
+    ...(MODE === "fallback" || !o.node ? { TSCNI_NO_DAEMON: "1" } : {}),
     ...o.extraEnv,
   };
   for (const k of Object.keys(env)) if (env[k] === "") delete env[k];
   const input = typeof o.config === "string" ? o.config : JSON.stringify(o.config);
-  const cmd = o.node ? "ip" : bin;
-  const argv = o.node ? ["netns", "exec", o.node.name, bin] : [];
+  // nsenter --net, as a runtime would exec us: in the host's mount namespace (`ip netns exec` would
+  // add a private one with a fresh /sys, where a bpffs mounted by the plugin dies with it).
+  const cmd = o.node ? "nsenter" : bin;
+  const argv = o.node ? [`--net=${o.node.path}`, "--", bin] : [];
   const r = spawnSync(cmd, argv, { input, env, encoding: "utf8", maxBuffer: 64 << 20, timeout: 120_000 });
   let json: any;
   try {

@@ -1,0 +1,56 @@
+// The two ways our plugins run, and every integration test runs in both (scripts/test.sh):
+//   resident  the runtime execs a shim, which hands the call to `tscni daemon` (spawned on the first
+//             call in each node namespace, or started by startDaemon for harnesses that run plugins
+//             in a private mount namespace);
+//   fallback  the shim finds no daemon and execs the single executable (TSCNI_NO_DAEMON=1).
+// Chosen by TSCNI_TEST_MODE (default resident). Children (libcni, podman) inherit the variable.
+import { spawn, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export type Mode = "resident" | "fallback";
+export const MODE: Mode = process.env.TSCNI_TEST_MODE === "fallback" ? "fallback" : "resident";
+if (MODE === "fallback") process.env.TSCNI_NO_DAEMON = "1";
+
+const DIST_BIN = path.resolve(__dirname, "../../dist/tscni");
+
+/** The daemon socket for a network namespace (what the shim computes from its netns inode). */
+export function daemonSocket(nsPath: string): string | undefined {
+  try {
+    return `/run/tscni/tscni-${fs.statSync(nsPath).ino}.sock`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stop the daemon serving `nsPath`, if any (it would keep the namespace alive). */
+export function stopDaemon(nsPath: string): void {
+  const sock = daemonSocket(nsPath);
+  if (!sock || !fs.existsSync(DIST_BIN)) return;
+  // A daemon a shim has just spawned holds its lock before its socket exists: wait for the socket.
+  const lock = `${sock}.lock`;
+  if (!fs.existsSync(sock) && (!fs.existsSync(lock) || spawnSync("flock", ["-n", lock, "true"]).status === 0)) return;
+  for (let i = 0; i < 60 && !fs.existsSync(sock) && fs.existsSync(`${sock}.lock`); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  if (!fs.existsSync(sock)) return;
+  spawnSync(DIST_BIN, ["daemon", "stop", "--socket", sock], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeout: 10_000 });
+}
+
+/**
+ * Resident mode: start a configured daemon in node namespace `nodeName` (as a DaemonSet would run
+ * one), in a private mount namespace where `bpffs` is bound on /sys/fs/bpf when given. Returns
+ * once it answers; stopped by the returned function. Fallback mode: nothing.
+ */
+export async function startDaemon(nodeName: string, bpffs?: string): Promise<() => void> {
+  if (MODE !== "resident" || !fs.existsSync(DIST_BIN)) return () => {};
+  const nsPath = `/var/run/netns/${nodeName}`;
+  const sock = daemonSocket(nsPath)!;
+  const argv = bpffs
+    ? ["netns", "exec", nodeName, "sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', bpffs, DIST_BIN, "daemon", "--socket", sock]
+    : ["netns", "exec", nodeName, DIST_BIN, "daemon", "--socket", sock];
+  const child = spawn("ip", argv, { stdio: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+  return () => {
+    stopDaemon(nsPath);
+    child.kill();
+  };
+}
