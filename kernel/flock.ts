@@ -11,7 +11,11 @@ export class FileLock {
 
   /** Open (creating with `mode` if needed) and lock `file` exclusively; blocks until the lock is free. */
   static acquire(file: string, mode = 0o644): FileLock {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, mode);
+    return FileLock.adopt(fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, mode));
+  }
+
+  /** Lock the open descriptor `fd` exclusively (blocking); the lock owns `fd` and closes it on release or failure. */
+  static adopt(fd: number): FileLock {
     try {
       native().flock(fd, LOCK_EX);
     } catch (e) {
