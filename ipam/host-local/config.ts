@@ -9,6 +9,7 @@ import { atLeast } from "../../core/version";
 import { formatIP, parseCIDR, parseIP, parseIPOrCIDR, type IP } from "./ip";
 import { isExcluded, parseRange } from "./range";
 import { rangeFor, rangeSetString, setsOverlap, validateRangeSet, type RangeSet } from "./range-set";
+import { checkNetworkName } from "./side-files";
 
 export const DEFAULT_DATA_DIR = "/var/lib/cni/networks";
 
@@ -39,6 +40,7 @@ export function parseDataDir(conf: NetConf): string {
 export function parseConfig(args: CmdArgs, withRequests = true): HostLocalConfig {
   const conf = args.conf;
   const ipam = ipamOf(conf);
+  checkNetworkName(conf.name);
   const rangeSets: RangeSet[] = [];
   const paths: string[] = [];
   const addSets = (list: unknown[], path: string) => {

@@ -1,21 +1,23 @@
 // The reference's on-disk store, byte for byte: `<dataDir>/<network>/<ip>` holding
 // `containerID\r\nifname` (or just the ID, from old versions), `last_reserved_ip.<N>` holding
 // the address last handed out by range set N, and an empty `lock` file taken with flock(2) for
-// the whole operation (the reference takes the same lock per range set, so the two serialise).
+// the whole operation (the reference takes the same lock per range set, so the two serialise;
+// store-lock.ts for a `lock` that is a symlink).
 //
 // Crash safety. The reference creates a reservation with O_CREAT|O_EXCL and then writes it: a
 // process killed between the two leaves an empty file that blocks the address forever. We write
-// the content to a private temp file first and link(2) it to the address's name: link fails
-// with EEXIST if the name exists (the same exclusive-create semantics) and the name appears with
-// its full content, so there is no moment at which a half-written reservation is visible. An
-// empty or blank reservation (left by the reference, or by a power cut) is debris: everybody
-// writes reservations under the lock, so one seen under the lock is not in progress; ADD reuses
-// its address and GC removes it. `last_reserved_ip.N` is written in place as the reference does;
-// a torn one only costs the round-robin position (an unparsable value restarts at rangeStart).
+// the content to a temp file in the network directory first (`.tscni-host-local.tmp`, only ever
+// present under the lock or after a crash, never named like an address so the reference ignores
+// it) and link(2) it to the address's name: link fails with EEXIST if the name exists (the same
+// exclusive-create semantics) and the name appears with its full content. An empty or blank
+// reservation (left by the reference, or by a power cut) is debris: everybody writes
+// reservations under the lock, so one seen under the lock is not in progress; ADD reuses its
+// address and GC removes it. `last_reserved_ip.N` is written in place as the reference does; a
+// torn one only costs the round-robin position (an unparsable value restarts at rangeStart).
 //
 // The DEL/ADD index. The reference reads every file in the directory on every ADD (duplicate
 // check) and DEL. We keep a cache of the directory — address → content — in
-// `<dataDir>/.tscni-host-local/<network>.cache`, outside the network directory, so the
+// `<dataDir>/.tscni-host-local/` (cache-file.ts), outside the network directory, so the
 // reference never sees it (it walks only `<dataDir>/<network>`; no network can be called
 // `.tscni-host-local` since names start with a letter or digit). The cache is trusted only if
 // nothing touched the directory since we wrote it: after each change we set the directory's
@@ -24,52 +26,39 @@
 // the reference or anyone, resets mtime/ctime to the current time, which can never equal the
 // marker; so a mismatch means "rescan the directory" and a match means the cache is exact.
 // Nothing the reference reads changes: the store stays byte-compatible in both directions.
+//
+// Our extra files are an optimisation and give way: when the file system runs out of inodes or
+// space, the cache's files are removed and a reservation is created the reference's way, so we
+// hold as many reservations as the reference on the same file system. Nothing is written
+// through a symlink (dir.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
-import { FileLock } from "../../kernel/flock";
+import type { FileLock } from "../../kernel/flock";
+import { CacheFile, dropCaches, stampOf } from "./cache-file";
 import { Index } from "./cache-index";
+import { Dir, errno, isSpaceError, readText, storeError, unlinkQuiet, withRoom, writeAll, writeNew } from "./dir";
 import { parseIP } from "./ip";
+import { CACHE_DIR, checkNetworkName, NAME_MAX, TMP } from "./side-files";
+import { lockStore } from "./store-lock";
 import { ownerOf, type Store } from "./store";
 
-export const CACHE_DIR = ".tscni-host-local";
+export { CACHE_DIR } from "./side-files";
+
 const LAST = "last_reserved_ip.";
 const IP_NAME = /^[0-9a-fA-F:.]+$/;
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-const ioError = (what: string, e: unknown) =>
-  e instanceof CniError ? e : new CniError(Code.IOFailure, `host-local store: ${what}`, (e as NodeJS.ErrnoException)?.code ?? String(e));
-
-const errno = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
-
-/** `<dataDir>/<network>`, refusing any network name that could name another directory. */
+/** `<dataDir>/<network>`, refusing any network name that could name another directory (code 7). */
 export function networkDir(dataDir: string, network: string): string {
   if (network === "" || network === "." || network === ".." || /[/\0]/.test(network) || network.startsWith(".")) {
     throw new CniError(Code.InvalidNetworkConfig, "invalid network name for the host-local store", JSON.stringify(network));
   }
+  checkNetworkName(network);
   const root = path.resolve(dataDir);
   const dir = path.join(root, network);
   if (path.dirname(dir) !== root) throw new CniError(Code.InvalidNetworkConfig, "invalid network name for the host-local store", network);
   return dir;
-}
-
-let bootId: string | undefined;
-function readBootId(): string {
-  try {
-    bootId ??= fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-  } catch {
-    bootId = "";
-  }
-  return bootId;
-}
-
-/** The cache file: this JSON header line, then the Index body (see Index). */
-interface CacheHeader {
-  v: 3;
-  boot: string;
-  ino: string;
-  mtime: string;
-  ctime: string;
 }
 
 export interface OpenOptions {
@@ -83,9 +72,9 @@ export class DiskStore implements Store {
   readonly fromCache: boolean;
 
   private constructor(
-    readonly dir: string,
-    private readonly cacheDir: string,
+    private readonly net: Dir,
     private readonly lock: FileLock,
+    private readonly cache: CacheFile,
     private readonly index: Index,
     /** The cache body the index was loaded from; undefined after a rescan. */
     private readonly base: string | undefined,
@@ -94,65 +83,65 @@ export class DiskStore implements Store {
     this.dirty = !this.fromCache;
   }
 
+  /** The network directory's path. */
+  get dir(): string {
+    return this.net.shown;
+  }
+
   static open(dataDir: string, network: string, opts: OpenOptions = { create: true }): DiskStore | undefined {
+    // No directory can have such a name, so nothing can be stored under it (DEL succeeds).
+    if (!opts.create && Buffer.byteLength(network) > NAME_MAX) return undefined;
     const dir = networkDir(dataDir, network);
+    if (!opts.create && !fs.existsSync(dir)) return undefined;
+    const cacheDir = path.join(path.dirname(dir), CACHE_DIR);
+    // Before the lock, only cache files can be given back when the file system is full (safe unlocked).
+    const roomy = <T>(fn: () => T) => withRoom(fn, () => dropCaches(cacheDir));
+    const net = openNetworkDir(dir, roomy);
     let lock: FileLock | undefined;
+    let cache: CacheFile | undefined;
     try {
-      if (!opts.create && !fs.existsSync(dir)) return undefined;
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-      const st = fs.lstatSync(dir);
-      if (!st.isDirectory()) throw new CniError(Code.IOFailure, "host-local store: not a directory (symbolic links are refused)", dir);
-      const lockPath = path.join(dir, "lock");
-      // Created as the reference creates it; O_NOFOLLOW so a planted symlink cannot redirect it.
-      fs.closeSync(fs.openSync(lockPath, O_RDONLY | O_CREAT | O_NOFOLLOW, 0o750));
-      lock = FileLock.acquire(lockPath);
-      const cacheDir = path.join(path.dirname(dir), CACHE_DIR);
-      fs.mkdirSync(cacheDir, { recursive: true, mode: 0o755 });
-      fs.rmSync(path.join(cacheDir, `${network}.reserve.tmp`), { force: true }); // left by a crash mid-reserve; only used under this lock
-      const cached = loadCache(dir, path.join(cacheDir, `${network}.cache`));
-      return cached ? new DiskStore(dir, cacheDir, lock, cached.index, cached.body) : new DiskStore(dir, cacheDir, lock, scan(dir), undefined);
+      lock = lockStore(net, roomy);
+      unlinkQuiet(net.at(TMP)); // left by a crash, perhaps hard-linked to a reservation: never reused
+      cache = new CacheFile(cacheDir, network);
+      const body = cache.load(stampOf(fs.fstatSync(net.fd, { bigint: true })));
+      const index = body === undefined ? undefined : Index.parse(body);
+      return index ? new DiskStore(net, lock, cache, index, body) : new DiskStore(net, lock, cache, scan(net), undefined);
     } catch (e) {
+      cache?.close();
       lock?.release();
-      throw ioError(`cannot open ${dir}`, e);
+      net.close();
+      throw storeError(`cannot open ${dir}`, e);
     }
   }
 
-  private get network(): string {
-    return path.basename(this.dir);
-  }
-
   reserve(ip: string, id: string, ifname: string, rangeID: number): boolean {
-    const target = this.file(ip);
+    const name = checkedName(ip);
     const existing = this.index.byIP.get(ip);
     if (existing !== undefined && existing !== "") return false;
     this.dirty = true;
-    if (existing !== undefined) removeIfBlank(target);
-    if (!this.createExclusive(target, ownerOf(id, ifname))) {
-      this.index.set(ip, readOr(target, "").trim());
+    if (existing !== undefined) this.removeIfBlank(name);
+    if (!this.createExclusive(name, ownerOf(id, ifname))) {
+      this.reread(ip); // taken meanwhile (or not a regular file, which the index leaves out, as scan does)
       return false;
     }
     this.index.set(ip, ownerOf(id, ifname));
     try {
-      const fd = fs.openSync(path.join(this.dir, LAST + rangeID), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644);
-      try {
-        fs.writeSync(fd, ip);
-      } finally {
-        fs.closeSync(fd);
-      }
+      this.roomy(() => this.writeLast(LAST + rangeID, ip));
     } catch (e) {
       // As the reference: failing to record the position fails the reservation.
       this.release(ip);
-      throw ioError(`cannot write ${LAST}${rangeID}`, e);
+      throw storeError(`cannot write ${this.net.show(LAST + rangeID)}`, e);
     }
     return true;
   }
 
   release(ip: string): void {
+    const name = checkedName(ip);
     this.dirty = true;
     try {
-      fs.unlinkSync(this.file(ip));
+      fs.unlinkSync(this.net.at(name));
     } catch (e) {
-      if (errno(e) !== "ENOENT") throw ioError(`cannot remove reservation ${ip}`, e);
+      if (errno(e) !== "ENOENT") throw storeError(`cannot remove reservation ${this.net.show(name)}`, e);
     }
     this.index.drop(ip);
   }
@@ -163,7 +152,7 @@ export class DiskStore implements Store {
   }
 
   reread(ip: string): string | undefined {
-    const c = readOr(this.file(ip), undefined);
+    const c = readText(this.net.at(checkedName(ip)));
     if (c === undefined) this.index.drop(ip);
     else this.index.set(ip, c.trim());
     return c === undefined || c.trim() === "" ? undefined : c;
@@ -178,18 +167,18 @@ export class DiskStore implements Store {
   }
 
   lastReservedIP(rangeID: number): string | undefined {
-    return readOr(path.join(this.dir, LAST + rangeID), undefined);
+    return readText(this.net.at(LAST + rangeID));
   }
 
-  /** The store can take new reservations (STATUS): a write test, not just permission bits. */
+  /** The store can take new reservations (STATUS): a write test in the network directory. */
   assertWritable(): void {
+    this.dirty = true; // the probe changes the directory: mark it again so the cache stays valid
     try {
-      fs.accessSync(this.dir, fs.constants.W_OK);
-      const probe = path.join(this.cacheDir, `${this.network}.probe`);
-      fs.writeFileSync(probe, "");
-      fs.unlinkSync(probe);
+      fs.accessSync(this.net.at(), fs.constants.W_OK);
+      this.roomy(() => writeNew(this.net.at(TMP), ""));
+      unlinkQuiet(this.net.at(TMP));
     } catch (e) {
-      throw ioError(`${this.dir} is not writable`, e);
+      throw storeError(`${this.net.shown} is not writable`, e);
     }
   }
 
@@ -198,99 +187,133 @@ export class DiskStore implements Store {
     try {
       if (this.dirty) this.seal();
     } finally {
+      this.cache.close();
       this.lock.release();
+      this.net.close();
     }
   }
 
-  private file(ip: string): string {
-    // Only names that are IP addresses ever reach the file system: no path can be formed.
-    if (!IP_NAME.test(ip) || !parseIP(ip)) throw new CniError(Code.Internal, "host-local store: not an address", ip);
-    return path.join(this.dir, ip);
-  }
-
-  private createExclusive(target: string, content: string): boolean {
-    const tmp = path.join(this.cacheDir, `${this.network}.reserve.tmp`);
-    // Unlink first: a leftover from a crash after link() shares its inode with a reservation.
-    fs.rmSync(tmp, { force: true });
+  /**
+   * Create reservation `name` holding `content` unless it exists: a temp file linked to the name
+   * (which appears complete or not at all); where that fails — no room, no hard links — the
+   * reference's plain exclusive create, after giving the cache's inodes back if room was short.
+   */
+  private createExclusive(name: string, content: string): boolean {
+    const tmp = this.net.at(TMP);
     try {
       writeNew(tmp, content);
       try {
-        fs.linkSync(tmp, target);
-        return true;
-      } catch (e) {
-        if (errno(e) === "EEXIST") return false;
-        if (errno(e) !== "EXDEV" && errno(e) !== "EPERM") throw e;
-      }
-      // The network directory is on another file system than dataDir: plain exclusive create.
-      try {
-        writeNew(target, content);
+        fs.linkSync(tmp, this.net.at(name));
         return true;
       } catch (e) {
         if (errno(e) === "EEXIST") return false;
         throw e;
+      } finally {
+        unlinkQuiet(tmp);
       }
     } catch (e) {
-      throw ioError(`cannot create reservation ${path.basename(target)}`, e);
-    } finally {
-      fs.rmSync(tmp, { force: true });
+      if (isSpaceError(e)) this.cache.drop();
+    }
+    try {
+      writeNew(this.net.at(name), content);
+      return true;
+    } catch (e) {
+      if (errno(e) === "EEXIST") return false;
+      throw storeError(`cannot create reservation ${this.net.show(name)}`, e);
     }
   }
 
-  private seal(): void {
+  /**
+   * `last_reserved_ip.N`, rewritten in place as the reference does, unless it is not a plain file
+   * of its own — a symlink, a hard link, a FIFO: then a fresh file is renamed over it.
+   */
+  private writeLast(name: string, ip: string): void {
+    let fd: number | undefined;
     try {
-      const before = fs.statSync(this.dir);
-      const marker = Math.floor(Date.now() / 1000) - 2 + Math.random();
-      fs.utimesSync(this.dir, before.atime, marker);
-      const st = fs.statSync(this.dir, { bigint: true });
-      const header: CacheHeader = { v: 3, boot: readBootId(), ino: String(st.ino), mtime: String(st.mtimeNs), ctime: String(st.ctimeNs) };
-      const file = path.join(this.cacheDir, `${this.network}.cache`);
-      const body = this.index.serialise(this.base);
-      if (body === undefined) {
-        fs.rmSync(file, { force: true });
+      fd = fs.openSync(this.net.at(name), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o644);
+      const st = fs.fstatSync(fd);
+      if (st.isFile() && st.nlink === 1) {
+        fs.ftruncateSync(fd, 0);
+        writeAll(fd, ip);
         return;
       }
-      fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(header)}\n${body}`);
-      fs.renameSync(`${file}.tmp`, file);
+    } catch (e) {
+      if (errno(e) !== "ELOOP" && errno(e) !== "ENXIO") throw e;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+    const tmp = this.net.at(TMP);
+    try {
+      writeNew(tmp, ip);
+      fs.renameSync(tmp, this.net.at(name));
+    } finally {
+      unlinkQuiet(tmp);
+    }
+  }
+
+  /** Run `fn`; when the file system is full, give the cache's inodes back and run it once more. */
+  private roomy<T>(fn: () => T): T {
+    return withRoom(fn, () => this.cache.drop());
+  }
+
+  /** Debris removal: only a reservation still blank under the lock is removed. */
+  private removeIfBlank(name: string): void {
+    if (readText(this.net.at(name))?.trim() === "") unlinkQuiet(this.net.at(name));
+  }
+
+  private seal(): void {
+    if (!this.cache.enabled) return;
+    try {
+      const body = this.index.serialise(this.base);
+      if (body === undefined) return this.cache.remove();
+      const before = fs.fstatSync(this.net.fd);
+      const marker = Math.floor(Date.now() / 1000) - 2 + Math.random();
+      fs.futimesSync(this.net.fd, before.atime, marker);
+      this.cache.save(stampOf(fs.fstatSync(this.net.fd, { bigint: true })), body);
     } catch {
       // Only the cache is lost: its marker no longer matches and the next call rescans.
     }
   }
 }
 
-function loadCache(dir: string, file: string): { index: Index; body: string } | undefined {
-  let text: string;
-  let h: CacheHeader;
+/** Only names that are IP addresses ever reach the file system: no path can be formed. */
+function checkedName(ip: string): string {
+  if (!IP_NAME.test(ip) || !parseIP(ip)) throw new CniError(Code.Internal, "host-local store: not an address", ip);
+  return ip;
+}
+
+function openNetworkDir(dir: string, roomy: <T>(fn: () => T) => T): Dir {
   try {
-    text = fs.readFileSync(file, "utf8");
-    h = JSON.parse(text.slice(0, text.indexOf("\n"))) as CacheHeader;
-  } catch {
-    return undefined;
+    roomy(() => fs.mkdirSync(dir, { recursive: true, mode: 0o755 }));
+  } catch (e) {
+    throw storeError(`cannot create ${dir}`, e);
   }
-  const st = fs.statSync(dir, { bigint: true });
-  if (h?.v !== 3 || h.boot !== readBootId() || h.ino !== String(st.ino) || h.mtime !== String(st.mtimeNs) || h.ctime !== String(st.ctimeNs)) {
-    return undefined;
+  try {
+    return Dir.open(dir);
+  } catch (e) {
+    if (errno(e) === "ELOOP" || errno(e) === "ENOTDIR") {
+      throw new CniError(Code.IOFailure, "host-local store: not a directory (symbolic links are refused)", dir);
+    }
+    throw storeError(`cannot open ${dir}`, e);
   }
-  const body = text.slice(text.indexOf("\n") + 1);
-  const index = Index.parse(body);
-  return index ? { index, body } : undefined;
 }
 
 /** Every file named like an address, with its content: the reference's view of the store. */
-function scan(dir: string): Index {
+function scan(dir: Dir): Index {
   const m = new Index();
   // One reused buffer and plain open/read/close: half the cost of readFileSync per small file.
   const buf = Buffer.allocUnsafe(4096);
-  for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+  for (const d of fs.readdirSync(dir.at(), { withFileTypes: true })) {
     if (!d.isFile() || !IP_NAME.test(d.name) || !parseIP(d.name)) continue;
     let fd: number;
     try {
-      fd = fs.openSync(path.join(dir, d.name), O_RDONLY | O_NOFOLLOW);
+      fd = fs.openSync(dir.at(d.name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } catch {
       continue; // removed meanwhile (cannot happen under the lock) or a symlink
     }
     try {
       const n = fs.readSync(fd, buf, 0, buf.length, 0);
-      m.set(d.name, (n < buf.length ? buf.toString("utf8", 0, n) : fs.readFileSync(path.join(dir, d.name), "utf8")).trim());
+      m.set(d.name, (n < buf.length ? buf.toString("utf8", 0, n) : fs.readFileSync(fd, "utf8")).trim());
     } catch {
       /* unreadable: not a reservation we can match */
     } finally {
@@ -298,28 +321,6 @@ function scan(dir: string): Index {
     }
   }
   return m;
-}
-
-function readOr<T>(file: string, fallback: T): string | T {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return fallback;
-  }
-}
-
-function writeNew(file: string, content: string): void {
-  const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
-  try {
-    fs.writeSync(fd, content);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Debris removal: only a reservation still blank under the lock is removed. */
-function removeIfBlank(file: string): void {
-  if (readOr(file, "x").trim() === "") fs.rmSync(file, { force: true });
 }
 
 /** Run `fn` with the store open and locked; the cache is sealed and the lock released after. */

@@ -12,6 +12,7 @@ import { formatIP, parseIPOrCIDR } from "./ip";
 import { fmt } from "./range";
 import { rangeFor, rangeSetString } from "./range-set";
 import { readResolvConf } from "./resolv-conf";
+import { checkNetworkName } from "./side-files";
 import { matchOwner, releaseAttachment, reservationsOf } from "./store";
 
 async function add(args: CmdArgs): Promise<Result> {
@@ -32,7 +33,8 @@ async function add(args: CmdArgs): Promise<Result> {
 /**
  * Release every reservation of the attachment (ID + ifname; legacy ID-only files when there are
  * none). Needs only the store location: a DEL must succeed even if the ranges were since edited
- * into something invalid. A missing store means nothing to release; DEL does not create it.
+ * into something invalid. A missing store means nothing to release (so does a name too long to
+ * have one); DEL does not create it.
  */
 async function del(args: CmdArgs): Promise<void> {
   withStore(parseDataDir(args.conf), args.conf.name, { create: false }, (s) => {
@@ -71,6 +73,7 @@ async function check(args: CmdArgs): Promise<void> {
 
 /** Remove every reservation not held by a valid attachment; lock and last_reserved_ip.* stay. */
 async function gc(args: CmdArgs): Promise<void> {
+  checkNetworkName(args.conf.name);
   // An absent list must not read as "nothing is valid": that would wipe the store.
   if (field(args.conf.raw, "cni.dev/valid-attachments") === undefined && field(args.conf.raw, "cni.dev/attachments") === undefined) {
     throw configError(`missing "cni.dev/valid-attachments"`, "GC needs the list of attachments to keep");
