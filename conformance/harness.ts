@@ -292,6 +292,8 @@ export class CheckContext {
       ...inv.env,
     };
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
+    // Our shims' fallback mode (the test mode, see test/helpers/mode.ts) travels with the call.
+    if (process.env.TSCNI_NO_DAEMON) env.TSCNI_NO_DAEMON = process.env.TSCNI_NO_DAEMON;
     for (const [k, v] of Object.entries(base)) if (v !== undefined && v !== "") env[k] = v;
     const input = typeof inv.stdin === "string" ? inv.stdin : JSON.stringify(inv.stdin);
     const started = performance.now();
@@ -474,6 +476,11 @@ export interface RunOptions {
   chainFixture?: string;
   expectations: Expectations;
   onResult?: (r: CheckResult) => void;
+  /**
+   * Called once the node namespace (and its bpffs) exist, for targets that run a resident process
+   * there (ours: `tscni daemon`, as a DaemonSet would); returns how to stop it.
+   */
+  startResident?: (nodeName: string, bpffs: string | undefined) => Promise<() => void>;
 }
 
 /** VERSION probe of every binary in the fixtures, made once per target. */
@@ -502,6 +509,7 @@ export class Run {
   claimed: Map<string, string[]> = new Map();
   bpffs: string | undefined;
   private subnet = 0;
+  private stopResident: (() => void) | undefined;
 
   constructor(readonly opts: RunOptions) {}
 
@@ -512,11 +520,14 @@ export class Run {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cni-conf-bpffs-"));
     if (spawnSync("mount", ["-t", "bpf", "bpf", dir]).status === 0) this.bpffs = dir;
     else fs.rmdirSync(dir);
+    this.stopResident = await this.opts.startResident?.(this.node.name, this.bpffs);
     const files = [this.opts.fixture, ...(this.opts.chainFixture ? [this.opts.chainFixture] : [])];
     this.claimed = await probeVersions(this.opts.target, this.node, files, this.bpffs);
   }
 
   teardown(): void {
+    this.stopResident?.();
+    this.stopResident = undefined;
     if (this.node) delNetns(this.node);
     this.node = undefined;
     if (this.bpffs) {

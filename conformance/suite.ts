@@ -4,6 +4,7 @@
 // at a glance what is left for the plugin authors.
 import * as fs from "node:fs";
 import { afterAll, describe, it } from "vitest";
+import { startDaemon } from "../test/helpers/mode";
 import { ourBinDir, usingBuiltBinary } from "../test/helpers/plugin";
 import { ALL_CHECKS } from "./checks/index";
 import { type Check, type CheckResult, Run, isBad, loadExpectations } from "./harness";
@@ -23,6 +24,7 @@ export function suite(label: string, dirOf: () => string, skipReason: string | u
         fixture,
         chainFixture: DEFAULT_CHAIN_FIXTURE,
         expectations: loadExpectations(),
+        ...(label === "ours" ? { startResident: startDaemon } : {}),
       }));
     afterAll(() => run?.teardown());
 

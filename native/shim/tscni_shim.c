@@ -213,10 +213,23 @@ static int self_dir(char *out, size_t n) {
   return 0;
 }
 
-/** Start `tscni daemon` for the next calls, detached, unless one holds the lock already. */
+/** The host's own mount namespace (see kernel/bpf/pin.ts inInitialMountNamespace: the same test). */
+static int in_initial_mount_ns(void) {
+  char self[64], init[64];
+  ssize_t a = readlink("/proc/self/ns/mnt", self, sizeof self - 1), b = readlink("/proc/1/ns/mnt", init, sizeof init - 1);
+  if (a > 0 && b > 0) return a == b && memcmp(self, init, (size_t)a) == 0;
+  struct stat st;
+  return stat("/proc/self/ns/mnt", &st) == 0 && st.st_ino == 0xeffffff8;
+}
+
+/**
+ * Start `tscni daemon` for the next calls, detached, unless one holds the lock already. Only from
+ * the host's mount namespace: a daemon started elsewhere would see another /sys/fs/bpf and dataDir
+ * than the host's callers (it declines to serve, so starting one would only cost a Node start).
+ */
 static void spawn_daemon(const char *exe, const char *sock_path) {
   const char *off = getenv("TSCNI_NO_DAEMON");
-  if ((off && *off) || !sock_path[0]) return;
+  if ((off && *off) || !sock_path[0] || !in_initial_mount_ns()) return;
   mkdir(RUN_DIR, 0700);
   char lock_path[PATH_MAX];
   snprintf(lock_path, sizeof lock_path, "%s.lock", sock_path);

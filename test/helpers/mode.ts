@@ -30,7 +30,7 @@ export function stopDaemon(nsPath: string): void {
   // A daemon a shim has just spawned holds its lock before its socket exists: wait for the socket.
   const lock = `${sock}.lock`;
   if (!fs.existsSync(sock) && (!fs.existsSync(lock) || spawnSync("flock", ["-n", lock, "true"]).status === 0)) return;
-  for (let i = 0; i < 60 && !fs.existsSync(sock) && fs.existsSync(`${sock}.lock`); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  for (let i = 0; i < 60 && !fs.existsSync(sock) && fs.existsSync(`${sock}.lock`); i++) sleepSync(50);
   if (!fs.existsSync(sock)) return;
   spawnSync(DIST_BIN, ["daemon", "stop", "--socket", sock], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeout: 10_000 });
 }
@@ -41,6 +41,13 @@ export function stopDaemon(nsPath: string): void {
  * once it answers; stopped by the returned function. Fallback mode: nothing.
  */
 export async function startDaemon(nodeName: string, bpffs?: string): Promise<() => void> {
+  return startDaemonSync(nodeName, bpffs);
+}
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** startDaemon for synchronous set-ups. */
+export function startDaemonSync(nodeName: string, bpffs?: string): () => void {
   if (MODE !== "resident" || !fs.existsSync(DIST_BIN)) return () => {};
   const nsPath = `/var/run/netns/${nodeName}`;
   const sock = daemonSocket(nsPath)!;
@@ -48,7 +55,7 @@ export async function startDaemon(nodeName: string, bpffs?: string): Promise<() 
     ? ["netns", "exec", nodeName, "sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', bpffs, DIST_BIN, "daemon", "--socket", sock]
     : ["netns", "exec", nodeName, DIST_BIN, "daemon", "--socket", sock];
   const child = spawn("ip", argv, { stdio: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
-  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) sleepSync(25);
   return () => {
     stopDaemon(nsPath);
     child.kill();

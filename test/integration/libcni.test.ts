@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MODE, startDaemonSync } from "../helpers/mode";
 import { NsScope, type Netns, isRoot, uniqueName } from "../helpers/netns";
 import { REFERENCE_DIR, REPO, haveReference, ourBinDir, usingBuiltBinary } from "../helpers/plugin";
 
@@ -80,12 +81,14 @@ for (const [target, chain] of targets.flatMap((t) => chains.map((c) => [t, c] as
       const bpffs = scope.tmpdir("libcni-bpffs-");
       execFileSync("mount", ["-t", "bpf", "bpf", bpffs]);
       scope.onCleanup(() => void spawnSync("umount", ["-l", bpffs]));
+      // Resident mode: our shims hand their calls to a daemon in the node (as a DaemonSet runs it).
+      if (target.label === "ours") scope.onCleanup(startDaemonSync(node.name, bpffs));
       const drive = (args: string[]) => {
         const [cmd, ...rest] = args;
         const r = spawnSync("ip", ["netns", "exec", node.name, "sh", "-c", 'mount --bind "$0" /sys/fs/bpf && exec "$@"', bpffs, DRIVER, "-conf-dir", confDir, "-path", target.dir(), "-cache-dir", cacheDir, ...rest.filter((a) => a.startsWith("-")), cmd!, net, ...rest.filter((a) => !a.startsWith("-"))], {
           encoding: "utf8",
-          // libcni passes its own environment on to plugins: keep it clean.
-          env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+          // libcni passes its own environment on to plugins: keep it clean (but for the test mode).
+          env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...(MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {}) },
         });
         let json: any;
         try {

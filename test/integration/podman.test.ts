@@ -14,8 +14,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { MODE } from "../helpers/mode";
 import { NsScope, isRoot, uniqueName } from "../helpers/netns";
-import { ourBinDir, usingBuiltBinary } from "../helpers/plugin";
+import { DIST_BIN, ourBinDir, usingBuiltBinary } from "../helpers/plugin";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
@@ -118,9 +119,18 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
     // A fresh bpffs at /sys/fs/bpf for the session (ip netns exec's new /sys has none): the
     // bandwidth plugin's pins live there between ADD and DEL, and vanish with the session.
     const prelude = ["set -eu", ...cgroupMounts(), "mount -t bpf bpf /sys/fs/bpf", `mount --bind ${dirs["cni-cache"]} /var/lib/cni`, `export CONTAINERS_CONF=${conf}`];
+    // Resident mode: a daemon in this session's namespaces (as a DaemonSet would run one beside
+    // podman); fallback mode: every call execs the executable.
+    const sock = '"/run/tscni/tscni-$(stat -L -c %i /proc/self/ns/net).sock"';
+    const daemon =
+      MODE === "resident"
+        ? [`${DIST_BIN} daemon --socket ${sock} >/dev/null 2>&1 &`, `for i in $(seq 200); do [ -S ${sock} ] && break; sleep 0.05; done`]
+        : ["export TSCNI_NO_DAEMON=1"];
+    const stopDaemonCmd = MODE === "resident" ? `; ${DIST_BIN} daemon stop --socket ${sock.replace(/"/g, "")} >/dev/null 2>&1` : "";
     const script = [
       ...prelude,
-      `trap '${P} rm -af -t 0 >/dev/null 2>&1 || true' EXIT`,
+      ...daemon,
+      `trap '${P} rm -af -t 0 >/dev/null 2>&1 || true${stopDaemonCmd}' EXIT`,
       `${RUN} -d --name srv-${net} ${ROOTFS} sleep 120 >/dev/null`,
       `ip=$(${P} inspect srv-${net} --format '{{(index .NetworkSettings.Networks "${net}").IPAddress}}')`,
       'echo "IP=$ip"',
