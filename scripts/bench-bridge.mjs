@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// ADD/DEL latency of our bridge (dist/tscni, host-local in-process) side by side with the Go
-// reference bridge + host-local (/usr/lib/cni), and the ADD latency of the 1st and the 200th
-// container on one bridge. Runs entirely in throwaway namespaces; needs root and `npm run build`.
+// ADD/DEL latency of our bridge (host-local in-process) side by side with the Go reference bridge +
+// host-local (/usr/lib/cni), and the ADD latency of the 1st and the 200th container on one bridge.
+// Ours runs as `tscni install` lays it out, twice: resident (the shim hands calls to the daemon,
+// started by the warm-up call) and fallback (TSCNI_NO_DAEMON=1: the shim execs the executable).
+// Runs entirely in throwaway namespaces; needs root and `npm run build`.
 //   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--ipmasq] [--also label=/path/to/tscni ...]
 // --ipmasq adds "ipMasq": true (iptables backend) to the config; --also benches another build of
 // the executable (e.g. the previous commit's) side by side, in the same run.
@@ -28,7 +30,12 @@ const ns = (name) => {
   return `/var/run/netns/${name}`;
 };
 const cleanup = () => {
-  for (const n of made.splice(0)) spawnSync("ip", ["netns", "delete", n]);
+  for (const n of made.splice(0)) {
+    // A daemon spawned in a node namespace would keep it alive: stop it first.
+    const sock = `/run/tscni/tscni-${fs.statSync(`/var/run/netns/${n}`).ino}.sock`;
+    if (fs.existsSync(sock)) spawnSync(path.join(root, "dist/tscni"), ["daemon", "stop", "--socket", sock]);
+    spawnSync("ip", ["netns", "delete", n]);
+  }
 };
 process.on("exit", cleanup);
 process.on("SIGINT", () => process.exit(130));
@@ -44,8 +51,8 @@ function binDir(side, exe) {
   const dir = path.join(tmp, `bin-${side}`);
   fs.mkdirSync(dir);
   if (exe) {
-    // Hard links to one executable: host-local then runs in-process.
-    for (const p of ["bridge", "host-local"]) fs.linkSync(exe, path.join(dir, p));
+    // tscni's own layout: the executable and its shim under each name (host-local then runs in-process).
+    execFileSync(exe, ["install", "--dir", dir], { stdio: "ignore", env: { PATH: process.env.PATH } });
   } else {
     for (const p of ["bridge", "host-local"]) fs.symlinkSync(path.join("/usr/lib/cni", p), path.join(dir, p));
   }
@@ -59,8 +66,9 @@ function config(side, name, subnet, bridge) {
   });
 }
 
-function exec(node, bin, command, stdin, containerID, netns) {
-  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin), CNI_NETNS: netns };
+function exec(node, bin, command, stdin, containerID, netns, extraEnv = {}) {
+  // A runtime's environment, without this machine's NODE_EXTRA_CA_CERTS (+90 ms per Node start).
+  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin), CNI_NETNS: netns, ...extraEnv };
   const t0 = process.hrtime.bigint();
   const r = spawnSync("nsenter", [`--net=/var/run/netns/${node}`, bin], { input: stdin, env, encoding: "utf8" });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -84,7 +92,8 @@ const base = median(Array.from({ length: 20 }, () => {
 
 const sides = [
   { side: "reference", name: "Go reference 1.1.1 (bridge + host-local)" },
-  { side: "ours", name: "tscni bridge (host-local in-process)", exe: path.join(root, "dist/tscni") },
+  { side: "ours", name: "tscni bridge, resident daemon (shim → daemon)", exe: path.join(root, "dist/tscni") },
+  { side: "fallback", name: "tscni bridge, fallback (shim → exec tscni)", exe: path.join(root, "dist/tscni"), env: { TSCNI_NO_DAEMON: "1" } },
   ...also.map(([label, exe], i) => ({ side: `also${i}`, name: label, exe: path.resolve(exe) })),
 ];
 // The sides run interleaved (each iteration: every side's ADD and DEL in turn), so a colleague's
@@ -97,26 +106,29 @@ const runs = sides.map((s) => {
 });
 const ctrName = (r, kind, i) => `${kind}${r.side[0]}${r.side.slice(-1)}${tag}${i}`;
 // Warm-up: create the bridge and page the binary in.
-for (const r of runs) exec(r.node, r.bin, "ADD", r.conf, "warm", ns(ctrName(r, "bw", "")));
+for (const r of runs) exec(r.node, r.bin, "ADD", r.conf, "warm", ns(ctrName(r, "bw", "")), r.env);
+// The daemon the warm-up call spawned is up before the first timed call.
+for (const r of runs) for (let i = 0; i < 100 && r.exe && !r.env && !fs.existsSync(`/run/tscni/tscni-${fs.statSync(`/var/run/netns/${r.node}`).ino}.sock`); i++) spawnSync("sleep", ["0.05"]);
+const versions = Object.fromEntries(runs.map((r) => [r.side, Array.from({ length: ITER }, () => exec(r.node, r.bin, "VERSION", "", "", "", r.env))]));
 for (let i = 0; i < ITER; i++) {
   for (const r of runs) {
     const ctr = ns(ctrName(r, "bc", i));
-    r.adds.push(exec(r.node, r.bin, "ADD", r.conf, `c${i}`, ctr));
-    r.dels.push(exec(r.node, r.bin, "DEL", r.conf, `c${i}`, ctr));
+    r.adds.push(exec(r.node, r.bin, "ADD", r.conf, `c${i}`, ctr, r.env));
+    r.dels.push(exec(r.node, r.bin, "DEL", r.conf, `c${i}`, ctr, r.env));
   }
 }
 // 1st and FILL-th container on one fresh bridge per side.
 for (let i = 0; i < FILL; i++) {
-  for (const r of runs) r.fill.push(exec(r.node, r.bin, "ADD", r.fillConf, `f${i}`, ns(ctrName(r, "bf", i))));
+  for (const r of runs) r.fill.push(exec(r.node, r.bin, "ADD", r.fillConf, `f${i}`, ns(ctrName(r, "bf", i)), r.env));
 }
 cleanup();
-const rows = runs.map((r) => ({ name: r.name, add: median(r.adds), addP10: p10(r.adds), addP90: p90(r.adds), del: median(r.dels), delP10: p10(r.dels), delP90: p90(r.dels), first: r.fill[0], last: r.fill[FILL - 1], lastMed: median(r.fill.slice(-10)) }));
+const rows = runs.map((r) => ({ name: r.name, version: median(versions[r.side]), add: median(r.adds), addP10: p10(r.adds), addP90: p90(r.adds), del: median(r.dels), delP10: p10(r.dels), delP90: p90(r.dels), first: r.fill[0], last: r.fill[FILL - 1], lastMed: median(r.fill.slice(-10)) }));
 
 console.log(`bridge ADD/DEL latency, ms (median of ${ITER}; p10, p90), cniVersion 1.0.0, host-local, IPv4, isDefaultGateway${IPMASQ ? ", ipMasq (iptables)" : ""};`);
 console.log(`each number includes nsenter's own start-up (${f(base)} ms median). Node ${process.version}, ${os.cpus().length} vCPU, kernel ${os.release()}.`);
 console.log("");
-console.log(`| plugin | ADD median | ADD p10 | ADD p90 | DEL median | DEL p10 | DEL p90 | ADD 1st container | ADD ${FILL}th container | ADD median of last 10 |`);
-console.log("|---|---|---|---|---|---|---|---|---|---|");
+console.log(`| plugin | VERSION median | ADD median | ADD p10 | ADD p90 | DEL median | DEL p10 | DEL p90 | ADD 1st container | ADD ${FILL}th container | ADD median of last 10 |`);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
-  console.log(`| ${r.name} | ${f(r.add)} | ${f(r.addP10)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP10)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
+  console.log(`| ${r.name} | ${f(r.version)} | ${f(r.add)} | ${f(r.addP10)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP10)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
 }
