@@ -70,9 +70,9 @@ const hlEnv = (cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID:
 describe.skipIf(!canRun)("tscni daemon and shim", () => {
   it("install lays out the executable and one static shim hard-linked under each plugin name", () => {
     const dir = installDir();
-    expect(fs.readdirSync(dir).sort()).toEqual(["bridge", "ebpf-bandwidth", "host-local", "tscni"]);
+    expect(fs.readdirSync(dir).sort()).toEqual(["bridge", "ebpf-bandwidth", "host-local", "loopback", "tscni"]);
     const ino = (n: string) => fs.statSync(path.join(dir, n)).ino;
-    expect(new Set([ino("bridge"), ino("host-local"), ino("ebpf-bandwidth")]).size).toBe(1);
+    expect(new Set([ino("bridge"), ino("host-local"), ino("ebpf-bandwidth"), ino("loopback")]).size).toBe(1);
     expect(ino("tscni")).not.toBe(ino("bridge"));
     expect(fs.statSync(path.join(dir, "bridge")).size).toBeLessThan(2 << 20);
     // Static: no program interpreter (PT_INTERP) for the runtime's host to provide.

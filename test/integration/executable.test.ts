@@ -4,8 +4,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { PLUGIN_NAMES } from "../../cli/registry";
 import { NsScope } from "../helpers/netns";
-import { DIST_BIN, PLUGINS } from "../helpers/plugin";
+import { DIST_BIN } from "../helpers/plugin";
 
 const scope = new NsScope();
 afterEach(() => scope.cleanup());
@@ -24,7 +25,7 @@ function runAs(name: string, env: Record<string, string>, input = "", args: stri
 }
 
 describe("single executable", () => {
-  for (const name of PLUGINS) {
+  for (const name of PLUGIN_NAMES) {
     it(`answers VERSION as ${name} with an empty environment otherwise`, () => {
       const r = runAs(name, { CNI_COMMAND: "VERSION" }, '{"cniVersion":"1.0.0"}');
       expect(r.code).toBe(0);
@@ -65,17 +66,18 @@ describe("single executable", () => {
     expect(bad.status).toBe(2);
   });
 
-  it("installs itself under the three plugin names, hard-linked", () => {
+  it("installs itself and one shim hard-linked under every plugin name", () => {
     const dir = path.join(scope.tmpdir("tscni-inst-"), "bin");
     const r = spawnSync(DIST_BIN, ["install", "--dir", dir], { env: {}, encoding: "utf8" });
     expect(r.status).toBe(0);
-    const inodes = PLUGINS.map((n) => fs.statSync(path.join(dir, n)).ino);
+    const inodes = PLUGIN_NAMES.map((n) => fs.statSync(path.join(dir, n)).ino);
     expect(new Set(inodes).size).toBe(1);
-    expect(fs.readdirSync(dir).sort()).toEqual([...PLUGINS].sort());
+    const layout = ["bridge", "ebpf-bandwidth", "host-local", "loopback", "tscni"];
+    expect(fs.readdirSync(dir).sort()).toEqual(layout);
     const v = spawnSync(path.join(dir, "host-local"), [], { env: { CNI_COMMAND: "VERSION" }, input: "{}", encoding: "utf8" });
     expect(JSON.parse(v.stdout).cniVersion).toBe("1.1.0");
     // Re-installing over a live install is atomic and leaves no temporaries.
     expect(spawnSync(DIST_BIN, ["install", "--dir", dir], { env: {} }).status).toBe(0);
-    expect(fs.readdirSync(dir).sort()).toEqual([...PLUGINS].sort());
+    expect(fs.readdirSync(dir).sort()).toEqual(layout);
   });
 });
