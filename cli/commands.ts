@@ -1,8 +1,6 @@
 // The human-facing command line (yargs is loaded only here, never on the CNI path).
-import * as path from "node:path";
 import yargs from "yargs";
 import { CURRENT_VERSION, SUPPORTED_VERSIONS } from "../core/version";
-import { embeddedShim, install } from "./install";
 import { PLUGIN_NAMES } from "./registry";
 
 declare const TSCNI_VERSION: string | undefined;
@@ -19,23 +17,28 @@ export async function runCli(argv: string[]): Promise<number> {
   await yargs(argv)
     .scriptName("tscni")
     .usage(
-      "tscni — CNI plugins bridge, host-local and ebpf-bandwidth in one executable.\n\n" +
+      "tscni — CNI plugins bridge, host-local, ebpf-bandwidth and loopback in one executable.\n\n" +
         "Installed under a plugin's name (see `install`) it speaks the CNI protocol as that plugin.\n\n" +
         "Usage: $0 <command> [options]",
     )
     .command(
       "install",
-      "install into a CNI bin directory under the plugin names",
+      "install into a CNI bin directory under the plugin names; with --conflist-dir also write the node's conflist (install-cni)",
       (y) =>
         y
           .option("dir", { type: "string", default: "/opt/cni/bin", describe: "CNI bin directory" })
-          .option("shim", { type: "boolean", default: true, describe: "install the small shim under the plugin names (--no-shim: this executable itself)" }),
-      (a) => {
-        const shim = a.shim ? embeddedShim() : undefined;
-        if (a.shim && !shim) process.stdout.write("note: no embedded shim (not the built executable): installing this executable under each name\n");
-        const r = install(process.execPath, path.resolve(a.dir), shim ? { shim } : {});
-        for (const f of r.installed) process.stdout.write(`installed ${f}\n`);
-        if (!r.linked) process.stdout.write("note: hard links were not possible; installed copies\n");
+          .option("shim", { type: "boolean", default: true, describe: "install the small shim under the plugin names (--no-shim: this executable itself)" })
+          .option("conflist-dir", { type: "string", describe: "also write a conflist there (e.g. /etc/cni/net.d), atomically, after the plugins" })
+          .option("conflist-name", { type: "string", default: "10-tscni.conflist", describe: "its file name" })
+          .option("pod-cidr", { type: "string", describe: "the node's pod subnet(s), comma-separated, one per family (default: $POD_CIDR)" })
+          .option("network", { type: "string", default: "tscni", describe: "network name in the conflist" })
+          .option("bridge", { type: "string", default: "cni0", describe: "bridge name in the conflist" })
+          .option("ip-masq", { type: "boolean", default: true, describe: "masquerade traffic leaving the pod subnet" })
+          .option("bandwidth", { type: "boolean", default: true, describe: "chain ebpf-bandwidth (the runtime's bandwidth capability)" })
+          .option("mtu", { type: "number", describe: "MTU of the bridge and veths (default: the kernel's)" }),
+      async (a) => {
+        const { runInstall } = await import("./install-cni");
+        code = await runInstall({ dir: a.dir, shim: a.shim, conflistDir: a["conflist-dir"], conflistName: a["conflist-name"], podCidr: a["pod-cidr"], network: a.network, bridge: a.bridge, ipMasq: a["ip-masq"], bandwidth: a.bandwidth, mtu: a.mtu });
       },
     )
     .command("plugin <name>", `run as a plugin (${PLUGIN_NAMES.join(", ")}) with CNI_* environment and stdin`, (y) =>

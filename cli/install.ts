@@ -1,7 +1,8 @@
 // `tscni install`: lay out a CNI bin directory. The default layout is
 //
 //   <dir>/tscni                                  this executable (the daemon, the fallback, the CLI)
-//   <dir>/bridge, host-local, ebpf-bandwidth     one small static shim, hard-linked under each name
+//   <dir>/bridge, host-local, ebpf-bandwidth,    one small static shim, hard-linked under each name
+//         loopback
 //
 // A runtime execs a shim; the shim hands the call to the resident daemon, or execs <dir>/tscni
 // (cli/daemon, native/shim). `--no-shim` installs this executable itself under each name instead
