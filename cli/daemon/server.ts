@@ -30,6 +30,15 @@ export interface DaemonOptions {
 }
 
 export const DEFAULT_MAX_REQUEST = 6 << 20;
+
+/**
+ * Fault injection for the daemon's own tests: TSCNI_DAEMON_FAULT=before-read|before-reply in the
+ * daemon's environment makes it SIGKILL itself at that point of its first request.
+ */
+const FAULT = process.env.TSCNI_DAEMON_FAULT;
+const fault = (at: "before-read" | "before-reply") => {
+  if (FAULT === at) process.kill(process.pid, "SIGKILL");
+};
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 
@@ -191,6 +200,7 @@ async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise
   const [pid, uid] = native().peerCred(conn);
   if (uid !== 0) return "refused"; // closed without an answer: only root may drive the plugins
   let got: ReturnType<typeof readRequest>;
+  fault("before-read");
   try {
     got = readRequest(conn, o);
   } catch (e) {
@@ -225,6 +235,7 @@ async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise
     const netns = request.env.CNI_NETNS;
     const run = () => runRequest(request);
     const r = netns && fds.length > 0 ? await withNetnsAlias(netns, fds[0]!, run) : await run();
+    fault("before-reply");
     send(conn, encodeReply(r.exit, r.stdout, r.stderr));
     return "served";
   } finally {

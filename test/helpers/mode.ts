@@ -33,6 +33,11 @@ export function stopDaemon(nsPath: string): void {
   for (let i = 0; i < 60 && !fs.existsSync(sock) && fs.existsSync(`${sock}.lock`); i++) sleepSync(50);
   if (!fs.existsSync(sock)) return;
   spawnSync(DIST_BIN, ["daemon", "stop", "--socket", sock], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, timeout: 10_000 });
+  // A daemon that was killed leaves its socket: a namespace made later may get the same inode.
+  if (spawnSync("flock", ["-n", lock, "true"]).status === 0) {
+    fs.rmSync(sock, { force: true });
+    fs.rmSync(lock, { force: true });
+  }
 }
 
 /**
