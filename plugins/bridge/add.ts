@@ -15,8 +15,6 @@ import { buildResult, type Interfaces, type Layer3, shapeLayer3 } from "./result
 import { step, stepAsync, UndoStack } from "./undo";
 import { attachPort, createVeth, randomVethName, waitPortUp } from "./veth";
 
-export const spoofCheckId = (containerID: string, ifname: string) => `${containerID}-${ifname}`;
-
 export async function cmdAdd(args: CmdArgs): Promise<Result> {
   const cfg = step("parse the configuration", () => parseBridgeConfig(args.conf, args));
   const masqBackend = cfg.ipMasq ? resolveBackend(cfg.ipMasqBackend) : undefined;
@@ -53,9 +51,9 @@ async function addSteps(args: CmdArgs, cfg: BridgeConfig, masqBackend: ReturnTyp
   if (contUp) step(`set ${args.ifname} up`, () => cont.setUp(contLink.index));
 
   if (cfg.macspoofchk) {
-    const id = spoofCheckId(args.containerID, args.ifname);
-    step("set up MAC spoof check", () => setupSpoofCheck(hostName, contLink.mac ?? "", id));
-    undo.push("remove MAC spoof check", () => teardownSpoofCheck(id));
+    const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
+    step("set up MAC spoof check", () => setupSpoofCheck(hostName, contLink.mac ?? "", target));
+    undo.push("remove MAC spoof check", () => teardownSpoofCheck(target));
   }
 
   let l3: Layer3 | undefined;
@@ -107,7 +105,7 @@ async function addSteps(args: CmdArgs, cfg: BridgeConfig, masqBackend: ReturnTyp
   if (l3 && masqBackend) {
     const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
     const cidrs = l3.ips.map((ip) => ip.address);
-    undo.push("remove masquerade rules", () => teardownMasq(target));
+    undo.push("remove masquerade rules", () => teardownMasq(target, cidrs));
     step(`set up masquerading (${masqBackend})`, () => setupMasq(masqBackend, target, cidrs));
   }
 

@@ -10,7 +10,6 @@ import { withNetns } from "../../kernel/netns";
 import { NETLINK_ROUTE, NetlinkError, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR } from "../../kernel/netlink/index";
 import { deleteLinkRequest } from "../../kernel/netlink/link";
 import { encodeMessage, parseAck, parseMessages } from "../../kernel/netlink/message";
-import { spoofCheckId } from "./add";
 import { parseBridgeConfig } from "./config";
 import { teardownMasq, teardownSpoofCheck } from "./netfilter";
 import { traceStep } from "./undo";
@@ -62,6 +61,19 @@ function readAck(fd: number, seq: number): ReturnType<typeof parseAck> {
   }
 }
 
+/**
+ * This interface's addresses from prevResult (runtimes send it with DEL from spec 0.4.0 on), so
+ * masquerade teardown can tell its jumps from those of the pod's other interfaces on the same
+ * network (the reference's iptables key has no ifname). Undefined without them: then all of the
+ * key's jumps go, as they must when the runtime lost the result (plugins #810).
+ */
+export function addressesOf(args: Pick<CmdArgs, "conf" | "ifname">): string[] | undefined {
+  const prev = args.conf.prevResult;
+  const ifs = prev?.interfaces ?? [];
+  const ips = (prev?.ips ?? []).filter((ip) => ip.interface === undefined || ifs[ip.interface]?.name === args.ifname).map((ip) => ip.address);
+  return ips.length ? ips : undefined;
+}
+
 export async function cmdDel(args: CmdArgs): Promise<void> {
   const cfg = parseBridgeConfig(args.conf, args);
   const failures: CniError[] = [];
@@ -91,8 +103,9 @@ export async function cmdDel(args: CmdArgs): Promise<void> {
     const type = cfg.ipamType;
     await attempt(`IPAM plugin "${type}" DEL`, () => delegate(type, "DEL", args.stdin, args, cfg.cniVersion));
   }
-  if (cfg.macspoofchk) await attempt("remove MAC spoof check", () => teardownSpoofCheck(spoofCheckId(args.containerID, args.ifname)));
-  if (cfg.ipMasq) await attempt("remove masquerade rules", () => teardownMasq({ network: cfg.name, containerID: args.containerID, ifname: args.ifname }));
+  const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
+  if (cfg.macspoofchk) await attempt("remove MAC spoof check", () => teardownSpoofCheck(target));
+  if (cfg.ipMasq) await attempt("remove masquerade rules", () => teardownMasq(target, addressesOf(args)));
   if (linkDeleted) {
     try {
       await linkDeleted;

@@ -1,10 +1,11 @@
-// GC and STATUS (spec 1.1.0). GC removes the masquerade state of attachments not in the valid
-// list (both backends, matched by the network's comments) and passes GC on to the IPAM, which
-// releases their reservations. STATUS is the IPAM's readiness.
+// GC and STATUS (spec 1.1.0). GC removes the masquerade and MAC spoof-check state of attachments
+// not in the valid list (both masquerade backends, matched by the network's comments; spoof-check
+// rules by the network hash in their comment) and passes GC on to the IPAM, which releases their
+// reservations. STATUS is the IPAM's readiness.
 import { delegate } from "../../core/delegate";
 import type { CmdArgs } from "../../core/plugin";
 import { parseBridgeConfig } from "./config";
-import { findTool, gcMasq } from "./netfilter";
+import { findTool, gcMasq, gcSpoofCheck } from "./netfilter";
 import { stepAsync, step } from "./undo";
 
 export async function cmdGC(args: CmdArgs): Promise<void> {
@@ -12,6 +13,8 @@ export async function cmdGC(args: CmdArgs): Promise<void> {
   const valid = args.conf.validAttachments ?? [];
   // Masquerade state may exist from an earlier config with ipMasq on, so look whenever the tools exist.
   if (cfg.ipMasq || findTool("nft") || findTool("iptables-save")) step("garbage-collect masquerade rules", () => gcMasq(cfg.name, valid));
+  // Spoof-check rules of ours carry the network's hash (masq.ts); the reference's carry no network.
+  step("garbage-collect MAC spoof-check rules", () => gcSpoofCheck(cfg.name, valid));
   if (cfg.ipamType) {
     const type = cfg.ipamType;
     await stepAsync(`IPAM plugin "${type}" GC`, () => delegate(type, "GC", args.stdin, args, cfg.cniVersion));

@@ -6,8 +6,9 @@ import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
 import type { MasqBackend } from "./config";
 import {
-  iptablesGcScript, iptablesSetupScript, iptablesTeardownScript, iptChainName, iptComment, nftComment, nftDeleteScript,
-  nftInstanceHash, nftRulesWithPrefix, nftSetupScript, nftStaleRules, NFT_CHAIN, NFT_TABLE, type NftRule, parseIptablesSave, parseNftRules,
+  iptablesGcScript, iptablesSetupScript, iptablesTeardownScript, iptAltChainName, iptChainName, legacySpoofNames, nftComment, nftDeleteScript,
+  nftInstanceHash, nftNetworkHash, nftRulesWithPrefix, nftSetupScript, nftStaleRules, NFT_CHAIN, NFT_TABLE, type NftRule, parseIptablesSave,
+  parseNftRules, spoofChains, spoofComment, spoofCommentPrefix, spoofKey, spoofKeyOf,
 } from "./masq";
 import { iptablesNatMayHold, nftChainExists, nftChainRules } from "./nf-probe";
 
@@ -61,9 +62,13 @@ function natTable(family: 4 | 6) {
   return parseIptablesSave(mustRun(ipt(family).save, ["-t", "nat"]));
 }
 
-/** The nat table as far as `chain` is concerned: read with iptables-save only if the chain can exist. */
-function natTableFor(family: 4 | 6, chain: string) {
-  return iptablesNatMayHold(family, chain) ? natTable(family) : { chains: new Set<string>(), postrouting: [] };
+/** Can this attachment's state exist in the nat table of `family` (either of its chain names)? */
+const keyMayExist = (family: 4 | 6, t: MasqTarget) =>
+  iptablesNatMayHold(family, iptChainName(t.network, t.containerID)) || iptablesNatMayHold(family, iptAltChainName(t.network, t.containerID));
+
+/** The nat table as far as this attachment is concerned: read with iptables-save only if its chains can exist. */
+function natTableFor(family: 4 | 6, t: MasqTarget) {
+  return keyMayExist(family, t) ? natTable(family) : { chains: new Set<string>(), rules: [] };
 }
 
 function restore(family: 4 | 6, script: string): void {
@@ -92,11 +97,9 @@ export function setupMasq(backend: MasqBackend, t: MasqTarget, cidrs: string[]):
     mustRun("nft", ["-f", "-"], nftSetupScript(stale, cidrs, nftComment(t.network, t.ifname, t.containerID)));
     return;
   }
-  const chain = iptChainName(t.network, t.containerID);
-  const comment = iptComment(t.network, t.containerID);
   for (const family of [4, 6] as const) {
     const mine = cidrs.filter((c) => (c.includes(":") ? 6 : 4) === family);
-    if (mine.length) restore(family, iptablesSetupScript(natTableFor(family, chain), family, mine, chain, comment));
+    if (mine.length) restore(family, iptablesSetupScript(natTableFor(family, t), family, mine, t));
   }
 }
 
@@ -105,8 +108,10 @@ export function setupMasq(backend: MasqBackend, t: MasqTarget, cidrs: string[]):
  * changed since ADD, as the reference also assumes). Needs no addresses, so it works without a
  * netns. Missing tools are skipped: nothing can have been set up with them. A backend whose
  * cheap probe (nf-probe.ts) shows no state of this attachment costs no process at all.
+ * `addresses` (from prevResult, or the ADD being undone) narrows the iptables jumps to this
+ * interface's: the pod's other interfaces on the same network share the reference's key.
  */
-export function teardownMasq(t: MasqTarget): void {
+export function teardownMasq(t: MasqTarget, addresses?: string[]): void {
   const errors: string[] = [];
   const attempt = (what: string, fn: () => void) => {
     try {
@@ -121,11 +126,11 @@ export function teardownMasq(t: MasqTarget): void {
       if (rules.length) mustRun("nft", ["-f", "-"], nftDeleteScript(rules));
     });
   }
-  const chain = iptChainName(t.network, t.containerID);
   for (const family of [4, 6] as const) {
     if (!findTool(ipt(family).save)) continue;
+    const mine = addresses?.filter((a) => (a.includes(":") ? 6 : 4) === family);
     attempt(`iptables (IPv${family})`, () => {
-      if (iptablesNatMayHold(family, chain)) restore(family, iptablesTeardownScript(natTable(family), chain));
+      if (keyMayExist(family, t)) restore(family, iptablesTeardownScript(natTable(family), t, mine));
     });
   }
   if (errors.length) throw new CniError(Code.Internal, "failed to remove masquerade rules", errors.join("; "));
@@ -137,7 +142,7 @@ export function gcMasq(network: string, valid: { containerID: string; ifname: st
     const stale = nftStaleRules(nftRules(), network, valid);
     if (stale.length) mustRun("nft", ["-f", "-"], nftDeleteScript(stale));
   }
-  const ids = new Set(valid.map((a) => a.containerID));
+  const ids = valid.map((a) => a.containerID);
   for (const family of [4, 6] as const) {
     if (!findTool(ipt(family).save) || !iptablesNatMayHold(family)) continue;
     restore(family, iptablesGcScript(natTable(family), network, ids));
@@ -145,14 +150,21 @@ export function gcMasq(network: string, valid: { containerID: string; ifname: st
 }
 
 // ---------------- MAC spoof check (nftables bridge family, like the reference's SpoofChecker) ----------------
+// Chains and comments are keyed by (network, containerID, ifname) (masq.ts: spoofKey); DEL also
+// removes the reference's "cni-br-iface-<id>-<ifname>" state, so a node can move from it to us.
 
 const SPOOF_TABLE = "bridge nat";
-const spoofChains = (id: string) => ({ iface: `cni-br-iface-${id}`, mac: `cni-br-iface-${id}-mac` });
-const spoofComment = (id: string) => `macspoofchk-${id}`;
+
+export interface SpoofTarget {
+  network: string;
+  containerID: string;
+  ifname: string;
+}
 
 /** Frames entering from `hostIf` must carry `mac` as source, else they are dropped. */
-export function setupSpoofCheck(hostIf: string, mac: string, id: string): void {
-  const c = spoofChains(id);
+export function setupSpoofCheck(hostIf: string, mac: string, t: SpoofTarget): void {
+  const c = spoofChains(spoofKey(t.network, t.containerID, t.ifname));
+  const comment = spoofComment(t.network, t.containerID, t.ifname).replace(/"/g, "");
   const script = [
     `add table ${SPOOF_TABLE}`,
     `add chain ${SPOOF_TABLE} PREROUTING { type filter hook prerouting priority -300 ; }`,
@@ -160,7 +172,7 @@ export function setupSpoofCheck(hostIf: string, mac: string, id: string): void {
     `flush chain ${SPOOF_TABLE} ${c.iface}`,
     `add chain ${SPOOF_TABLE} ${c.mac}`,
     `flush chain ${SPOOF_TABLE} ${c.mac}`,
-    `add rule ${SPOOF_TABLE} PREROUTING iifname "${hostIf}" jump ${c.iface} comment "${spoofComment(id)}"`,
+    `add rule ${SPOOF_TABLE} PREROUTING iifname "${hostIf}" jump ${c.iface} comment "${comment}"`,
     `add rule ${SPOOF_TABLE} ${c.iface} jump ${c.mac}`,
     `add rule ${SPOOF_TABLE} ${c.iface} drop`,
     `add rule ${SPOOF_TABLE} ${c.mac} ether saddr == ${mac} accept`,
@@ -168,22 +180,62 @@ export function setupSpoofCheck(hostIf: string, mac: string, id: string): void {
   mustRun("nft", ["-f", "-"], script.join("\n") + "\n");
 }
 
-export function teardownSpoofCheck(id: string): void {
-  if (!findTool("nft")) return;
-  const c = spoofChains(id);
-  // The PREROUTING rule jumps to the first chain, so it cannot exist without it.
-  if (nftChainExists("bridge", "nat", c.iface) === false && nftChainExists("bridge", "nat", c.mac) === false) return;
+/** PREROUTING rules of the bridge nat table: netlink dump, else nft; [] when the chain is missing. */
+function preroutingRules(): NftRule[] {
+  const viaNetlink = nftChainRules("bridge", "nat", "PREROUTING");
+  if (viaNetlink) return viaNetlink;
   const r = run("nft", ["--json", "-a", "list", "chain", "bridge", "nat", "PREROUTING"]);
+  return r.status === 0 ? parseNftRules(r.stdout) : [];
+}
+
+interface SpoofNames {
+  iface: string;
+  mac: string;
+  isMine: (comment: string | undefined) => boolean;
+  /** A PREROUTING comment whose presence means `mac` is also someone's first chain (reference names only). */
+  macOf?: string;
+}
+
+/** Delete the PREROUTING rules and the chains of these spoof-check names; one nft run, none if nothing exists. */
+function removeSpoofState(names: SpoofNames[]): void {
+  const present = names.filter((n) => nftChainExists("bridge", "nat", n.iface) !== false || nftChainExists("bridge", "nat", n.mac) !== false);
+  // The PREROUTING rule jumps to the first chain, so it cannot exist without it.
+  if (!present.length) return;
   const lines: string[] = [];
-  if (r.status === 0) {
-    for (const rule of parseNftRules(r.stdout)) {
-      if (rule.comment === spoofComment(id)) lines.push(`delete rule ${SPOOF_TABLE} PREROUTING handle ${rule.handle}`);
-    }
+  const rules = preroutingRules();
+  for (const rule of rules) {
+    if (present.some((n) => n.isMine(rule.comment))) lines.push(`delete rule ${SPOOF_TABLE} PREROUTING handle ${rule.handle}`);
   }
   const chains = run("nft", ["--json", "list", "chains", "bridge"]);
   const has = (name: string) => chains.status === 0 && chains.stdout.includes(`"${name}"`);
-  // Empty both chains first: a chain still jumped to, or holding rules, cannot be deleted.
-  for (const name of [c.iface, c.mac]) if (has(name)) lines.push(`flush chain ${SPOOF_TABLE} ${name}`);
-  for (const name of [c.iface, c.mac]) if (has(name)) lines.push(`delete chain ${SPOOF_TABLE} ${name}`);
+  const ofNames = (n: SpoofNames) => (n.macOf !== undefined && rules.some((r) => r.comment === n.macOf) ? [n.iface] : [n.iface, n.mac]);
+  // Empty the chains first: a chain still jumped to, or holding rules, cannot be deleted.
+  for (const n of present) for (const name of ofNames(n)) if (has(name)) lines.push(`flush chain ${SPOOF_TABLE} ${name}`);
+  for (const n of present) for (const name of ofNames(n)) if (has(name)) lines.push(`delete chain ${SPOOF_TABLE} ${name}`);
   if (lines.length) mustRun("nft", ["-f", "-"], lines.join("\n") + "\n");
+}
+
+const ourSpoofNames = (key: string): SpoofNames => {
+  const prefix = spoofCommentPrefix(key);
+  return { ...spoofChains(key), isMine: (c) => c === prefix || c?.startsWith(`${prefix},`) === true };
+};
+
+export function teardownSpoofCheck(t: SpoofTarget): void {
+  if (!findTool("nft")) return;
+  const names = [ourSpoofNames(spoofKey(t.network, t.containerID, t.ifname))];
+  const legacy = legacySpoofNames(t.containerID, t.ifname);
+  if (legacy) names.push({ iface: legacy.iface, mac: legacy.mac, isMine: (c) => c === legacy.comment, macOf: legacy.macOf });
+  removeSpoofState(names);
+}
+
+/** GC: spoof-check state of this network's attachments that are not valid (ours only: the reference's names carry no network). */
+export function gcSpoofCheck(network: string, valid: { containerID: string; ifname: string }[]): void {
+  if (!findTool("nft") || nftChainExists("bridge", "nat", "PREROUTING") === false) return;
+  const keep = new Set(valid.map((a) => spoofKey(network, a.containerID, a.ifname)));
+  const stale = new Set<string>();
+  for (const rule of preroutingRules()) {
+    const key = spoofKeyOf(rule.comment);
+    if (key && key.startsWith(`${nftNetworkHash(network)}-`) && !keep.has(key)) stale.add(key);
+  }
+  removeSpoofState([...stale].map(ourSpoofNames));
 }

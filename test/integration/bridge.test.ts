@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SUPPORTED_VERSIONS, atLeast } from "../../core/version";
 import { isRoot, NsScope } from "../helpers/netns";
+import { spoofChains, spoofKey } from "../../plugins/bridge/masq";
 import { usingBuiltBinary } from "../helpers/plugin";
 import { addrs, binDirWith, conf, links, makeEnv, mustAdd, ping, routes, run } from "./bridge-helpers";
 
@@ -197,9 +198,12 @@ suite("bridge: VLANs, hairpin, isolation, MTU, MAC", () => {
     a.ip("link", "set", "eth0", "address", "02:00:00:00:00:99");
     b.ip("neigh", "flush", "all");
     expect(ping(b, "10.99.0.2")).toBe(false);
-    expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).toContain("cni-br-iface-spoof-a-eth0");
+    // Chains keyed by (network, ID, ifname) (masq.ts spoofKey), the readable names in the comment.
+    const chain = spoofChains(spoofKey("brtest", "spoof-a", "eth0")).iface;
+    expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).toContain(`jump ${chain} comment "macspoofchk-${spoofKey("brtest", "spoof-a", "eth0")}, net: brtest, if: eth0, id: spoof-a"`);
     expect(run(env, "DEL", c, a, "spoof-a").code).toBe(0);
     expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).not.toContain("spoof-a");
+    expect(env.node.run("nft", ["list", "table", "bridge", "nat"]).stdout).not.toContain(chain);
   });
 
   it("L2 only: no IPAM, interface up; disableContainerInterface leaves it down", () => {

@@ -127,7 +127,7 @@ describe("masquerade rules", () => {
   });
 
   it("builds one iptables-restore script with all ACCEPTs before the MASQUERADE", () => {
-    const s = iptablesSetupScript(parseIptablesSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), 4, ["10.1.0.5/24", "10.2.0.5/16"], chain, comment);
+    const s = iptablesSetupScript(parseIptablesSave("*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"), 4, ["10.1.0.5/24", "10.2.0.5/16"], { network: "mynet", containerID: "ctr1" });
     const lines = s.trim().split("\n");
     expect(lines[0]).toBe("*nat");
     expect(lines[1]).toBe(`:${chain} - [0:0]`);
@@ -146,10 +146,10 @@ COMMIT
 `;
 
   it("tears down by chain name, without the addresses", () => {
-    const s = iptablesTeardownScript(parseIptablesSave(saved("ctr1")), chain);
+    const s = iptablesTeardownScript(parseIptablesSave(saved("ctr1")), { network: "mynet", containerID: "ctr1" });
     expect(s).toContain(`-D POSTROUTING -s 10.1.0.5/32`);
     expect(s).toContain(`-X ${chain}`);
-    expect(iptablesTeardownScript(parseIptablesSave("*nat\nCOMMIT\n"), chain)).toBe("");
+    expect(iptablesTeardownScript(parseIptablesSave("*nat\nCOMMIT\n"), { network: "mynet", containerID: "ctr1" })).toBe("");
   });
 
   it("GC removes only this network's chains of invalid containers", () => {
