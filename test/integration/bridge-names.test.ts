@@ -75,6 +75,22 @@ suite("bridge names: masquerading", () => {
     expect(nat(env)).not.toContain("CNI-");
   });
 
+  it("dual stack: a pod's two interfaces on one network keep their own IPv4 and IPv6 jumps", () => {
+    const env = makeEnv(scope);
+    const c = conf(env, "1.0.0", { isGateway: true, ipMasq: true, ipMasqBackend: "iptables" });
+    const pod = scope.netns("ds");
+    const r0 = mustAdd(env, c, pod, "dual", { ifname: "eth0" });
+    const r1 = mustAdd(env, c, pod, "dual", { ifname: "eth1" });
+    const sources = () =>
+      env.node.run("sh", ["-c", "iptables-save -t nat; ip6tables-save -t nat"]).stdout.split("\n").filter((l) => l.startsWith("-A POSTROUTING")).map((l) => l.split(" ")[3]);
+    const hosts = (r: any) => r.ips.map((i: any) => `${i.address.split("/")[0]}/${i.address.includes(":") ? 128 : 32}`);
+    expect(sources().sort()).toEqual([...hosts(r0), ...hosts(r1)].sort());
+    expect(run(env, "DEL", { ...c, prevResult: r0 }, pod, "dual", { ifname: "eth0" }).code).toBe(0);
+    expect(sources().sort()).toEqual(hosts(r1).sort());
+    expect(run(env, "DEL", { ...c, prevResult: r1 }, pod, "dual", { ifname: "eth1" }).code).toBe(0);
+    expect(nat(env)).not.toContain("CNI-");
+  });
+
   for (const backend of ["iptables", "nftables"] as const) {
     it(`[${backend}] a 2,048-character ID: ADD masquerades, GC and DEL remove the rules`, () => {
       const env = makeEnv(scope);
