@@ -35,6 +35,7 @@
 #define DIGEST_LEN 32
 #define MAX_STDIN (16u << 20)
 #define RUN_DIR "/run/tscni"
+#define NO_DAEMON_FILE "/etc/tscni/no-daemon"
 
 enum { ACK_ACCEPTED = 0 };
 
@@ -318,7 +319,11 @@ int main(int argc, char **argv) {
   char sock_path[PATH_MAX];
   socket_path(sock_path, sizeof sock_path);
   const char *inside = getenv("TSCNI_IN_DAEMON"); // called by a plugin the daemon runs: it is busy with that call
-  if (!stdin_ok || (inside && *inside)) return fallback(name, &in, stdin_ok, 0, sock_path);
+  const char *off = getenv("TSCNI_NO_DAEMON");
+  // The operator's switch for the whole node: no daemon is used or started while this file exists.
+  int node_off = access(NO_DAEMON_FILE, F_OK) == 0;
+  if (!stdin_ok || (inside && *inside) || node_off) return fallback(name, &in, stdin_ok, 0, sock_path);
+  if (off && *off && !getenv("TSCNI_SOCKET")) return fallback(name, &in, 1, 0, sock_path);
 
   int sock = connect_daemon(sock_path);
   if (sock < 0) return fallback(name, &in, 1, errno == ENOENT || errno == ECONNREFUSED, sock_path);

@@ -49,7 +49,7 @@ describe.skipIf(!canRun)("shim and daemon under faults", () => {
     const node = scope.netns("df");
     const dataDir = scope.tmpdir("tscni-fault-");
     const d = await faultyDaemon(node, "before-read");
-    const r = hostLocal(dir, node, env("ADD", "f1", { TSCNI_NO_DAEMON: "1" }), conf(dataDir));
+    const r = hostLocal(dir, node, env("ADD", "f1", { TSCNI_NO_DAEMON: "1", TSCNI_SOCKET: daemonSocket(node.path)! }), conf(dataDir));
     await d.exited;
     expect(r.code).toBe(0);
     expect(r.json.ips[0].address).toBe("10.68.0.2/24");

@@ -236,6 +236,20 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
     expect(status(node, socket)!.served).toBe(d.served + 1); // the well-formed python request only
   });
 
+  it("/etc/tscni/no-daemon turns the daemon off for the node: calls neither reach nor start one", async () => {
+    const dir = installDir();
+    const node = scope.netns("dn");
+    shim(dir, "host-local", node, VERSION);
+    const d = await waitForDaemon(node);
+    // The switch file, in a private mount namespace so that nothing else on this machine sees it.
+    const call = (withFile: boolean) =>
+      spawnSync("unshare", ["-m", "sh", "-c", `mount -t tmpfs t /etc && ${withFile ? "mkdir /etc/tscni && touch /etc/tscni/no-daemon && " : ""}exec nsenter --net=${node.path} -- "$0"`, path.join(dir, "host-local")], { env: { PATH, ...VERSION }, encoding: "utf8", input: "" });
+    expect(call(true).status).toBe(0);
+    expect(status(node)!.served).toBe(d.served);
+    expect(call(false).status).toBe(0);
+    expect(status(node)!.served).toBe(d.served + 1);
+  });
+
   it("leaves callers from another network namespace to the fallback", async () => {
     const dir = installDir();
     const a = scope.netns("dn");
