@@ -6,9 +6,10 @@
 #   golang-go, golang-github-appc-cni-dev  build the libcni driver offline (GOPATH mode)
 #   podman, runc, conmon  the podman test (CNI backend; crun fails on this VM)
 #   busybox-static  the podman test's rootfs
+#   containerd  the CRI end-to-end test and scripts/bench-cri.ts (a private instance per test)
 #   iproute2, iptables  namespaces; the reference bridge's masquerade code
 CONFORMANCE_APT_PACKAGES=(containernetworking-plugins iproute2 iptables golang-go golang-github-appc-cni-dev
-  podman runc conmon busybox-static)
+  podman runc conmon busybox-static containerd)
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
   return 0 # sourced: the caller installs
