@@ -206,7 +206,14 @@ export const HOST_LOCAL_SETS = idsAndIfnames("n");
 export function execInNode(o: ChainOptions, type: string, command: string, conf: unknown, env: Record<string, string> = {}): any {
   const bin = path.join(o.binDir, type);
   const r = spawnSync("nsenter", [`--net=/var/run/netns/${o.nodeNetns}`, "--", bin], {
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", CNI_COMMAND: command, CNI_PATH: o.binDir, ...env },
+    env: {
+      PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+      CNI_COMMAND: command,
+      CNI_PATH: o.binDir,
+      // The test mode's choice for the shim, as demo/chain.ts passes it (test/helpers/mode.ts).
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "TSCNI_NO_DAEMON" || k === "TSCNI_SOCKET")),
+      ...env,
+    },
     input: JSON.stringify(conf),
     encoding: "utf8",
     maxBuffer: 64 << 20,

@@ -278,7 +278,8 @@ function remove(g: Group, l: Live, via: "DEL" | "GC"): void {
   step("DEL", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
   expectSame(snap(g), expected, `${via} of ${label(l.def)}`);
   expect(linkNames(l.ns), `${label(l.def)} in its namespace`).not.toContain(l.def.ifname);
-  step("DEL again", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
+  // DEL is idempotent (after GC, the DEL above already ran with the interface gone).
+  if (via === "DEL") step("DEL again", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
 }
 
 function runSet(g: Group, set: NameSet): void {
@@ -302,7 +303,7 @@ function runSet(g: Group, set: NameSet): void {
     }
   });
   const members = set.members.map((a) => add(g, a, podOf(a)));
-  for (const l of members) check(g, l); // later ADDs left the earlier ones intact
+  for (const l of members.slice(0, -1)) check(g, l); // later ADDs left the earlier ones intact
   let n = 0;
   const via = () => (n++ % 2 === 0 ? "GC" : "DEL");
   const removeAndCheck = (l: Live, rest: Live[]) => {
