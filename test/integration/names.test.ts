@@ -16,6 +16,7 @@
 //   DEL    removes exactly what its ADD added — not one line of a neighbour's — and is idempotent.
 // A pair is run both ways (A removed while B stays, A added back, B removed while A stays).
 // Afterwards the node is back to its state before the set, and after the anchors nothing is left.
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +24,7 @@ import { type Attachment, type ChainOptions, type Conflist, ChainError, addNetwo
 import { type Netns, NsScope, isRoot } from "../helpers/netns";
 import { REFERENCE_DIR, execPlugin, haveReference, ourBinDir, usingBuiltBinary } from "../helpers/plugin";
 import { addrs } from "./bridge-helpers";
-import { privateBpffs } from "./ebpf-bandwidth-helpers";
+import { pinsUnder, privateBpffs } from "./ebpf-bandwidth-helpers";
 import {
   type AttDef, CATEGORIES, type Category, type ChainKind, GROUPS, HOST_LOCAL_NETWORKS, HOST_LOCAL_SETS, ID2048A, ID_RE, NET2048A, NET256,
   type NameGroup, type NameSet, type NetDef, type Snapshot, gcNetworkList, label, minus, reservations, snapshot, sortedLines,
@@ -399,6 +400,48 @@ describe.skipIf(!canRun)("a network name past host-local's 255 bytes (our chain)
     }
     expect(status).toBeInstanceOf(ChainError);
     expect((status as ChainError).cniError.code).toBe(7);
+  });
+});
+
+// ---------------------------------------------------------------- names outside the rules
+
+describe.skipIf(!canRun)("names outside the rules", () => {
+  it("are refused by every plugin before anything is touched: code 4 for the ID and ifname, 7 for the network", () => {
+    const node = scope.netns("nmr");
+    const pod = scope.netns("nmc");
+    const dataDir = scope.tmpdir("tscni-namesbad-");
+    const pinRoot = privateBpffs(scope);
+    const cases: { id?: string; ifname?: string; net?: string; code: number }[] = [
+      ...["-a", ".a", "_a", "a b", "a/b", "ä", "a:b"].map((id) => ({ id, code: 4 })),
+      ...[".", "..", "a/b", "a:b", "a b", "a\tb", "eth0123456789abc", "éééééééé"].map((ifname) => ({ ifname, code: 4 })),
+      ...["-n", ".n", "_n", "n/x", "n x", "n:x", "ñ"].map((net) => ({ net, code: 7 })),
+    ];
+    const prevResult = { cniVersion: "1.1.0", interfaces: [{ name: "veth0" }], ips: [] };
+    const got: string[] = [];
+    const want: string[] = [];
+    for (const c of cases) {
+      const net = c.net ?? "n";
+      const configs: Record<string, object> = {
+        bridge: { cniVersion: "1.1.0", name: net, type: "bridge", bridge: "nbr0", ipMasq: true, macspoofchk: true, ipam: { type: "host-local", dataDir, subnet: "10.71.0.0/24" } },
+        "host-local": { cniVersion: "1.1.0", name: net, type: "bridge", ipam: { type: "host-local", dataDir, subnet: "10.71.0.0/24" } },
+        "ebpf-bandwidth": { cniVersion: "1.1.0", name: net, type: "ebpf-bandwidth", pinRoot, ingressRate: 1e7, ingressBurst: 524_288, egressRate: 1e7, egressBurst: 524_288, prevResult },
+      };
+      for (const [plugin, config] of Object.entries(configs)) {
+        for (const command of ["ADD", "DEL"]) {
+          const r = execPlugin(plugin, { command, config, node, containerID: c.id ?? "ctr", ifname: c.ifname ?? "eth0", netns: pod.path });
+          const what = `${plugin} ${command} ${JSON.stringify(c.id ?? c.ifname ?? c.net)}`;
+          got.push(`${what}: ${r.code} ${r.json?.code}`);
+          want.push(`${what}: 1 ${c.code}`);
+        }
+      }
+    }
+    expect(got).toEqual(want);
+    expect(linkNames(node)).toEqual(["lo"]);
+    expect(linkNames(pod)).toEqual(["lo"]);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+    expect(pinsUnder(pinRoot)).toEqual([]);
+    const nf = spawnSync("nsenter", [`--net=${node.path}`, "sh", "-c", "iptables-save -t nat; nft list ruleset"], { encoding: "utf8" }).stdout;
+    expect(nf).not.toMatch(/CNI-|cni-br-iface|masquerade/);
   });
 });
 
