@@ -35,10 +35,11 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("bridge", { type: "string", default: "cni0", describe: "bridge name in the conflist" })
           .option("ip-masq", { type: "boolean", default: true, describe: "masquerade traffic leaving the pod subnet" })
           .option("bandwidth", { type: "boolean", default: true, describe: "chain ebpf-bandwidth (the runtime's bandwidth capability)" })
-          .option("mtu", { type: "number", describe: "MTU of the bridge and veths (default: the kernel's)" }),
+          .option("mtu", { type: "number", describe: "MTU of the bridge and veths (default: the kernel's)" })
+          .option("data-dir", { type: "string", describe: "host-local's store on the node (default: /var/lib/cni/networks)" }),
       async (a) => {
         const { runInstall } = await import("./install-cni");
-        code = await runInstall({ dir: a.dir, shim: a.shim, conflistDir: a["conflist-dir"], conflistName: a["conflist-name"], podCidr: a["pod-cidr"], network: a.network, bridge: a.bridge, ipMasq: a["ip-masq"], bandwidth: a.bandwidth, mtu: a.mtu });
+        code = await runInstall({ dir: a.dir, shim: a.shim, conflistDir: a["conflist-dir"], conflistName: a["conflist-name"], podCidr: a["pod-cidr"], network: a.network, bridge: a.bridge, ipMasq: a["ip-masq"], bandwidth: a.bandwidth, mtu: a.mtu, dataDir: a["data-dir"] });
       },
     )
     .command("plugin <name>", `run as a plugin (${PLUGIN_NAMES.join(", ")}) with CNI_* environment and stdin`, (y) =>

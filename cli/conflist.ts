@@ -16,6 +16,8 @@ export interface ConflistOptions {
   /** Chain ebpf-bandwidth (default on). */
   bandwidth?: boolean;
   mtu?: number;
+  /** host-local's store (default: its own, /var/lib/cni/networks). */
+  dataDir?: string;
 }
 
 export const DEFAULT_NETWORK = "tscni";
@@ -51,6 +53,7 @@ export function buildConflist(o: ConflistOptions): Record<string, unknown> {
   const bridge = o.bridge ?? DEFAULT_BRIDGE;
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new ConflistError(`bridge name "${bridge}" is not a valid interface name`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(network)) throw new ConflistError(`network name "${network}" may hold letters, digits, "_", "." and "-" only`);
+  if (o.dataDir !== undefined && !o.dataDir.startsWith("/")) throw new ConflistError(`data directory "${o.dataDir}" must be an absolute path`);
   const routes = subnets.map((s) => ({ dst: s.includes(":") ? "::/0" : "0.0.0.0/0" }));
   return {
     cniVersion: "1.0.0",
@@ -63,7 +66,7 @@ export function buildConflist(o: ConflistOptions): Record<string, unknown> {
         ipMasq: o.ipMasq ?? true,
         hairpinMode: true,
         ...(o.mtu ? { mtu: o.mtu } : {}),
-        ipam: { type: "host-local", ranges: subnets.map((subnet) => [{ subnet }]), routes },
+        ipam: { type: "host-local", ranges: subnets.map((subnet) => [{ subnet }]), routes, ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
       },
       ...(o.bandwidth ?? true ? [{ type: "ebpf-bandwidth", capabilities: { bandwidth: true } }] : []),
     ],

@@ -46,6 +46,7 @@ export interface InstallArgs {
   ipMasq: boolean;
   bandwidth: boolean;
   mtu?: number | undefined;
+  dataDir?: string | undefined;
 }
 
 /** `tscni install`: the plugins, then (with a conflist directory) the node's conflist. Returns the exit code. */
@@ -57,7 +58,7 @@ export async function runInstall(a: InstallArgs, env: NodeJS.ProcessEnv = proces
     // Everything is validated before anything is written: a bad POD_CIDR changes nothing on the node.
     const { ConflistError, buildConflist } = await import("./conflist");
     try {
-      text = conflistText(buildConflist({ podCidr: a.podCidr ?? env.POD_CIDR ?? "", network: a.network, bridge: a.bridge, ipMasq: a.ipMasq, bandwidth: a.bandwidth, mtu: a.mtu }));
+      text = conflistText(buildConflist({ podCidr: a.podCidr ?? env.POD_CIDR ?? "", network: a.network, bridge: a.bridge, ipMasq: a.ipMasq, bandwidth: a.bandwidth, mtu: a.mtu, dataDir: a.dataDir }));
     } catch (e) {
       if (!(e instanceof ConflistError)) throw e;
       process.stderr.write(`tscni install: ${e.message}\n`);

@@ -32,9 +32,10 @@ export interface World {
 
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Machine directories containerd and libcni create on first use (they are not configurable in 1.6). */
-const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd"];
+const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd/fifo", "/run/containerd"];
 
 export async function startWorld(scope: NsScope, side: Side, subnet: string, opts: { binDir?: string; confDir?: string; conflist?: boolean } = {}): Promise<World> {
+  // Registered first, so it runs last: after everything below is gone.
   const absent = SHARED_DIRS.filter((d) => !fs.existsSync(d));
   // Only ever rmdir: removes a directory we created, and only if nothing else has put files there.
   scope.onCleanup(() => {
@@ -54,8 +55,8 @@ export async function startWorld(scope: NsScope, side: Side, subnet: string, opt
   const confDir = opts.confDir ?? path.join(dir, "net.d");
   fs.mkdirSync(confDir, { recursive: true });
   if (opts.conflist ?? true) {
-    const list = buildConflist({ podCidr: subnet, network: net, bridge }) as { plugins: Record<string, any>[] };
-    list.plugins[0]!.ipam.dataDir = dataDir; // private store; a user would keep the default
+    // A private store (--data-dir); a user would keep the default.
+    const list = buildConflist({ podCidr: subnet, network: net, bridge, dataDir }) as { plugins: Record<string, any>[] };
     if (side === "reference") list.plugins[1]!.type = "bandwidth";
     fs.writeFileSync(path.join(confDir, "10-cri.conflist"), JSON.stringify(list, null, 2));
   }

@@ -57,6 +57,8 @@ describe("conflist", () => {
     ]);
     expect(() => buildConflist({ podCidr: "10.9.0.0/16", bridge: "a-bridge-name-too-long" })).toThrow('bridge name "a-bridge-name-too-long" is not a valid interface name');
     expect(() => buildConflist({ podCidr: "10.9.0.0/16", network: "my net" })).toThrow('network name "my net" may hold');
+    expect((buildConflist({ podCidr: "10.9.0.0/16", dataDir: "/srv/cni/networks" }) as any).plugins[0].ipam.dataDir).toBe("/srv/cni/networks");
+    expect(() => buildConflist({ podCidr: "10.9.0.0/16", dataDir: "cni" })).toThrow('data directory "cni" must be an absolute path');
   });
 });
 
