@@ -164,6 +164,13 @@ export class Containerd {
       }
     }
     this.cri.close();
+    // Containers started with `ctr run -d` (not CRI's): end and delete them while containerd can.
+    if (this.proc.exitCode === null && fs.existsSync(this.socket)) {
+      for (const id of this.ctr(["-n", "k8s.io", "task", "ls", "-q"]).stdout.split("\n").filter(Boolean)) {
+        this.ctr(["-n", "k8s.io", "task", "delete", "-f", id]);
+        this.ctr(["-n", "k8s.io", "containers", "delete", id]);
+      }
+    }
     if (this.proc.exitCode === null) {
       this.proc.kill("SIGTERM");
       for (let i = 0; i < 100 && this.proc.exitCode === null; i++) await sleep(50);

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLUGIN_NAMES } from "../../cli/registry";
 import { IMAGE_BIN } from "../../deploy/image-contents";
 import { IMAGE_CMD, buildTscniImage } from "../../deploy/build-image";
+import { MODE, daemonSocket } from "../helpers/mode";
 import { NsScope, isRoot, uniqueName } from "../helpers/netns";
-import { usingBuiltBinary } from "../helpers/plugin";
+import { DIST_BIN, usingBuiltBinary } from "../helpers/plugin";
 import { haveContainerd } from "../cri/containerd";
 import { type World, inNetns, podConfig, podNetns, startWorld, stopWorld } from "../cri/world";
 
@@ -112,12 +113,61 @@ describe.skipIf(skip !== undefined)(`tscni image under containerd: install-cni i
 
   it("re-installs over a live install: same layout, conflist replaced whole, no temporaries", () => {
     const before = fs.statSync(path.join(hostConf, "10-tscni.conflist")).ino;
-    const r = runImage(hostBin, hostConf, { POD_CIDR: "10.88.4.0/24" }, [...IMAGE_CMD, ...names()]);
+    // A changed option (the pod subnet of a node never changes under its bridge's gateway address).
+    const r = runImage(hostBin, hostConf, { POD_CIDR }, [...IMAGE_CMD, ...names(), "--mtu", "1400"]);
     expect(r.status).toBe(0);
     expect(fs.readdirSync(hostBin).sort()).toEqual([...PLUGIN_NAMES, "tscni"].sort());
     expect(fs.readdirSync(hostConf)).toEqual(["10-tscni.conflist"]);
     expect(fs.statSync(path.join(hostConf, "10-tscni.conflist")).ino).not.toBe(before);
-    expect(JSON.parse(fs.readFileSync(path.join(hostConf, "10-tscni.conflist"), "utf8")).plugins[0].ipam.ranges).toEqual([[{ subnet: "10.88.4.0/24" }]]);
+    expect(JSON.parse(fs.readFileSync(path.join(hostConf, "10-tscni.conflist"), "utf8")).plugins[0].mtu).toBe(1400);
+  });
+
+  it.skipIf(MODE === "fallback")("runs `tscni daemon` from the image as the DaemonSet's daemon container, and the shims' calls go to it", async () => {
+    const sock = daemonSocket(w.node.path)!;
+    const id = uniqueName("dmn");
+    // hostNetwork (the node namespace containerd runs in), hostPID (the daemon checks each caller's
+    // namespace through its pid; the namespace this test and containerd run in: this VM's PID 1
+    // cannot be joined), privileged, and the host paths of deploy/daemonset.yaml.
+    const bind = (p: string, opts = "rbind:rw") => ["--mount", `type=bind,src=${p},dst=${p},options=${opts}`];
+    const r = w.ctd.ctr([
+      "-n", "k8s.io", "run", "-d", "--null-io", "--net-host", "--privileged", "--with-ns", `pid:/proc/${process.pid}/ns/pid`,
+      "--snapshotter", w.ctd.snapshotter, "--cgroup", `${w.cgroupParent}/${id}`, "--runc-root", path.join(w.dir, "runc-ctr"),
+      ...bind("/run/tscni"), ...bind("/sys/fs/bpf"), ...bind(hostBin, "rbind:ro"), ...bind(w.dataDir),
+      image, id, IMAGE_BIN, "daemon",
+    ]);
+    expect(r.stderr).toBe("");
+    let stopped = false;
+    const stopContainer = () => {
+      if (stopped) return;
+      stopped = true;
+      w.ctd.ctr(["-n", "k8s.io", "task", "kill", "-s", "SIGTERM", id]);
+      for (let i = 0; i < 100 && w.ctd.ctr(["-n", "k8s.io", "task", "ls", "-q"]).stdout.includes(id); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      w.ctd.ctr(["-n", "k8s.io", "task", "delete", id]);
+      w.ctd.ctr(["-n", "k8s.io", "containers", "delete", id]);
+    };
+    scope.onCleanup(stopContainer);
+    // It takes the socket over from any daemon a shim spawned there before.
+    const status = () => spawnSync("nsenter", [`--net=${w.node.path}`, DIST_BIN, "daemon", "status", "--socket", sock], { encoding: "utf8" }).stdout;
+    let st = "";
+    for (let i = 0; i < 100 && !(/pid (\d+)/.test(st) && !st.includes("spawned on demand")); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      st = status();
+    }
+    const pid = Number(/pid (\d+)/.exec(st)?.[1]);
+    expect(st).not.toContain("spawned on demand");
+    expect(fs.readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(`${w.cgroupParent}/${id}`); // the container's process
+    const served = () => Number(/(\d+) requests/.exec(status())?.[1]);
+    const before = served();
+    const podId = await w.ctd.cri.runPodSandbox(podConfig(w, "dmn"));
+    const pod = await w.ctd.cri.podSandboxStatus(podId);
+    expect(pod.ip).toMatch(/^10\.88\.3\.\d+$/);
+    await w.ctd.cri.stopPodSandbox(podId);
+    await w.ctd.cri.removePodSandbox(podId);
+    // loopback, bridge (host-local in-process) and ebpf-bandwidth, ADD and DEL each.
+    expect(served() - before).toBeGreaterThanOrEqual(6);
+    expect(fs.readdirSync(store)).not.toContain(pod.ip);
+    stopContainer();
+    expect(fs.existsSync(sock)).toBe(false); // SIGTERM: the daemon removed its socket
   });
 
   it("carries iptables for the bridge's ipMasq when it runs as the daemon container", () => {
