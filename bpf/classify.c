@@ -2,7 +2,7 @@
 /*
  * classify: count, then steer the packet to an HTB class by setting skb->priority.
  *
- * This is the shaping design DESIGN.md recommends where sch_fq is missing: HTB (or TBF) holds a
+ * This is the shaping design docs/ebpf-bandwidth.md explains for kernels without sch_fq: HTB (or TBF) holds a
  * short queue, and this program replaces tc filters (u32) and, with redirect_ifindex, mirred to a
  * shared IFB. HTB looks at skb->priority first: if it names one of its classes (major:minor with
  * the qdisc's major), the packet goes there without any filter. The packet is never dropped here.

@@ -8,7 +8,7 @@
  * t = max(t, now) + cost. One u64 updated with compare-and-swap replaces a spin-locked
  * {tokens, last} pair, so the map needs no BTF and CPUs never wait on each other.
  *
- * Measured (DESIGN.md): a pure drop policer cannot hold TCP near the rate at data-centre RTTs;
+ * Measured (docs/ebpf-bandwidth.md, "Police mode"): a pure drop policer cannot hold TCP near the rate at data-centre RTTs;
  * marking ECT packets with CE once the backlog passes mark_above makes ECN-capable senders back
  * off before any drop (930 Mbit/s at a 1 Gbit target, 0.04 ms ping).
  */

@@ -45,7 +45,14 @@ if (!fs.existsSync(path.join(root, "dist/tscni"))) {
   process.exit(1);
 }
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-bridge-"));
-process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+// ebpf-bandwidth's pins: a private bpffs, dropped at the end.
+const pins = path.join(tmp, "bpf");
+fs.mkdirSync(pins);
+execFileSync("mount", ["-t", "bpf", "bpf", pins]);
+process.on("exit", () => {
+  spawnSync("umount", ["-l", pins]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 function binDir(side, exe) {
   const dir = path.join(tmp, `bin-${side}`);
@@ -54,7 +61,7 @@ function binDir(side, exe) {
     // tscni's own layout: the executable and its shim under each name (host-local then runs in-process).
     execFileSync(exe, ["install", "--dir", dir], { stdio: "ignore", env: { PATH: process.env.PATH } });
   } else {
-    for (const p of ["bridge", "host-local"]) fs.symlinkSync(path.join("/usr/lib/cni", p), path.join(dir, p));
+    for (const p of ["bridge", "host-local", "bandwidth"]) fs.symlinkSync(path.join("/usr/lib/cni", p), path.join(dir, p));
   }
   return dir;
 }
@@ -66,13 +73,14 @@ function config(side, name, subnet, bridge) {
   });
 }
 
-function exec(node, bin, command, stdin, containerID, netns, extraEnv = {}) {
+function exec(node, bin, command, stdin, containerID, netns, extraEnv = {}, out) {
   // A runtime's environment, without this machine's NODE_EXTRA_CA_CERTS (+90 ms per Node start).
   const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerID, CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin), CNI_NETNS: netns, ...extraEnv };
   const t0 = process.hrtime.bigint();
   const r = spawnSync("nsenter", [`--net=/var/run/netns/${node}`, bin], { input: stdin, env, encoding: "utf8" });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${bin} ${command} failed: ${r.stdout}${r.stderr}`);
+  if (out) out.stdout = r.stdout;
   return ms;
 }
 
@@ -102,7 +110,8 @@ const runs = sides.map((s) => {
   const bins = binDir(s.side, s.exe);
   const node = `bn${s.side[0]}${s.side.slice(-1)}${tag}`;
   ns(node);
-  return { ...s, bin: path.join(bins, "bridge"), node, adds: [], dels: [], fill: [], conf: config(s.side, "benchnet", "10.200.0.0/16", "bb"), fillConf: config(s.side, "fillnet", "10.201.0.0/16", "bf") };
+  const bw = path.join(bins, s.exe ? "ebpf-bandwidth" : "bandwidth");
+  return { ...s, bin: path.join(bins, "bridge"), bw, node, adds: [], dels: [], bwAdds: [], bwDels: [], clsAdds: [], clsDels: [], fill: [], conf: config(s.side, "benchnet", "10.200.0.0/16", "bb"), fillConf: config(s.side, "fillnet", "10.201.0.0/16", "bf") };
 });
 const ctrName = (r, kind, i) => `${kind}${r.side[0]}${r.side.slice(-1)}${tag}${i}`;
 // Warm-up: create the bridge and page the binary in.
@@ -113,7 +122,18 @@ const versions = Object.fromEntries(runs.map((r) => [r.side, Array.from({ length
 for (let i = 0; i < ITER; i++) {
   for (const r of runs) {
     const ctr = ns(ctrName(r, "bc", i));
-    r.adds.push(exec(r.node, r.bin, "ADD", r.conf, `c${i}`, ctr, r.env));
+    const out = {};
+    r.adds.push(exec(r.node, r.bin, "ADD", r.conf, `c${i}`, ctr, r.env, out));
+    // The bandwidth plugin chained after it (the reference's `bandwidth`, or ebpf-bandwidth).
+    const bwConf = JSON.stringify({ cniVersion: "1.0.0", name: "benchnet", type: path.basename(r.bw), pinRoot: pins, ingressRate: 10_000_000, ingressBurst: 1 << 20, egressRate: 10_000_000, egressBurst: 1 << 20, prevResult: JSON.parse(out.stdout) });
+    r.bwAdds.push(exec(r.node, r.bw, "ADD", bwConf, `c${i}`, ctr, r.env));
+    r.bwDels.push(exec(r.node, r.bw, "DEL", bwConf, `c${i}`, ctr, r.env));
+    if (r.exe) {
+      // The clsact fallback (cls_bpf filters), which skips TCX's two RCU grace periods per verb.
+      const cls = JSON.stringify({ ...JSON.parse(bwConf), attach: "clsact" });
+      r.clsAdds.push(exec(r.node, r.bw, "ADD", cls, `c${i}`, ctr, r.env));
+      r.clsDels.push(exec(r.node, r.bw, "DEL", cls, `c${i}`, ctr, r.env));
+    }
     r.dels.push(exec(r.node, r.bin, "DEL", r.conf, `c${i}`, ctr, r.env));
   }
 }
@@ -122,7 +142,7 @@ for (let i = 0; i < FILL; i++) {
   for (const r of runs) r.fill.push(exec(r.node, r.bin, "ADD", r.fillConf, `f${i}`, ns(ctrName(r, "bf", i)), r.env));
 }
 cleanup();
-const rows = runs.map((r) => ({ name: r.name, version: median(versions[r.side]), add: median(r.adds), addP10: p10(r.adds), addP90: p90(r.adds), del: median(r.dels), delP10: p10(r.dels), delP90: p90(r.dels), first: r.fill[0], last: r.fill[FILL - 1], lastMed: median(r.fill.slice(-10)) }));
+const rows = runs.map((r) => ({ name: r.name, version: median(versions[r.side]), bwAdd: median(r.bwAdds), bwAddP90: p90(r.bwAdds), bwDel: median(r.bwDels), bwDelP90: p90(r.bwDels), cls: r.clsAdds.length ? [median(r.clsAdds), p90(r.clsAdds), median(r.clsDels), p90(r.clsDels)] : undefined, add: median(r.adds), addP10: p10(r.adds), addP90: p90(r.adds), del: median(r.dels), delP10: p10(r.dels), delP90: p90(r.dels), first: r.fill[0], last: r.fill[FILL - 1], lastMed: median(r.fill.slice(-10)) }));
 
 console.log(`bridge ADD/DEL latency, ms (median of ${ITER}; p10, p90), cniVersion 1.0.0, host-local, IPv4, isDefaultGateway${IPMASQ ? ", ipMasq (iptables)" : ""};`);
 console.log(`each number includes nsenter's own start-up (${f(base)} ms median). Node ${process.version}, ${os.cpus().length} vCPU, kernel ${os.release()}.`);
@@ -131,4 +151,14 @@ console.log(`| plugin | VERSION median | ADD median | ADD p10 | ADD p90 | DEL me
 console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(`| ${r.name} | ${f(r.version)} | ${f(r.add)} | ${f(r.addP10)} | ${f(r.addP90)} | ${f(r.del)} | ${f(r.delP10)} | ${f(r.delP90)} | ${f(r.first)} | ${f(r.last)} | ${f(r.lastMed)} |`);
+}
+console.log("");
+console.log(`bandwidth plugin chained after the bridge (reference \`bandwidth\` / ebpf-bandwidth, 10 Mbit/s both ways), ms (median of ${ITER}; p90):`);
+console.log("");
+console.log("| plugin | ADD median | ADD p90 | DEL median | DEL p90 |");
+console.log("|---|---|---|---|---|");
+for (const r of rows) {
+  const name = r.name.replace("(bridge + host-local)", "bandwidth").replace("tscni bridge", "tscni ebpf-bandwidth");
+  console.log(`| ${name} | ${f(r.bwAdd)} | ${f(r.bwAddP90)} | ${f(r.bwDel)} | ${f(r.bwDelP90)} |`);
+  if (r.cls) console.log(`| ${name.replace("tscni ebpf-bandwidth", "tscni ebpf-bandwidth \"attach\": \"clsact\"")} | ${r.cls.map(f).join(" | ")} |`);
 }

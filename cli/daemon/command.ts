@@ -17,6 +17,7 @@ export interface DaemonArgs {
 export const SPAWNED_IDLE_EXIT_S = 600;
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
+const mib = (n: number) => (n / 1048576).toFixed(1);
 
 export async function daemonCommand(a: DaemonArgs): Promise<number> {
   const socket = a.socket ?? defaultSocketPath();
@@ -27,7 +28,7 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
       return 3; // as `systemctl status` says "not running"
     }
     const up = ((Date.now() - st.startedMs) / 1000).toFixed(0);
-    say(`tscni daemon pid ${st.pid} on ${st.socket}: up ${up} s, ${st.served} requests, build ${st.digest}${st.digest === BUILD_DIGEST ? "" : ` (this tscni is build ${BUILD_DIGEST}: its shims fall back to exec)`}${st.spawned ? ", spawned on demand" : ""}`);
+    say(`tscni daemon pid ${st.pid} on ${st.socket}: up ${up} s, ${st.served} requests, build ${st.digest}${st.digest === BUILD_DIGEST ? "" : ` (this tscni is build ${BUILD_DIGEST}: its shims fall back to exec)`}${st.spawned ? ", spawned on demand" : ""}${st.rssBytes ? `, rss ${mib(st.rssBytes)} MiB, heap ${mib(st.heapUsedBytes ?? 0)} MiB` : ""}`);
     return 0;
   }
   if (a.action === "stop") {

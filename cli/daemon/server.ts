@@ -54,6 +54,13 @@ const fileIno = (p: string) => {
     return undefined;
   }
 };
+const peerNetIno = (pid: number) => {
+  try {
+    return fs.statSync(`/proc/${pid}/ns/net`).ino;
+  } catch {
+    return undefined; // gone already, or not visible
+  }
+};
 const nsIno = (pid: number | "self", ns: "net" | "mnt") => fs.statSync(`/proc/${pid}/ns/${ns}`).ino;
 const threadNsIno = (ns: "net" | "mnt") => fs.statSync(`/proc/self/task/${native().gettid()}/ns/${ns}`).ino;
 
@@ -168,6 +175,9 @@ export interface StatusInfo {
   startedMs: number;
   served: number;
   spawned: boolean;
+  /** Memory, for operators watching a long-lived daemon (process.memoryUsage()). */
+  rssBytes?: number;
+  heapUsedBytes?: number;
 }
 
 const send = (fd: number, buf: Buffer) => {
@@ -215,15 +225,17 @@ async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise
   try {
     if (request.argv0 === CONTROL.status || request.argv0 === CONTROL.stop) {
       send(conn, encodeAck(Ack.Accepted));
-      send(conn, encodeReply(0, JSON.stringify(info), ""));
+      const mem = process.memoryUsage();
+      send(conn, encodeReply(0, JSON.stringify({ ...info, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed }), ""));
       return request.argv0 === CONTROL.stop ? "stop" : "refused";
     }
     if (request.digest !== o.digest) {
       send(conn, encodeAck(Ack.OtherBuild));
       return "other-build";
     }
-    // The plugins act on the namespace they run in: the caller's must be ours.
-    if (nsIno(pid, "net") !== nsIno("self", "net")) {
+    // The plugins act on the namespace they run in: the caller's must be ours. (pid 0: the caller
+    // is in a pid namespace we cannot see into, e.g. a DaemonSet without hostPID; unverifiable.)
+    if (pid <= 0 || peerNetIno(pid) !== nsIno("self", "net")) {
       send(conn, encodeAck(Ack.OtherNamespace));
       return "refused";
     }

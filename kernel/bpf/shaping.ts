@@ -166,7 +166,7 @@ export function updateShapingConfig(dir: string, d: Direction, c: Partial<ShapeC
 
 /**
  * Detach both links and remove the directory. Idempotent, and works when the device (or its
- * namespace) is already gone: the pins would otherwise stay forever (DESIGN.md, TCX notes).
+ * namespace) is already gone: the pins would otherwise stay forever (a TCX link outlives its device as a pin).
  */
 export function removeShaping(dir: string): void {
   const errors: unknown[] = [];

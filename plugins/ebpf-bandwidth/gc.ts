@@ -22,6 +22,14 @@ const subdirs = (dir: string) => {
   }
 };
 
+/**
+ * The name an earlier version gave a valid attachment, when that name can be nobody else's: an
+ * interface name with '-' makes it another attachment's current name ("pod-x-eth0" is that of
+ * ("pod-x", "eth0") as well as the old one of ("pod", "x-eth0")). Others equal the current name,
+ * or (dots, long IDs) never existed, since bpffs refused them.
+ */
+const keptLegacyName = (containerID: string, ifname: string) => (ifname.includes("-") ? [] : [legacyAttachmentName(containerID, ifname)]);
+
 export interface GcReport {
   removed: string[];
   orphanClasses: number[];
@@ -31,8 +39,7 @@ export interface GcReport {
 }
 
 export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcReport {
-  // Directories named by an earlier version (legacyAttachmentName) are kept for valid attachments too.
-  const keep = new Set(valid.flatMap((a) => [attachmentName(a.containerID, a.ifname), legacyAttachmentName(a.containerID, a.ifname)]));
+  const keep = new Set(valid.flatMap((a) => [attachmentName(a.containerID, a.ifname), ...keptLegacyName(a.containerID, a.ifname)]));
   const netDir = networkPath(cfg.pinRoot, cfg.network);
   const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [], orphanFilters: [] };
   for (const dir of subdirs(netDir)) {

@@ -58,7 +58,8 @@ export const attachmentName = (containerID: string, ifname: string) =>
 
 /**
  * The name an earlier version gave the attachment. GC keeps a directory so named when its
- * attachment is valid (a pod attached before an upgrade keeps its limit); nothing else reads it.
+ * attachment is valid and the name cannot be another attachment's (gc.ts), so that a pod attached
+ * before an upgrade keeps its limit; nothing else reads it.
  */
 export const legacyAttachmentName = (containerID: string, ifname: string) => `${containerID}-${ifname}`;
 

@@ -68,7 +68,7 @@ INITRD_DIR=$WORK/initrd
 mkdir -p "$INITRD_DIR"/{bin,dev,proc,sys,mnt,lower,upper,modules}
 cp "$BUSYBOX" "$INITRD_DIR/bin/busybox"
 for app in sh mount umount mkdir insmod chroot cat echo sleep poweroff switch_root; do ln -s busybox "$INITRD_DIR/bin/$app"; done
-# Order matters (dependencies first), as DESIGN.md found; overlay for the writable layer.
+# Order matters (dependencies first: each module needs the ones before it); overlay for the writable layer.
 BOOT_MODULES=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p overlay)
 for m in "${BOOT_MODULES[@]}"; do
   f=$(find "$MODDIR" -name "$m.ko*" | head -1)

@@ -135,7 +135,7 @@ describe.skipIf(!tcx)("TCX", () => {
     const root = pinRoot();
     const att = attachShaping({ program: "classify", ifindex, netns: a.path, pinRoot: root, name: "gone", config: { egress: {} } });
     a.ip("link", "del", "a0");
-    // The link outlives its device as a pin (DESIGN.md): removeShaping must still clean up.
+    // The link outlives its device as a pin (ARCHITECTURE.md, state): removeShaping must still clean up.
     const l = BpfLink.fromPin(path.join(att.dir, pinName.link("egress")));
     expect(l.info().ifindex).toBe(0);
     l.close();

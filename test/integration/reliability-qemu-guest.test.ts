@@ -60,7 +60,7 @@ describe.skipIf(!inGuest)("second kernel (qemu guest)", () => {
     const t = shaped({ mode: "police" });
     expect(t.ctrs[0]!.ns.run("ping", ["-c", "2", "-W", "3", t.ctrs[1]!.ip], { allowFail: true }).status).toBe(0);
     const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
-    expect(up.mbps).toBeLessThan(12.5); // a policer overshoots a little (RELIABILITY.md, DESIGN.md)
+    expect(up.mbps).toBeLessThan(12.5); // a policer overshoots a little (RELIABILITY.md, docs/ebpf-bandwidth.md)
     const c = t.ctrs[0]!;
     delNetworkList(t.o, t.list, c.a, c.result);
     expect(pinsUnder(t.pinRoot).filter((p) => p.includes(c.a.containerID))).toEqual([]);
