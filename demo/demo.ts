@@ -65,11 +65,9 @@ async function main(): Promise<number> {
   if (!fs.existsSync(dist)) throw new Error("dist/tscni missing: run scripts/demo.sh (it builds first)");
   say("tscni demo — bridge + host-local + ebpf-bandwidth on throwaway network namespaces\n");
   execFileSync(dist, ["install", "--dir", binDir], { stdio: "ignore" });
-  say(`1. installed ${dist} into ${binDir} as: ${fs.readdirSync(binDir).join(", ")}`);
-  for (const name of ["bridge", "host-local", "ebpf-bandwidth"]) {
-    const v = spawnSync(path.join(binDir, name), [], { env: { CNI_COMMAND: "VERSION" }, input: "{}", encoding: "utf8" });
-    say(`   ${name.padEnd(15)} VERSION -> supports ${JSON.parse(v.stdout).supportedVersions.join(", ")}`);
-  }
+  say(`1. installed ${dist} into ${binDir}: ${fs.readdirSync(binDir).join(", ")}`);
+  say("   (tscni is the executable; the plugin names are one small static shim that hands each call");
+  say("   to a resident `tscni daemon`, started by the first call, or execs tscni when there is none)");
 
   ip("netns", "add", node);
   ip("-n", node, "link", "set", "lo", "up");
@@ -78,16 +76,23 @@ async function main(): Promise<number> {
     ip("-n", c.ns, "link", "set", "lo", "up");
   }
   say(`\n2. created node namespace ${node} and containers ${containers.map((c) => c.ns).join(", ")}`);
+  for (const name of ["bridge", "host-local", "ebpf-bandwidth"]) {
+    const v = spawnSync("nsenter", [`--net=/var/run/netns/${node}`, path.join(binDir, name)], { env: { PATH: process.env.PATH, CNI_COMMAND: "VERSION" }, input: "{}", encoding: "utf8" });
+    say(`   ${name.padEnd(15)} VERSION -> supports ${JSON.parse(v.stdout).supportedVersions.join(", ")}`);
+  }
 
   const opts = { binDir, nodeNetns: node };
   const results = new Map<string, any>();
+  const addMs = new Map<string, number>();
   for (const c of containers) {
     // The burst containerd sends by default (2^32-1 bits): the plugin clamps it to something that shapes.
     const burst = 4294967295;
     const caps = c.name === "c3" ? { bandwidth: { ingressRate: SHAPED_RATE, ingressBurst: burst, egressRate: SHAPED_RATE, egressBurst: burst } } : {};
     const att = { containerID: c.id, netns: `/var/run/netns/${c.ns}`, ifname: "eth0", capabilityArgs: caps };
     try {
+      const t0 = performance.now();
       results.set(c.name, addNetworkList(opts, conflist, att));
+      addMs.set(c.name, performance.now() - t0);
     } catch (e) {
       if (e instanceof ChainError && /not implemented/.test(String(e.cniError?.msg))) {
         say(`\n   ${e.plugin} is not implemented in this build yet: ${e.message}`);
@@ -98,14 +103,15 @@ async function main(): Promise<number> {
     }
   }
   say("\n3. ADD through the chain (bridge -> host-local -> ebpf-bandwidth):\n");
-  const rows = [["container", "interface", "IPv4", "IPv6", "MAC", "shaping"]];
+  const rows = [["container", "interface", "IPv4", "IPv6", "MAC", "shaping", "chain ADD"]];
   for (const c of containers) {
     const r = results.get(c.name);
     const ips: string[] = (r.ips ?? []).map((i: any) => i.address);
     const itf = (r.interfaces ?? []).find((i: any) => i.sandbox);
-    rows.push([c.name, itf?.name ?? "eth0", ips.find((a) => !a.includes(":")) ?? "-", ips.find((a) => a.includes(":")) ?? "-", itf?.mac ?? "-", c.name === "c3" ? `${SHAPED_RATE / 1e6} Mbit/s both ways` : "none"]);
+    rows.push([c.name, itf?.name ?? "eth0", ips.find((a) => !a.includes(":")) ?? "-", ips.find((a) => a.includes(":")) ?? "-", itf?.mac ?? "-", c.name === "c3" ? `${SHAPED_RATE / 1e6} Mbit/s both ways` : "none", `${addMs.get(c.name)!.toFixed(0)} ms`]);
   }
   table(rows);
+  say(`\n   ${daemonStatus()}`);
 
   const addr = (c: string, v6 = false) => (results.get(c).ips as any[]).map((i) => i.address.split("/")[0]).find((a: string) => a.includes(":") === v6);
   say("\n4. connectivity:\n");
@@ -159,7 +165,15 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** The node's daemon, as `tscni daemon status` reports it. */
+function daemonStatus(): string {
+  const r = spawnSync("nsenter", [`--net=/var/run/netns/${node}`, dist, "daemon", "status"], { encoding: "utf8" });
+  return r.stdout.trim();
+}
+
 function cleanup(): void {
+  // The daemon the first call started in the node namespace (it would keep the namespace alive).
+  if (fs.existsSync(`/var/run/netns/${node}`)) spawnSync("nsenter", [`--net=/var/run/netns/${node}`, dist, "daemon", "stop"]);
   for (const c of containers) spawnSync("ip", ["netns", "delete", c.ns]);
   spawnSync("ip", ["netns", "delete", node]);
   fs.rmSync(work, { recursive: true, force: true });
@@ -175,7 +189,7 @@ function cleanup(): void {
 main()
   .then((code) => {
     cleanup();
-    say("\n7. removed the namespaces, the bin dir and the IPAM store. Done.");
+    say("\n7. stopped the node's daemon; removed the namespaces, the bin dir and the IPAM store. Done.");
     process.exitCode = code;
   })
   .catch((e) => {
