@@ -6,13 +6,13 @@ import { delegate } from "../../core/delegate";
 import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
 import type { Result } from "../../core/result/types";
+import { step, stepAsync, UndoStack } from "../../core/undo";
 import { isNetlinkError, parseCidr, Rtnl } from "../../kernel/netlink/index";
 import { addAddresses, addRoutes, announceIPv4, containerSysctls, settleAddresses, writeSysctlsIn } from "./addresses";
 import { enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway } from "./bridge-dev";
 import { type BridgeConfig, parseBridgeConfig } from "./config";
 import { resolveBackend, setupMasq, setupSpoofCheck, teardownMasq, teardownSpoofCheck } from "./netfilter";
 import { buildResult, type Interfaces, type Layer3, shapeLayer3 } from "./result";
-import { step, stepAsync, UndoStack } from "./undo";
 import { attachPort, createVeth, randomVethName, waitPortUp } from "./veth";
 
 export async function cmdAdd(args: CmdArgs): Promise<Result> {

@@ -5,10 +5,10 @@ import { delegate } from "../../core/delegate";
 import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
 import type { Interface, Result } from "../../core/result/types";
+import { stepAsync } from "../../core/undo";
 import { type Link, parseCidr, parseIp, Rtnl } from "../../kernel/netlink/index";
 import { type BridgeConfig, parseBridgeConfig } from "./config";
 import { canonicalPrefix } from "./result";
-import { stepAsync } from "./undo";
 
 const sameIp = (a: string, b: string) => parseIp(a).equals(parseIp(b));
 const fail = (msg: string, details = "") => new CniError(Code.CheckFailed, msg, details);

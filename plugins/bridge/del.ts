@@ -1,10 +1,12 @@
 // DEL: idempotent. A missing namespace or interface is success. Masquerade state is removed by
 // name, so it goes even when CNI_NETNS is empty or the container is gone (the reference leaks it
-// then: containernetworking/plugins #810). Every part is attempted; the first failure is reported.
+// then: containernetworking/plugins #810). Every part is attempted; every failure is reported, the
+// first as the error (core/undo.ts Teardown).
 import * as fs from "node:fs";
 import { delegate } from "../../core/delegate";
-import { asCniError, CniError, Code } from "../../core/errors";
+import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
+import { Teardown, traceStep } from "../../core/undo";
 import { native } from "../../kernel/native";
 import { withNetns } from "../../kernel/netns";
 import { NETLINK_ROUTE, NetlinkError, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR } from "../../kernel/netlink/index";
@@ -12,7 +14,6 @@ import { deleteLinkRequest } from "../../kernel/netlink/link";
 import { encodeMessage, parseAck, parseMessages } from "../../kernel/netlink/message";
 import { parseBridgeConfig } from "./config";
 import { teardownMasq, teardownSpoofCheck } from "./netfilter";
-import { traceStep } from "./undo";
 
 /**
  * Delete the container interface, and so its veth peer; nothing to do if the namespace or the link
@@ -76,17 +77,7 @@ export function addressesOf(args: Pick<CmdArgs, "conf" | "ifname">): string[] | 
 
 export async function cmdDel(args: CmdArgs): Promise<void> {
   const cfg = parseBridgeConfig(args.conf, args);
-  const failures: CniError[] = [];
-  const attempt = async (what: string, fn: () => unknown) => {
-    const t0 = performance.now();
-    try {
-      await fn();
-    } catch (e) {
-      failures.push(asCniError(e, what));
-    } finally {
-      traceStep(what, t0);
-    }
-  };
+  const parts = new Teardown();
   // Started first, awaited last, reported first.
   let linkDeleted: Promise<void> | undefined;
   let linkStarted = 0;
@@ -101,22 +92,19 @@ export async function cmdDel(args: CmdArgs): Promise<void> {
   }
   if (cfg.ipamType) {
     const type = cfg.ipamType;
-    await attempt(`IPAM plugin "${type}" DEL`, () => delegate(type, "DEL", args.stdin, args, cfg.cniVersion));
+    await parts.attemptAsync(`IPAM plugin "${type}" DEL`, () => delegate(type, "DEL", args.stdin, args, cfg.cniVersion));
   }
   const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
-  if (cfg.macspoofchk) await attempt("remove MAC spoof check", () => teardownSpoofCheck(target));
-  if (cfg.ipMasq) await attempt("remove masquerade rules", () => teardownMasq(target, addressesOf(args)));
+  if (cfg.macspoofchk) parts.attempt("remove MAC spoof check", () => teardownSpoofCheck(target));
+  if (cfg.ipMasq) parts.attempt("remove masquerade rules", () => teardownMasq(target, addressesOf(args)));
   if (linkDeleted) {
     try {
       await linkDeleted;
     } catch (e) {
-      failures.unshift(asCniError(e, `delete ${args.ifname}`));
+      parts.fail(e, `delete ${args.ifname}`, true);
     } finally {
       traceStep(`delete ${args.ifname} (in the background)`, linkStarted);
     }
   }
-  if (failures.length) {
-    const [first, ...rest] = failures;
-    throw rest.length ? new CniError(first!.code, first!.msg, [first!.details, ...rest.map((r) => r.message)].filter(Boolean).join("; ")) : first!;
-  }
+  parts.finish();
 }

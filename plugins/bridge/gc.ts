@@ -4,9 +4,9 @@
 // reservations. STATUS is the IPAM's readiness.
 import { delegate } from "../../core/delegate";
 import type { CmdArgs } from "../../core/plugin";
+import { step, stepAsync } from "../../core/undo";
 import { parseBridgeConfig } from "./config";
 import { findTool, gcMasq, gcSpoofCheck } from "./netfilter";
-import { stepAsync, step } from "./undo";
 
 export async function cmdGC(args: CmdArgs): Promise<void> {
   const cfg = parseBridgeConfig(args.conf, args);

@@ -1,5 +1,5 @@
-// Pure parts of the bridge plugin: config validation, result shaping, masquerade scripts, VLAN
-// ranges and the undo stack. No root, no kernel.
+// Pure parts of the bridge plugin: config validation, result shaping, masquerade scripts and VLAN
+// ranges. No root, no kernel.
 import { describe, expect, it } from "vitest";
 import { parseNetConf } from "../../core/config";
 import { CniError } from "../../core/errors";
@@ -10,7 +10,6 @@ import {
 } from "../../plugins/bridge/masq";
 import { portVlanSpecs, vlanRanges } from "../../plugins/bridge/veth";
 import { defaultGatewayFor, nextIp, shapeLayer3 } from "../../plugins/bridge/result";
-import { UndoStack } from "../../plugins/bridge/undo";
 
 const parse = (extra: object, args: [string, string][] = []) => {
   const conf = parseNetConf(Buffer.from(JSON.stringify({ cniVersion: "1.0.0", name: "net", type: "bridge", ...extra })), "ADD");
@@ -184,35 +183,5 @@ describe("VLAN ranges", () => {
       { vid: 6 },
       { vid: 9 },
     ]);
-  });
-});
-
-describe("undo stack", () => {
-  it("undoes newest first, keeps going past a failing undo, and reports it with the original error", async () => {
-    const order: string[] = [];
-    const stack = new UndoStack();
-    const e = await stack
-      .run(async (u) => {
-        u.push("a", () => void order.push("a"));
-        u.push("b", () => {
-          order.push("b");
-          throw new Error("b broke");
-        });
-        u.push("c", async () => void order.push("c"));
-        throw new CniError(101, "IPAM failed");
-      })
-      .catch((x) => x as CniError);
-    expect(order).toEqual(["c", "b", "a"]);
-    expect(e.code).toBe(101);
-    expect(e.msg).toBe("IPAM failed");
-    expect(e.details).toMatch(/cleanup after the failure also failed: b: b broke/);
-  });
-
-  it("forgets the undos on success", async () => {
-    let undone = false;
-    const stack = new UndoStack();
-    await stack.run(async (u) => u.push("x", () => void (undone = true)));
-    expect(stack.size).toBe(0);
-    expect(undone).toBe(false);
   });
 });
