@@ -58,13 +58,26 @@ async function main(): Promise<number> {
   return runCli(process.argv.slice(2));
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err) => {
-    // Last resort: still a CNI error on stdout, never a stack trace.
-    writeAll(1, printJson(asCniError(err).toJSON(CURRENT_VERSION)));
-    process.exitCode = 1;
-  },
-);
+// scripts/train-code-cache.mjs loads this bundle to run real calls in-process and then saves V8's
+// code cache of everything they compiled; it asks for the dispatcher instead of a run.
+const trainer = (globalThis as { __tscniTrainer?: (api: TrainingApi) => void }).__tscniTrainer;
+export interface TrainingApi {
+  dispatch: typeof dispatch;
+  loadPlugin: typeof loadPlugin;
+  runCli: () => Promise<unknown>;
+}
+if (trainer) {
+  enableInProcessDelegation(loadPlugin, (f) => isThisBuild(f));
+  trainer({ dispatch, loadPlugin, runCli: () => import("./commands") });
+} else {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      // Last resort: still a CNI error on stdout, never a stack trace.
+      writeAll(1, printJson(asCniError(err).toJSON(CURRENT_VERSION)));
+      process.exitCode = 1;
+    },
+  );
+}

@@ -3,9 +3,12 @@
 //   1. the N-API addon (gcc against Node's headers; no node-gyp download),
 //   2. the eBPF objects (clang -target bpf, pinned flags; bpf/build.mjs),
 //   3. one CommonJS bundle of the TypeScript (esbuild),
-//   4. a Node single-executable blob holding the bundle, its code cache and the assets
-//      (pkg-config/sea-config.json), injected into a copy of this node binary with postject.
-import { execFileSync } from "node:child_process";
+//   4. the static shim (native/shim), with the build digest baked in,
+//   5. a V8 code cache of the bundle trained on real calls (scripts/train-code-cache.mjs),
+//   6. a Node single-executable blob: pkg-config/boot.cjs as the entry, the bundle, its cache, the
+//      addon, the BPF objects and the shim as assets (pkg-config/sea-config.json), injected into a
+//      copy of this node binary with postject.
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -83,8 +86,19 @@ publish(`build/tscni-shim.${tag}`, "build/tscni-shim");
 seaConfig.assets["tscni-shim"] = "build/tscni-shim";
 fs.writeFileSync("build/digest", `${digest}\n`);
 
+step("code cache");
+// V8's code cache of the bundle, trained by running real calls through it (scripts/train-code-cache.mjs);
+// as root in private network and mount namespaces, so ADD/CHECK/DEL build real state that vanishes.
+const trainArgs = ["scripts/train-code-cache.mjs", `build/tscni.${tag}.cjs`, `build/tscni.${tag}.cache`];
+const canUnshare = process.getuid?.() === 0 && spawnSync("unshare", ["-m", "-n", "true"]).status === 0;
+if (canUnshare) sh("unshare", ["-m", "-n", process.execPath, ...trainArgs], { env: { ...process.env, TSCNI_TRAIN_REAL: "1" } });
+else sh(process.execPath, trainArgs);
+seaConfig.assets["tscni.cjs"] = `build/tscni.${tag}.cjs`;
+seaConfig.assets["tscni.cjs.cache"] = `build/tscni.${tag}.cache`;
+
 step("single-executable blob");
-seaConfig.main = `build/tscni.${tag}.cjs`;
+// The entry is a small loader that compiles the bundle asset with the trained cache.
+seaConfig.main = "pkg-config/boot.cjs";
 seaConfig.output = `build/sea-prep.${tag}.blob`;
 fs.writeFileSync(`build/sea-config.${tag}.json`, JSON.stringify(seaConfig, null, 2));
 sh(process.execPath, ["--experimental-sea-config", `build/sea-config.${tag}.json`], { stdio: ["ignore", "ignore", "pipe"] });
@@ -100,7 +114,7 @@ sh(process.execPath, [
 ], { stdio: ["ignore", "ignore", "pipe"] }); // postject warns about ELF note names; harmless
 publish(tmpOut, out);
 fs.copyFileSync(`build/tscni.${tag}.cjs`, "build/tscni.cjs"); // kept for inspection and benchmarks
-for (const f of [`build/tscni.${tag}.cjs`, `build/sea-prep.${tag}.blob`, `build/sea-config.${tag}.json`]) fs.rmSync(f, { force: true });
+for (const f of [`build/tscni.${tag}.cjs`, `build/tscni.${tag}.cache`, `build/sea-prep.${tag}.blob`, `build/sea-config.${tag}.json`]) fs.rmSync(f, { force: true });
 // dist/ holds exactly one executable.
 for (const f of fs.readdirSync("dist")) if (f !== "tscni") fs.rmSync(path.join("dist", f), { recursive: true, force: true });
 const size = (fs.statSync(out).size / 1048576).toFixed(1);
