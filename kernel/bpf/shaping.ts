@@ -22,7 +22,7 @@ export interface ShapeConfig {
   markAbove: bigint;
   /** edt: drop packets scheduled further ahead than this. */
   horizonNs: bigint;
-  /** classify: skb->priority, i.e. the HTB class handle (see tcHandle); 0 = leave alone. */
+  /** classify: skb->priority, i.e. the HTB class handle (tcHandle(major, minor)); 0 = leave alone. */
   classid: number;
   /** classify: redirect to this ifindex's egress (a shared IFB); 0 = none. */
   redirectIfindex: number;
@@ -70,9 +70,6 @@ export function sumShapeStats(perCpu: Buffer[]): ShapeStats {
   }
   return s;
 }
-
-/** A tc handle major:minor as the kernel stores it (TC_H_MAKE): what skb->priority must hold. */
-export const tcHandle = (major: number, minor: number) => (((major & 0xffff) << 16) | (minor & 0xffff)) >>> 0;
 
 // ---- pinned attachments --------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@
 //   nl.listNeighs({link?, family?}): Neigh[]    Neigh = {index, family, ip, mac?, state, states: ["permanent"...], flags, router}
 //   nl.addNeigh(link, {ip, mac?, state? (default "permanent"), replace? (default true), router?})   nl.deleteNeigh(link, ip)
 //   nl.resolveNeigh(link, ip)                  NTF_USE: kernel sends ARP/NS now (own IPv4 address → gratuitous ARP)
-// tc (rates in bits/s, bursts/limits in bytes; handles as numbers, tcHandle("1:10") / formatTcHandle(n)):
+// tc (rates in bits/s, bursts/limits in bytes; handles as numbers, parseTcHandle("1:10") / tcHandle(1, 0x10) / formatTcHandle(n)):
 //   nl.listQdiscs(link?): Qdisc[]   Qdisc = {index, kind, handle, parent, stats?, htb?: {defaultClass, r2q}, tbf?: {rate, burst, limit}}
 //   nl.addQdisc / replaceQdisc(link, {kind: "clsact"} | {kind: "ingress"}
 //        | {kind: "htb", handle?: "1:", parent?, defaultClass?: 0x10, r2q?, directQlen?}
@@ -60,7 +60,7 @@ export type { Route, RouteSpec, RouteType } from "./route";
 export type { Neigh, NeighSpec, NeighState } from "./neigh";
 export type { FifoQdiscOptions, Qdisc, QdiscOptions, QdiscPlacement, HtbQdiscOptions, TbfQdiscOptions, TcClass, HtbClassOptions, TcFilter, BpfFilterOptions, TcStats } from "./tc";
 export { filterParent } from "./tc";
-export { tcHandle, formatTcHandle, tcMajor, tcMinor, tcMake } from "./tc-handle";
+export { formatQdiscHandle, formatTcHandle, isRootQdisc, parseTcHandle, rootQdisc, tcHandle, tcMajor, tcMinor } from "./tc-handle";
 export { type Psched, MAX_TICKS, parsePsched, psched, maxXmitBytes, xmitTicks, xmitBytes } from "./psched";
 export type { BridgeVlanSpec, BridgeVlan, BridgeLinkInfo } from "./bridge-vlan";
 export { NetlinkSocket, type Request, type SocketOptions, type Transport } from "./socket";

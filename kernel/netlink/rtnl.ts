@@ -18,7 +18,7 @@ import {
   bpfFilterRequest, decodeClass, decodeFilter, decodeQdisc, deleteClassRequest, deleteFilterRequest, deleteQdiscRequest,
   dumpClassesRequest, dumpFiltersRequest, dumpQdiscsRequest, htbClassRequest, qdiscRequest,
 } from "./tc";
-import { tcHandle } from "./tc-handle";
+import { parseTcHandle } from "./tc-handle";
 import { openNetns } from "../netns";
 
 /** A namespace given as a path (/var/run/netns/x, /proc/<pid>/ns/net) or an already open fd. */
@@ -281,7 +281,7 @@ export class Rtnl {
   // ---------------- tc: classes ----------------
 
   listClasses(link: LinkRef, parent?: number | string): TcClass[] {
-    const p = parent === undefined ? undefined : tcHandle(parent);
+    const p = parent === undefined ? undefined : parseTcHandle(parent);
     return this.socket
       .dump(dumpClassesRequest(this.linkIndex(link)))
       .map((m) => decodeClass(m.payload))

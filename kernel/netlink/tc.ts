@@ -15,7 +15,7 @@ import {
 import { type Psched, psched, xmitBytes, xmitTicks } from "./psched";
 import type { Request } from "./socket";
 import { LITTLE_ENDIAN } from "./struct";
-import { formatTcHandle, tcHandle } from "./tc-handle";
+import { formatTcHandle, parseTcHandle } from "./tc-handle";
 
 export const htbAttrs = defineAttrs("TCA_HTB", {
   parms: { id: TCA_HTB.PARMS, type: { struct: tcHtbOpt } },
@@ -205,7 +205,7 @@ export interface QdiscPlacement {
 
 function qdiscPlacement(kind: string, p: QdiscPlacement): { parent: number; handle: number } {
   if (kind === "clsact" || kind === "ingress") return { parent: kind === "clsact" ? TC_H_CLSACT : TC_H_INGRESS, handle: 0xffff0000 };
-  return { parent: tcHandle(p.parent ?? TC_H_ROOT), handle: tcHandle(p.handle ?? 0) };
+  return { parent: parseTcHandle(p.parent ?? TC_H_ROOT), handle: parseTcHandle(p.handle ?? 0) };
 }
 
 function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | { limit: number } | undefined {
@@ -332,14 +332,14 @@ export function htbClassRequest(op: "add" | "replace", ifindex: number, o: HtbCl
     quantum: o.quantum ?? 0,
     prio: o.prio ?? 0,
   };
-  const handle = tcHandle(o.classid);
-  return tcRequest(RTM.NEWTCLASS, createFlags(op === "replace"), { ifindex, handle, parent: tcHandle(o.parent) }, {
+  const handle = parseTcHandle(o.classid);
+  return tcRequest(RTM.NEWTCLASS, createFlags(op === "replace"), { ifindex, handle, parent: parseTcHandle(o.parent) }, {
     kind: "htb", options: { parms, rate64: rate.rate64, ceil64: ceil.rate64 },
   }, `htb class ${formatTcHandle(handle)} dev ${ifindex}`);
 }
 
 export function deleteClassRequest(ifindex: number, classid: number | string): Request {
-  const handle = tcHandle(classid);
+  const handle = parseTcHandle(classid);
   return tcRequest(RTM.DELTCLASS, 0, { ifindex, handle }, {}, `class ${formatTcHandle(handle)} dev ${ifindex}`);
 }
 
@@ -383,7 +383,7 @@ const htons = (v: number) => (LITTLE_ENDIAN ? ((v & 0xff) << 8) | ((v >> 8) & 0x
 export function filterParent(parent: number | string): number {
   if (parent === "ingress") return TC_PARENT_INGRESS;
   if (parent === "egress") return TC_PARENT_EGRESS;
-  return tcHandle(parent);
+  return parseTcHandle(parent);
 }
 
 export interface BpfFilterOptions {
@@ -421,7 +421,7 @@ export function bpfFilterRequest(op: "add" | "replace", ifindex: number, o: BpfF
     fd: o.fd,
     name: o.name,
     flags: o.directAction === false || o.mirredRedirect ? undefined : TCA_BPF_FLAG_ACT_DIRECT,
-    classid: o.classid === undefined ? undefined : tcHandle(o.classid),
+    classid: o.classid === undefined ? undefined : parseTcHandle(o.classid),
     act: o.mirredRedirect ? mirredRedirectActions(o.mirredRedirect) : undefined,
   };
   // tcm_info = TC_H_MAKE(prio << 16, protocol) with the protocol in network byte order.

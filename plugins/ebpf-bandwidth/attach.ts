@@ -8,14 +8,14 @@ import type { Result } from "../../core/result/types";
 import {
   BpfLink, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, makePinDir, openShapingMap, pinName, removePinDir, removeShaping,
 } from "../../kernel/bpf/index";
-import { Rtnl, isNetlinkError } from "../../kernel/netlink/index";
+import { Rtnl, isNetlinkError, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import {
   type AttachMode, CFG_FLAGS_OFFSET, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta, sweepClsactOrphans,
 } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
-import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, majorOf, makePlan, minorOf, parentMinor, steerMinor, usesIfb } from "./plan";
+import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, makePlan, parentMinor, steerMinor, usesIfb } from "./plan";
 
 export interface HostVeth {
   index: number;
@@ -113,7 +113,7 @@ export function inspect(dir: string): PinnedState {
     }
   }
   const c = st.cfg.ingress?.classid ?? 0;
-  if (c && majorOf(c) === IFB_MAJOR) st.ifbMinor = parentMinor(minorOf(c)); // classify steers to the bulk leaf
+  if (c && tcMajor(c) === IFB_MAJOR) st.ifbMinor = parentMinor(tcMinor(c)); // classify steers to the bulk leaf
   else st.ifbMinor = readIfbRecord(dir); // ADD stopped between making the class and pinning cfg
   if (st.ifbMinor === undefined) delete st.ifbMinor;
   return st;

@@ -5,14 +5,14 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Attachment } from "../../core/plugin";
-import type { Rtnl } from "../../kernel/netlink/index";
+import { type Rtnl, isRootQdisc, tcHandle } from "../../kernel/netlink/index";
 import { inspect, teardown } from "./attach";
 import type { BandwidthConfig } from "./config";
 import { OUR_ROOT_KINDS, deleteHtbRoot } from "./htb";
 import { sweepClsactOrphans } from "./hooks";
 import { deleteIfbClasses, releaseIfbClass, usedMinors } from "./ifb";
 import { attachmentName, legacyAttachmentName, networkPath } from "./names";
-import { VETH_MAJOR, handle } from "./plan";
+import { VETH_MAJOR } from "./plan";
 
 const subdirs = (dir: string) => {
   try {
@@ -78,7 +78,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcRepor
     releaseIfbClass(nl, cfg.ifbName, undefined); // deletes the IFB if nothing is left on it
   }
   for (const q of nl.listQdiscs()) {
-    if (!OUR_ROOT_KINDS.includes(q.kind) || q.parent !== 0xffffffff || q.handle !== handle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
+    if (!OUR_ROOT_KINDS.includes(q.kind) || !isRootQdisc(q) || q.handle !== tcHandle(VETH_MAJOR, 0) || veths.has(q.index)) continue;
     if (deleteHtbRoot(nl, q.index, VETH_MAJOR)) report.orphanRoots.push(q.index);
   }
   // clsact filters of ours that no pinned map_meta records (a crash between filter and pin).

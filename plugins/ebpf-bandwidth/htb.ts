@@ -3,10 +3,10 @@
 // one request it needs is built here from the layer's own encoder (struct tc_fifo_qopt = u32 limit).
 import { encodeBody } from "../../kernel/netlink/attrs";
 import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
-import { type Psched, type Qdisc, type Rtnl, type TcClass, isNetlinkError, psched, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
+import { type Psched, type Qdisc, type Rtnl, type TcClass, formatQdiscHandle, isNetlinkError, psched, rootQdisc, tcHandle, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
 import { type FqQdiscOptions, type HtbQdiscOptions, tcBody } from "../../kernel/netlink/tc";
-import { foreignRootError, rootOf, rootOwner } from "./ownership";
-import { type ClassPlan, type FqPlan, handle, htbBurst, htbQuantum } from "./plan";
+import { foreignRootError, rootOwner } from "./ownership";
+import { type ClassPlan, type FqPlan, htbBurst, htbQuantum } from "./plan";
 
 /** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
 export function bfifoRequest(ifindex: number, parent: number, limitBytes: number) {
@@ -27,7 +27,7 @@ export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkErro
  */
 export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdiscOptions | FqQdiscOptions, device?: string): void {
   const refuse = (root: Qdisc) => foreignRootError(device ?? nl.findLink(ifindex)?.name ?? `ifindex ${ifindex}`, root, q.kind, major);
-  const root = rootOf(nl.listQdiscs(ifindex), ifindex);
+  const root = rootQdisc(nl.listQdiscs(ifindex), ifindex);
   const owner = rootOwner(root, OUR_ROOT_KINDS, major);
   if (owner === "foreign") throw refuse(root!);
   if (owner === "ours" && root!.kind === q.kind) return;
@@ -37,9 +37,9 @@ export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdisc
   try {
     // Add, not replace: the kernel grafts over its own default root (handle 0) but answers EEXIST
     // for any other, so a root another tool adds after our look is never replaced either.
-    nl.addQdisc(ifindex, { ...q, handle: handle(major, 0) });
+    nl.addQdisc(ifindex, { ...q, handle: tcHandle(major, 0) });
   } catch (e) {
-    const now = isNetlinkError(e, "EEXIST") ? rootOf(nl.listQdiscs(ifindex), ifindex) : undefined;
+    const now = isNetlinkError(e, "EEXIST") ? rootQdisc(nl.listQdiscs(ifindex), ifindex) : undefined;
     if (now && rootOwner(now, OUR_ROOT_KINDS, major) === "foreign") throw refuse(now);
     throw e;
   }
@@ -57,8 +57,9 @@ export function ensureFqRoot(nl: Rtnl, ifindex: number, fq: FqPlan): void {
 
 /** CHECK: the fq root is there with our handle. */
 export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undefined {
-  const root = nl.listQdiscs(ifindex).find((q) => q.parent === 0xffffffff);
-  if (root?.kind !== "fq" || root.handle !== handle(fq.major, 0)) return `root qdisc is ${root?.kind ?? "none"}, want fq ${fq.major.toString(16)}:`;
+  const root = rootQdisc(nl.listQdiscs(ifindex), ifindex);
+  const want = tcHandle(fq.major, 0);
+  if (root?.kind !== "fq" || root.handle !== want) return `root qdisc is ${root?.kind ?? "none"}, want fq ${formatQdiscHandle(want)}`;
   return undefined;
 }
 
@@ -69,18 +70,18 @@ export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undef
  * bounds their sum and small packets never queue behind bulk ones.
  */
 export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
-  const classid = handle(c.major, c.minor);
+  const classid = tcHandle(c.major, c.minor);
   const capBurst = htbBurst(c.rateBits, c.burst); // cburst of every class: they all borrow up to the cap
   nl.replaceHtbClass(ifindex, {
-    classid, parent: handle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
+    classid, parent: tcHandle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
   });
   if (!c.leaves) {
     nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
     return;
   }
   const l = c.leaves;
-  const bulk = handle(c.major, l.bulk);
-  const small = handle(c.major, l.small);
+  const bulk = tcHandle(c.major, l.bulk);
+  const small = tcHandle(c.major, l.small);
   const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
   nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) });
   nl.socket.request(bfifoRequest(ifindex, bulk, c.queue));
@@ -91,7 +92,7 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
 
 export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {
   try {
-    return nl.listClasses(ifindex).find((c) => c.kind === "htb" && c.handle === handle(major, minor));
+    return nl.listClasses(ifindex).find((c) => c.kind === "htb" && c.handle === tcHandle(major, minor));
   } catch (e) {
     if (gone(e)) return undefined;
     throw e;
@@ -107,7 +108,7 @@ export function deleteClassTree(nl: Rtnl, ifindex: number, major: number, minor:
 /** Delete a class (its leaf goes with it). Missing class or device is fine. */
 export function deleteClass(nl: Rtnl, ifindex: number, major: number, minor: number): void {
   try {
-    nl.deleteClass(ifindex, handle(major, minor));
+    nl.deleteClass(ifindex, tcHandle(major, minor));
   } catch (e) {
     if (!gone(e)) throw e;
   }
@@ -119,7 +120,7 @@ export const OUR_ROOT_KINDS = ["htb", "fq"];
 /** Delete the root qdisc only if it is ours, HTB or fq by handle (never someone else's). Missing device is fine. */
 export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean {
   try {
-    if (rootOwner(rootOf(nl.listQdiscs(ifindex), ifindex), OUR_ROOT_KINDS, major) !== "ours") return false;
+    if (rootOwner(rootQdisc(nl.listQdiscs(ifindex), ifindex), OUR_ROOT_KINDS, major) !== "ours") return false;
     nl.deleteQdisc(ifindex, {});
     return true;
   } catch (e) {

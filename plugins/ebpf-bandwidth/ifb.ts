@@ -10,10 +10,10 @@
 // only our root qdisc and classes.
 import * as fs from "node:fs";
 import { withFileLock } from "../../kernel/flock";
-import { type Link, type Rtnl, isNetlinkError } from "../../kernel/netlink/index";
+import { type Link, type Rtnl, isNetlinkError, rootQdisc, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import { OUR_ROOT_KINDS, deleteClassTree, deleteHtbRoot, ensureRoot, gone } from "./htb";
-import { GUEST_DEFCLS, IFB_MARK, foreignRootError, guestIfbDownError, ifbOwner, notIfbError, rootOf, rootOwner } from "./ownership";
-import { IFB_MAJOR, LEAF_STRIDE, majorOf, minorOf, parentMinor, pickMinor } from "./plan";
+import { GUEST_DEFCLS, IFB_MARK, foreignRootError, guestIfbDownError, ifbOwner, notIfbError, rootOwner } from "./ownership";
+import { IFB_MAJOR, LEAF_STRIDE, parentMinor, pickMinor } from "./plan";
 
 export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
 
@@ -52,7 +52,7 @@ export function ensureIfb(nl: Rtnl, name: string): number {
 }
 
 function useExisting(nl: Rtnl, name: string, link: Link): number {
-  const root = rootOf(nl.listQdiscs(link.index), link.index);
+  const root = rootQdisc(nl.listQdiscs(link.index), link.index);
   const owner = ifbOwner(link, root, IFB_MAJOR);
   if (owner === "not-ifb") throw notIfbError(name, link.kind);
   if (rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR) === "foreign") throw foreignRootError(`ifbDevice ${name}`, root!, "htb", IFB_MAJOR);
@@ -67,7 +67,7 @@ function useExisting(nl: Rtnl, name: string, link: Link): number {
 /** Attachment (parent) minors of our classes on the IFB; a leaf counts as its parent. */
 export function usedMinors(nl: Rtnl, ifindex: number): Set<number> {
   try {
-    return new Set(nl.listClasses(ifindex).filter((c) => majorOf(c.handle) === IFB_MAJOR).map((c) => parentMinor(minorOf(c.handle))));
+    return new Set(nl.listClasses(ifindex).filter((c) => tcMajor(c.handle) === IFB_MAJOR).map((c) => parentMinor(tcMinor(c.handle))));
   } catch (e) {
     if (gone(e)) return new Set();
     throw e;
@@ -91,7 +91,7 @@ export function releaseIfbClass(nl: Rtnl, name: string, minor: number | undefine
   if (!link || link.kind !== "ifb") return;
   if (minor) deleteIfbClasses(nl, link.index, minor);
   if (usedMinors(nl, link.index).size > 0) return;
-  const root = rootOf(nl.listQdiscs(link.index), link.index);
+  const root = rootQdisc(nl.listQdiscs(link.index), link.index);
   const rootIs = rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR);
   if (ifbOwner(link, root, IFB_MAJOR) === "guest") {
     if (rootIs === "ours") deleteHtbRoot(nl, link.index, IFB_MAJOR); // the kernel puts its default root back

@@ -14,11 +14,7 @@
 //                                                                  removed again; never the device
 //                             not an ifb                         → refuse (code 105)
 import { CniError, Code } from "../../core/errors";
-import type { Link, Qdisc } from "../../kernel/netlink/index";
-import { handle, majorOf } from "./plan";
-
-/** tcm_parent of a device's root qdisc (TC_H_ROOT). */
-export const TC_H_ROOT = 0xffffffff;
+import { type Link, type Qdisc, formatQdiscHandle, tcHandle } from "../../kernel/netlink/index";
 
 /** The IFLA_IFALIAS of an IFB ebpf-bandwidth created (and so may delete). */
 export const IFB_MARK = "tscni ebpf-bandwidth";
@@ -33,13 +29,10 @@ export const GUEST_DEFCLS = 0xffff;
 
 export type RootOwner = "ours" | "default" | "foreign";
 
-/** The root qdisc of `ifindex` in a dump (none shown: a device that is down, or the noop qdisc). */
-export const rootOf = (qdiscs: readonly Qdisc[], ifindex: number) => qdiscs.find((q) => q.index === ifindex && q.parent === TC_H_ROOT);
-
 /** Ours (one of our kinds with our handle), the kernel's default (handle 0:), or another tool's. */
 export function rootOwner(root: Qdisc | undefined, kinds: readonly string[], major: number): RootOwner {
   if (!root || root.handle === 0) return "default";
-  return kinds.includes(root.kind) && root.handle === handle(major, 0) ? "ours" : "foreign";
+  return kinds.includes(root.kind) && root.handle === tcHandle(major, 0) ? "ours" : "foreign";
 }
 
 export type IfbOwner = "ours" | "legacy" | "guest" | "not-ifb";
@@ -53,15 +46,13 @@ export function ifbOwner(link: Link, root: Qdisc | undefined, major: number): If
 }
 
 const NOTHING_CHANGED = "nothing was changed";
-/** A qdisc handle as tc prints it ("1:"). */
-const qdiscHandle = (h: number) => `${majorOf(h).toString(16)}:`;
 
 /** Code 105: the device's root is another tool's. `device` names it for the user ("ifbDevice x", or the veth's name). */
 export const foreignRootError = (device: string, root: Qdisc, ourKind: string, ourMajor: number) =>
   new CniError(
     Code.ForeignState,
-    `ebpf-bandwidth: ${device} already has a root qdisc of another tool (${root.kind} ${qdiscHandle(root.handle)})`,
-    `${NOTHING_CHANGED}; ebpf-bandwidth needs the root of this device for its ${ourKind === "htb" ? "HTB" : ourKind} (handle ${qdiscHandle(handle(ourMajor, 0))})`,
+    `ebpf-bandwidth: ${device} already has a root qdisc of another tool (${root.kind} ${formatQdiscHandle(root.handle)})`,
+    `${NOTHING_CHANGED}; ebpf-bandwidth needs the root of this device for its ${ourKind === "htb" ? "HTB" : ourKind} (handle ${formatQdiscHandle(tcHandle(ourMajor, 0))})`,
   );
 
 export const notIfbError = (name: string, kind: string | undefined) =>

@@ -17,6 +17,7 @@
 // Police mode: `police` on both hooks, no qdiscs, no IFB.
 import type { Direction, ObjectName, ShapeConfig } from "../../kernel/bpf/index";
 import { type Psched, maxXmitBytes, psched } from "../../kernel/netlink/psched";
+import { tcHandle } from "../../kernel/netlink/tc-handle";
 import type { BandwidthConfig, Limit } from "./config";
 import type { AttachMode } from "./hooks";
 
@@ -26,10 +27,6 @@ export type ResolvedMode = "htb" | "police" | "edt";
 export const VETH_MAJOR = 0x7c1;
 export const IFB_MAJOR = 0x7c2;
 export const VETH_MINOR = 1;
-
-export const handle = (major: number, minor: number) => (((major & 0xffff) << 16) | (minor & 0xffff)) >>> 0;
-export const majorOf = (h: number) => (h >>> 16) & 0xffff;
-export const minorOf = (h: number) => h & 0xffff;
 
 export interface ClassPlan {
   major: number;
@@ -151,7 +148,7 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
     plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);
-    plan.bpf.egress = { classid: handle(VETH_MAJOR, steerMinor(plan.veth)) };
+    plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)) };
     plan.flags.egress = classifyFlags(plan.veth);
   }
   if (cfg.egress) {
@@ -159,7 +156,7 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.programs.ingress = "classify";
     const leaves = cfg.smallPacketPrio ? { bulk: ifb.minor + LEAF_STRIDE, small: ifb.minor + 2 * LEAF_STRIDE } : undefined;
     plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor, leaves), name: cfg.ifbName, ifindex: ifb.ifindex };
-    plan.bpf.ingress = { classid: handle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, ...(attach === "clsact" ? { mirred: 1 } : {}) };
+    plan.bpf.ingress = { classid: tcHandle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, ...(attach === "clsact" ? { mirred: 1 } : {}) };
     plan.flags.ingress = classifyFlags(plan.ifb);
   }
   return plan;

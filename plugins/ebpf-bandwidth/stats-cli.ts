@@ -4,7 +4,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Direction, readShapingStats } from "../../kernel/bpf/index";
-import { Rtnl } from "../../kernel/netlink/index";
+import { Rtnl, tcMinor } from "../../kernel/netlink/index";
 import { inspect } from "./attach";
 import { DEFAULT_PIN_ROOT } from "./config";
 import { displayName } from "./names";
@@ -66,7 +66,7 @@ export function collect(root: string, nl: Rtnl | undefined): Row[] {
               // (the attachment's class, holding the cap) and a sibling: report the pair.
               const all = nl.listClasses(classDev);
               const leaf = all.find((k) => k.handle === cfg.classid);
-              const top = leaf && (leaf.parent & 0xffff) !== 0 ? all.find((k) => k.handle === leaf.parent) ?? leaf : leaf;
+              const top = leaf && tcMinor(leaf.parent) !== 0 ? all.find((k) => k.handle === leaf.parent) ?? leaf : leaf;
               if (top?.htb) rate = fmtRate(top.htb.rate);
               const leaves = top === leaf ? [leaf] : all.filter((k) => top && k.parent === top.handle);
               for (const l of leaves) {

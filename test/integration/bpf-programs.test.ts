@@ -6,7 +6,8 @@ import { BpfError } from "../../kernel/bpf/errors";
 import { BpfMap } from "../../kernel/bpf/handles";
 import { type Collection, loadCollection } from "../../kernel/bpf/loader";
 import { OBJECTS, objectSpec } from "../../kernel/bpf/objects";
-import { DIR_KEY, encodeShapeConfig, sumShapeStats, tcHandle } from "../../kernel/bpf/shaping";
+import { DIR_KEY, encodeShapeConfig, sumShapeStats } from "../../kernel/bpf/shaping";
+import { tcHandle } from "../../kernel/netlink/tc-handle";
 import * as sys from "../../kernel/bpf/syscall";
 import { isRoot } from "../helpers/netns";
 

@@ -11,7 +11,8 @@ import { loadCollection } from "../../kernel/bpf/loader";
 import { objectSpec } from "../../kernel/bpf/objects";
 import { makePinDir, pinName } from "../../kernel/bpf/pin";
 import { MIN_KERNEL, haveTcx, kernelAtLeast } from "../../kernel/bpf/probe";
-import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats, tcHandle } from "../../kernel/bpf/shaping";
+import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats } from "../../kernel/bpf/shaping";
+import { tcHandle } from "../../kernel/netlink/tc-handle";
 import { attachTcx, queryTcx } from "../../kernel/bpf/tcx";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 

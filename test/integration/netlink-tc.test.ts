@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { native } from "../../kernel/native";
-import { Rtnl, isNetlinkError, tcHandle } from "../../kernel/netlink";
+import { Rtnl, isNetlinkError, parseTcHandle } from "../../kernel/netlink";
 import { type Netns, NsScope } from "../helpers/netns";
 
 const scope = new NsScope();
@@ -113,26 +113,26 @@ describe("htb and tbf", () => {
     na.addHtbClass("va", { classid: "1:20", parent: "1:1", rate: 40e9 }); // > 32-bit bytes/s: RATE64
 
     const htb = na.listQdiscs("va").find((q) => q.kind === "htb");
-    expect(htb).toMatchObject({ handle: tcHandle("1:"), parent: 0xffffffff, htb: { defaultClass: 0x10, r2q: 10 } });
+    expect(htb).toMatchObject({ handle: parseTcHandle("1:"), parent: 0xffffffff, htb: { defaultClass: 0x10, r2q: 10 } });
 
     expect(ping(a, "-c5", "-i0.05")).toBe(true);
     const classes = na.listClasses("va");
-    const c10 = classes.find((c) => c.handle === tcHandle("1:10"));
-    expect(c10).toMatchObject({ kind: "htb", parent: tcHandle("1:1"), htb: { rate: 10e6, ceil: 100e6, prio: 1, level: 0 } });
+    const c10 = classes.find((c) => c.handle === parseTcHandle("1:10"));
+    expect(c10).toMatchObject({ kind: "htb", parent: parseTcHandle("1:1"), htb: { rate: 10e6, ceil: 100e6, prio: 1, level: 0 } });
     expect(Math.abs(c10!.htb!.burst - 65536)).toBeLessThanOrEqual(8);
     expect(c10!.stats!.packets).toBeGreaterThanOrEqual(5);
     expect(c10!.stats!.bytes).toBeGreaterThanOrEqual(5 * 98);
-    expect(classes.find((c) => c.handle === tcHandle("1:20"))?.htb?.rate).toBe(40e9);
+    expect(classes.find((c) => c.handle === parseTcHandle("1:20"))?.htb?.rate).toBe(40e9);
     expect(a.run("tc", ["class", "show", "dev", "va", "classid", "1:20"]).stdout).toMatch(/rate 40Gbit/);
-    expect(na.listClasses("va", "1:1").map((c) => c.handle).sort()).toEqual([tcHandle("1:10"), tcHandle("1:20")]);
+    expect(na.listClasses("va", "1:1").map((c) => c.handle).sort()).toEqual([parseTcHandle("1:10"), parseTcHandle("1:20")]);
     const qstats = na.listQdiscs("va").find((q) => q.kind === "htb")!.stats!;
     expect(qstats.packets).toBeGreaterThanOrEqual(5);
 
     na.replaceQdisc("va", { kind: "bfifo", parent: "1:10", limit: 20_000 }); // short leaf queue
-    expect(na.listQdiscs("va").find((q) => q.kind === "bfifo")).toMatchObject({ parent: tcHandle("1:10"), fifo: { limit: 20_000 } });
+    expect(na.listQdiscs("va").find((q) => q.kind === "bfifo")).toMatchObject({ parent: parseTcHandle("1:10"), fifo: { limit: 20_000 } });
 
     na.replaceHtbClass("va", { classid: "1:10", parent: "1:1", rate: 20e6 });
-    expect(na.listClasses("va").find((c) => c.handle === tcHandle("1:10"))?.htb).toMatchObject({ rate: 20e6, ceil: 20e6 });
+    expect(na.listClasses("va").find((c) => c.handle === parseTcHandle("1:10"))?.htb).toMatchObject({ rate: 20e6, ceil: 20e6 });
 
     try {
       na.deleteClass("va", "1:1");
@@ -156,7 +156,7 @@ describe("htb and tbf", () => {
     na.addHtbClass("va", { classid: "1:2", parent: "1:", rate: 25e6, ceil: 50e6, burst: 32 * 1024, cburst: 15 * 1024, prio: 3 });
     a.run("tc", ["class", "add", "dev", "va", "parent", "1:", "classid", "1:3", "htb", "rate", "7mbit"]);
     na.addHtbClass("va", { classid: "1:4", parent: "1:", rate: 7e6 });
-    const by = (h: string) => na.listClasses("va").find((c) => c.handle === tcHandle(h))!.htb;
+    const by = (h: string) => na.listClasses("va").find((c) => c.handle === parseTcHandle(h))!.htb;
     expect(by("1:2")).toEqual(by("1:1"));
     expect(by("1:4")).toEqual(by("1:3"));
   });

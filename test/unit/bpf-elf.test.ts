@@ -12,7 +12,8 @@ import { BpfMap } from "../../kernel/bpf/handles";
 import { relocate } from "../../kernel/bpf/loader";
 import { OBJECTS, objectBytes } from "../../kernel/bpf/objects";
 import { kernelAtLeast, kernelVersion, trivialProgram } from "../../kernel/bpf/probe";
-import { decodeShapeConfig, encodeShapeConfig, sumShapeStats, tcHandle } from "../../kernel/bpf/shaping";
+import { decodeShapeConfig, encodeShapeConfig, sumShapeStats } from "../../kernel/bpf/shaping";
+import { tcHandle } from "../../kernel/netlink/tc-handle";
 import { collectionSpec, MAP_DEF_SIZE } from "../../kernel/bpf/spec";
 
 const root = path.resolve(__dirname, "../..");

@@ -16,8 +16,9 @@ import { NetlinkSocket } from "../../kernel/netlink/socket";
 import { tcBody } from "../../kernel/netlink/tc";
 import { GSO_MAX, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
 import { classMatches, setClass } from "../../plugins/ebpf-bandwidth/htb";
-import { GUEST_DEFCLS, IFB_MARK, foreignRootError, ifbOwner, notIfbError, rootOf, rootOwner } from "../../plugins/ebpf-bandwidth/ownership";
-import { IFB_MAJOR, POLICE_MAX_BUCKET, VETH_MAJOR, handle, htbBurst, makePlan } from "../../plugins/ebpf-bandwidth/plan";
+import { GUEST_DEFCLS, IFB_MARK, foreignRootError, ifbOwner, notIfbError, rootOwner } from "../../plugins/ebpf-bandwidth/ownership";
+import { IFB_MAJOR, POLICE_MAX_BUCKET, VETH_MAJOR, htbBurst, makePlan } from "../../plugins/ebpf-bandwidth/plan";
+import { rootQdisc, tcHandle } from "../../kernel/netlink/tc-handle";
 
 const PSCHED = parsePsched("000003e8 00000040 000f4240 3b9aca00\n"); // 64 ns ticks, every current kernel
 const U64_MAX = 2n ** 64n - 1n;
@@ -103,7 +104,7 @@ describe("bfifo: a u32 limit in bytes", () => {
 
 describe("CHECK compares bursts with what the kernel gives back", () => {
   const want = (rateBits: number, burst: number) => ({ major: VETH_MAJOR, minor: 1, rateBits, burst, queue: GSO_MAX });
-  const cls = (rateBits: number, burst: number) => ({ index: 1, kind: "htb", handle: handle(VETH_MAJOR, 1), parent: handle(VETH_MAJOR, 0), htb: { rate: rateBits, ceil: rateBits, burst, cburst: burst, prio: 0, quantum: 0, level: 0 } });
+  const cls = (rateBits: number, burst: number) => ({ index: 1, kind: "htb", handle: tcHandle(VETH_MAJOR, 1), parent: tcHandle(VETH_MAJOR, 0), htb: { rate: rateBits, ceil: rateBits, burst, cburst: burst, prio: 0, quantum: 0, level: 0 } });
   it.each([
     [100e9, 62_400], // 64 KiB at 12.5 GB/s = 5.24 µs, truncated to 5 µs by tc's formula
     [1e12, 0], // below 1 µs: 0 ticks
@@ -156,7 +157,7 @@ describe("the whole range the reference accepts", () => {
               if (!cp) continue;
               const r = Math.floor(cp.rateBits / 8);
               const back = xmitBytes(r, xmitTicks(r, htbBurst(cp.rateBits, cp.burst, p), p), p);
-              const got = { index: 7, kind: "htb", handle: handle(cp.major, cp.minor), parent: 0, htb: { rate: r * 8, ceil: r * 8, burst: back, cburst: back, prio: 0, quantum: 0, level: 0 } };
+              const got = { index: 7, kind: "htb", handle: tcHandle(cp.major, cp.minor), parent: 0, htb: { rate: r * 8, ceil: r * 8, burst: back, cburst: back, prio: 0, quantum: 0, level: 0 } };
               expect(classMatches(got, cp, p)).toBeUndefined();
             }
             combos++;
@@ -192,26 +193,26 @@ describe("ownership: whose root qdisc, whose IFB", () => {
     const kinds = ["htb", "fq"];
     expect(rootOwner(undefined, kinds, VETH_MAJOR)).toBe("default"); // a device that is down shows none
     for (const k of ["noqueue", "pfifo_fast", "mq", "fq_codel"]) expect(rootOwner(q(k, 0), kinds, VETH_MAJOR)).toBe("default");
-    expect(rootOwner(q("htb", handle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("ours");
-    expect(rootOwner(q("fq", handle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("ours");
-    expect(rootOwner(q("htb", handle(1, 0)), kinds, VETH_MAJOR)).toBe("foreign");
-    expect(rootOwner(q("htb", handle(IFB_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("foreign"); // the other major
-    expect(rootOwner(q("tbf", handle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("foreign"); // our handle, not our kind
+    expect(rootOwner(q("htb", tcHandle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("ours");
+    expect(rootOwner(q("fq", tcHandle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("ours");
+    expect(rootOwner(q("htb", tcHandle(1, 0)), kinds, VETH_MAJOR)).toBe("foreign");
+    expect(rootOwner(q("htb", tcHandle(IFB_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("foreign"); // the other major
+    expect(rootOwner(q("tbf", tcHandle(VETH_MAJOR, 0)), kinds, VETH_MAJOR)).toBe("foreign"); // our handle, not our kind
     expect(rootOwner(q("fq_codel", 0x80010000), kinds, VETH_MAJOR)).toBe("foreign"); // added by someone: kernel-assigned 8001:
-    const dump = [q("clsact", 0xffff0000, { parent: 0xfffffff1 }), q("htb", handle(1, 0)), q("noqueue", 0, { index: 6 })];
-    expect(rootOf(dump, 5)?.kind).toBe("htb");
-    expect(rootOf(dump, 7)).toBeUndefined();
+    const dump = [q("clsact", 0xffff0000, { parent: 0xfffffff1 }), q("htb", tcHandle(1, 0)), q("noqueue", 0, { index: 6 })];
+    expect(rootQdisc(dump, 5)?.kind).toBe("htb");
+    expect(rootQdisc(dump, 7)).toBeUndefined();
   });
 
   it("IFBs: ours by the alias mark, an earlier build's by our root with default class 0, else a guest's", () => {
-    const ourRoot = q("htb", handle(IFB_MAJOR, 0), { htb: { defaultClass: 0, r2q: 10 } });
-    const guestRoot = q("htb", handle(IFB_MAJOR, 0), { htb: { defaultClass: GUEST_DEFCLS, r2q: 10 } });
+    const ourRoot = q("htb", tcHandle(IFB_MAJOR, 0), { htb: { defaultClass: 0, r2q: 10 } });
+    const guestRoot = q("htb", tcHandle(IFB_MAJOR, 0), { htb: { defaultClass: GUEST_DEFCLS, r2q: 10 } });
     expect(ifbOwner(link({ alias: IFB_MARK }), ourRoot, IFB_MAJOR)).toBe("ours");
     expect(ifbOwner(link({ alias: IFB_MARK }), undefined, IFB_MAJOR)).toBe("ours");
     expect(ifbOwner(link({}), ourRoot, IFB_MAJOR)).toBe("legacy");
     expect(ifbOwner(link({}), guestRoot, IFB_MAJOR)).toBe("guest"); // our root on someone else's IFB: never adopted
     expect(ifbOwner(link({}), q("pfifo_fast", 0), IFB_MAJOR)).toBe("guest");
-    expect(ifbOwner(link({ alias: "theirs" }), q("htb", handle(1, 0)), IFB_MAJOR)).toBe("guest");
+    expect(ifbOwner(link({ alias: "theirs" }), q("htb", tcHandle(1, 0)), IFB_MAJOR)).toBe("guest");
     expect(ifbOwner(link({ kind: "veth", alias: IFB_MARK }), undefined, IFB_MAJOR)).toBe("not-ifb");
     expect(ifbOwner(link({ kind: undefined }), undefined, IFB_MAJOR)).toBe("not-ifb");
     expect(GUEST_DEFCLS).toBeGreaterThan(3 * 0x5554); // no class of ours ever has that minor

@@ -9,7 +9,8 @@ import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } fr
 import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
 import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
-import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, handle, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
+import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
+import { tcHandle } from "../../kernel/netlink/tc-handle";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
 
 const code = (fn: () => unknown) => {
@@ -95,9 +96,9 @@ describe("plan", () => {
     const p = makePlan(cfg, "htb", { ifindex: 42, minor: 7 });
     expect(p.programs).toEqual({ ingress: "classify", egress: "classify" });
     // classify steers bulk traffic to the bulk leaf; packets ≤ 512 bytes to the small leaf (flags).
-    expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 2) });
+    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 2) });
     expect(p.flags.egress).toBe(((3 << 16) | SMALL_PACKET) >>> 0);
-    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
     expect(p.flags.ingress).toBe((((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0);
     expect(p.veth).toMatchObject({ minor: 1, rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
     expect(p.veth?.leaves).toEqual({ bulk: 2, small: 3, smallRateBits: 1_000_000, smallQueue: 32_768 });
@@ -109,8 +110,8 @@ describe("plan", () => {
   it("HTB with smallPacketPrio false: one leaf class per direction, flags 0 (the previous layout)", () => {
     const one = parseConfig({ ...cfg0, smallPacketPrio: false }, {}, "n");
     const p = makePlan(one, "htb", { ifindex: 42, minor: 7 });
-    expect(p.bpf.egress).toEqual({ classid: handle(VETH_MAJOR, 1) });
-    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7), redirectIfindex: 42 });
+    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 1) });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7), redirectIfindex: 42 });
     expect(p.flags).toEqual({ egress: 0, ingress: 0 });
     expect(p.veth?.leaves).toBeUndefined();
   });
@@ -138,7 +139,7 @@ describe("plan", () => {
     expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n });
     expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
     expect(p.veth).toBeUndefined();
-    expect(p.bpf.ingress).toEqual({ classid: handle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42 });
     expect(p.flags.egress).toBe(SMALL_PACKET); // edt lets small packets go first
     expect(makePlan({ ...cfg, smallPacketPrio: false }, "edt", { ifindex: 42, minor: 7 }).flags.egress).toBeUndefined();
   });
@@ -199,10 +200,10 @@ describe("mode and attach resolution", () => {
 
 describe("htb helpers", () => {
   it("builds an RTM_NEWQDISC bfifo request with a u32 limit", () => {
-    const r = bfifoRequest(5, handle(VETH_MAJOR, 1), 71_786);
+    const r = bfifoRequest(5, tcHandle(VETH_MAJOR, 1), 71_786);
     expect(r.type).toBe(RTM.NEWQDISC);
     const { header, attrs } = decodeBody(tcBody, r.payload);
-    expect(header).toMatchObject({ ifindex: 5, parent: handle(VETH_MAJOR, 1), handle: 0 });
+    expect(header).toMatchObject({ ifindex: 5, parent: tcHandle(VETH_MAJOR, 1), handle: 0 });
     expect(attrs.kind).toBe("bfifo");
     const opt = r.payload.subarray(r.payload.length - 8);
     expect(opt.readUInt16LE(2)).toBe(TCA.OPTIONS);

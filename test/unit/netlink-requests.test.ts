@@ -15,7 +15,7 @@ import { addRouteRequest, decodeRoute, deleteRouteRequest } from "../../kernel/n
 import {
   bpfFilterRequest, decodeClass, decodeFilter, decodeQdisc, deleteFilterRequest, htbClassRequest, qdiscRequest, tcBody,
 } from "../../kernel/netlink/tc";
-import { formatTcHandle, tcHandle } from "../../kernel/netlink/tc-handle";
+import { formatQdiscHandle, formatTcHandle, isRootQdisc, parseTcHandle, rootQdisc, tcHandle, tcMajor, tcMinor } from "../../kernel/netlink/tc-handle";
 
 const hex = (b: Buffer) => b.toString("hex");
 const zeros = (n: number) => "00".repeat(n);
@@ -205,14 +205,30 @@ describe("neighbours and bridge VLANs", () => {
 
 describe("tc", () => {
   it("parses and formats handles", () => {
-    expect(tcHandle("1:10")).toBe(0x10010);
-    expect(tcHandle("1:")).toBe(0x10000);
-    expect(tcHandle("ffff:")).toBe(0xffff0000);
-    expect(tcHandle("root")).toBe(0xffffffff);
-    expect(tcHandle(":5")).toBe(5);
-    expect(() => tcHandle("1:10000")).toThrow(/invalid tc handle/);
+    expect(parseTcHandle("1:10")).toBe(0x10010);
+    expect(parseTcHandle("1:")).toBe(0x10000);
+    expect(parseTcHandle("ffff:")).toBe(0xffff0000);
+    expect(parseTcHandle("root")).toBe(0xffffffff);
+    expect(parseTcHandle(":5")).toBe(5);
+    expect(() => parseTcHandle("1:10000")).toThrow(/invalid tc handle/);
     expect(formatTcHandle(0x10010)).toBe("1:10");
     expect(formatTcHandle(0xfffffff3)).toBe("ffff:fff3");
+  });
+
+  it("makes and takes apart handles, and finds a device's root qdisc", () => {
+    expect(tcHandle(0x7c1, 0x5556)).toBe(0x07c15556);
+    expect(tcHandle(0xffff, 0xffff)).toBe(0xffffffff);
+    expect([tcMajor(0x07c15556), tcMinor(0x07c15556)]).toEqual([0x7c1, 0x5556]);
+    expect(formatQdiscHandle(0x07c10000)).toBe("7c1:");
+    const dump = [
+      { index: 3, kind: "clsact", parent: 0xfffffff1 },
+      { index: 4, kind: "htb", parent: 0xffffffff },
+      { index: 3, kind: "bfifo", parent: 0x10010 },
+      { index: 3, kind: "htb", parent: 0xffffffff },
+    ];
+    expect(rootQdisc(dump, 3)).toEqual({ index: 3, kind: "htb", parent: 0xffffffff });
+    expect(rootQdisc(dump, 5)).toBeUndefined();
+    expect(dump.map(isRootQdisc)).toEqual([false, true, false, true]);
   });
 
   it("computes psched ticks like iproute2", () => {
