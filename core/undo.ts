@@ -19,10 +19,10 @@ interface Undo {
 
 const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** `err` as a CniError, with the undos that failed after it appended to its details. */
-function withFailedUndos(err: unknown, failed: string[]): CniError {
+/** `err` itself when every undo succeeded; else a CniError of it with the failed undos in its details. */
+function withFailedUndos(err: unknown, failed: string[]): unknown {
+  if (failed.length === 0) return err;
   const e = asCniError(err);
-  if (failed.length === 0) return e;
   const extra = `cleanup after the failure also failed: ${failed.join("; ")}`;
   return new CniError(e.code, e.msg, e.details ? `${e.details}; ${extra}` : extra);
 }
@@ -67,8 +67,8 @@ export class UndoStack {
   }
 
   /**
-   * Run `fn`; on failure unwind and rethrow the original error as a CniError (its message says
-   * which step failed when `step` labelled it), with the undos that failed appended to the details.
+   * Run `fn`; on failure unwind and rethrow the original error (its message says which step failed
+   * when `step` labelled it); if undos failed too, as a CniError with them appended to its details.
    */
   async run<T>(fn: (stack: UndoStack) => Promise<T>): Promise<T> {
     try {

@@ -8,7 +8,7 @@
 //   probe.ts     haveTcx / probeSchFq / features                 what this kernel can do
 //   pin.ts       ensureBpffs / makePinDir / removePinDir / pinName   bpffs and per-attachment dirs
 //   objects.ts   objectBytes / objectSpec                        the compiled bpf/*.c objects
-//   shaping.ts   attachShaping / readShapingStats / updateShapingConfig / removeShaping + layouts
+//   shaping.ts   the shaping maps' layouts (shape_cfg, shape_stats) and readShapingStats
 //   syscall.ts   raw typed bpf() commands                        attr.ts holds the bpf_attr layouts
 export * from "./constants";
 export { BpfError, isBpfError } from "./errors";

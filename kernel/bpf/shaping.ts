@@ -1,13 +1,10 @@
-// The shaping programs' maps seen from TypeScript (layouts mirror bpf/include/shaping.h), plus
-// the lifecycle a plugin needs: load one object per attachment, configure it, attach it with TCX,
-// pin everything under one directory, and later read stats / reconfigure / remove by that path.
+// The shaping programs' maps seen from TypeScript: the layouts mirror bpf/include/shaping.h
+// (change both together), and the readers open them from an attachment's pin directory. Loading,
+// attaching and removing an attachment is ebpf-bandwidth's (plugins/ebpf-bandwidth/hooks.ts).
 import * as path from "node:path";
-import { BpfError } from "./errors";
-import { BpfLink, BpfMap } from "./handles";
-import { type Collection, loadCollection } from "./loader";
-import { type ObjectName, objectSpec } from "./objects";
-import { makePinDir, pinName, removePinDir } from "./pin";
-import { type Direction, attachTcx, detachPinnedLink } from "./tcx";
+import { BpfMap } from "./handles";
+import { pinName } from "./pin";
+import type { Direction } from "./tcx";
 
 export const DIRECTIONS: readonly Direction[] = ["ingress", "egress"];
 /** Map key for a direction, relative to the device the programs are attached to. */
@@ -26,29 +23,38 @@ export interface ShapeConfig {
   classid: number;
   /** classify: redirect to this ifindex's egress (a shared IFB); 0 = none. */
   redirectIfindex: number;
+  /**
+   * Small packets: classify, low 16 bits the size limit and high 16 bits the small class's minor;
+   * edt, the size limit. 0 = off.
+   */
+  flags: number;
   /** classify: 1 = a mirred action on our (clsact) filter does that redirect, not bpf_redirect(). */
   mirred: number;
 }
 
+/** struct shape_cfg: field offsets, in the order of the C struct. */
+const CFG = { rate: 0, burst: 8, markAbove: 16, horizonNs: 24, classid: 32, redirectIfindex: 36, flags: 40, mirred: 44 } as const;
 export const SHAPE_CFG_SIZE = 48;
 export const SHAPE_STATS_SIZE = 32;
 
 export function encodeShapeConfig(c: Partial<ShapeConfig>): Buffer {
   const b = Buffer.alloc(SHAPE_CFG_SIZE);
-  b.writeBigUInt64LE(c.rate ?? 0n, 0);
-  b.writeBigUInt64LE(c.burst ?? 0n, 8);
-  b.writeBigUInt64LE(c.markAbove ?? 0n, 16);
-  b.writeBigUInt64LE(c.horizonNs ?? 0n, 24);
-  b.writeUInt32LE((c.classid ?? 0) >>> 0, 32);
-  b.writeUInt32LE(c.redirectIfindex ?? 0, 36);
-  b.writeUInt32LE(c.mirred ?? 0, 44);
-  return b; // flags (40) stay 0
+  b.writeBigUInt64LE(c.rate ?? 0n, CFG.rate);
+  b.writeBigUInt64LE(c.burst ?? 0n, CFG.burst);
+  b.writeBigUInt64LE(c.markAbove ?? 0n, CFG.markAbove);
+  b.writeBigUInt64LE(c.horizonNs ?? 0n, CFG.horizonNs);
+  b.writeUInt32LE((c.classid ?? 0) >>> 0, CFG.classid);
+  b.writeUInt32LE(c.redirectIfindex ?? 0, CFG.redirectIfindex);
+  b.writeUInt32LE((c.flags ?? 0) >>> 0, CFG.flags);
+  b.writeUInt32LE(c.mirred ?? 0, CFG.mirred);
+  return b;
 }
 
 export function decodeShapeConfig(b: Buffer): ShapeConfig {
   return {
-    rate: b.readBigUInt64LE(0), burst: b.readBigUInt64LE(8), markAbove: b.readBigUInt64LE(16),
-    horizonNs: b.readBigUInt64LE(24), classid: b.readUInt32LE(32), redirectIfindex: b.readUInt32LE(36), mirred: b.readUInt32LE(44),
+    rate: b.readBigUInt64LE(CFG.rate), burst: b.readBigUInt64LE(CFG.burst), markAbove: b.readBigUInt64LE(CFG.markAbove),
+    horizonNs: b.readBigUInt64LE(CFG.horizonNs), classid: b.readUInt32LE(CFG.classid), redirectIfindex: b.readUInt32LE(CFG.redirectIfindex),
+    flags: b.readUInt32LE(CFG.flags), mirred: b.readUInt32LE(CFG.mirred),
   };
 }
 
@@ -71,71 +77,6 @@ export function sumShapeStats(perCpu: Buffer[]): ShapeStats {
   return s;
 }
 
-// ---- pinned attachments --------------------------------------------------------------------------
-
-export interface AttachShapingOptions {
-  program: ObjectName;
-  ifindex: number;
-  /** The namespace `ifindex` lives in (path), default the current one. */
-  netns?: string;
-  /** Per direction: attached only if configured. */
-  config: Partial<Record<Direction, Partial<ShapeConfig>>>;
-  /** Pin root and a unique directory name for this attachment (e.g. `${containerId}-${ifname}`). */
-  pinRoot: string;
-  name: string;
-}
-
-export interface ShapingAttachment {
-  dir: string;
-  directions: Direction[];
-  /** Link ids, for CHECK (compare with queryTcx). */
-  linkIds: Partial<Record<Direction, number>>;
-  progIds: Partial<Record<Direction, number>>;
-}
-
-/**
- * Load, configure, attach and pin. The links, maps (map_cfg, map_stats, map_state) are pinned
- * under pinRoot/name; after this returns nothing is held open by the process: the pins keep the
- * programs attached. On failure everything done so far is undone.
- */
-export function attachShaping(o: AttachShapingOptions): ShapingAttachment {
-  const spec = objectSpec(o.program);
-  const directions = DIRECTIONS.filter((d) => o.config[d]);
-  const programs = directions.map((d) => `${o.program}_${d}`);
-  const dir = makePinDir(o.pinRoot, o.name);
-  let coll: Collection | undefined;
-  const links: BpfLink[] = [];
-  try {
-    coll = loadCollection(spec, { programs });
-    for (const d of directions) coll.map("cfg").update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
-    for (const [name, map] of Object.entries(coll.maps)) map.pin(path.join(dir, pinName.map(name)));
-    const out: ShapingAttachment = { dir, directions, linkIds: {}, progIds: {} };
-    for (const d of directions) {
-      const prog = coll.program(`${o.program}_${d}`);
-      const link = attachTcx(prog, { ifindex: o.ifindex, direction: d, netns: o.netns });
-      links.push(link);
-      link.pin(path.join(dir, pinName.link(d)));
-      const info = link.info();
-      out.linkIds[d] = info.id;
-      out.progIds[d] = info.progId;
-    }
-    return out;
-  } catch (e) {
-    for (const l of links) {
-      try {
-        l.detach();
-      } catch {
-        /* keep undoing */
-      }
-    }
-    removePinDir(dir);
-    throw e;
-  } finally {
-    for (const l of links) l.close();
-    coll?.close();
-  }
-}
-
 /** Open a pinned map of an attachment ("cfg", "stats", "state"). */
 export function openShapingMap(dir: string, name: string): BpfMap {
   return BpfMap.fromPin(path.join(dir, pinName.map(name)));
@@ -150,31 +91,3 @@ export function readShapingStats(dir: string): Record<Direction, ShapeStats> {
     m.close();
   }
 }
-
-/** Change a direction's config in place: takes effect on the next packet, no reattach. */
-export function updateShapingConfig(dir: string, d: Direction, c: Partial<ShapeConfig>): void {
-  const m = openShapingMap(dir, "cfg");
-  try {
-    m.update(DIR_KEY[d], encodeShapeConfig(c));
-  } finally {
-    m.close();
-  }
-}
-
-/**
- * Detach both links and remove the directory. Idempotent, and works when the device (or its
- * namespace) is already gone: the pins would otherwise stay forever (a TCX link outlives its device as a pin).
- */
-export function removeShaping(dir: string): void {
-  const errors: unknown[] = [];
-  for (const d of DIRECTIONS) {
-    try {
-      detachPinnedLink(path.join(dir, pinName.link(d)));
-    } catch (e) {
-      errors.push(e);
-    }
-  }
-  removePinDir(dir);
-  if (errors.length) throw errors[0] instanceof BpfError ? errors[0] : new Error(String(errors[0]));
-}
-

@@ -16,8 +16,8 @@ const fail = (what: string, details = "") => new CniError(Code.CheckFailed, `ebp
 
 function cfgDiff(got: ShapeConfig | undefined, want: Partial<ShapeConfig>): string | undefined {
   if (!got) return "no configuration in the cfg map";
-  for (const k of ["rate", "burst", "horizonNs", "classid", "redirectIfindex", "mirred"] as const) {
-    const w = want[k] ?? (k === "classid" || k === "redirectIfindex" || k === "mirred" ? 0 : 0n);
+  for (const k of ["rate", "burst", "horizonNs", "classid", "redirectIfindex", "mirred", "flags"] as const) {
+    const w = want[k] ?? (typeof got[k] === "bigint" ? 0n : 0);
     if (got[k] !== w) return `${k} is ${got[k]}, want ${w}`;
   }
   return undefined;
@@ -50,7 +50,7 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
       if (link.ifindex !== host.index) throw fail(`the ${d} program is not attached to ${host.name}`, `link ${link.id} is on ifindex ${link.ifindex}`);
       if (!queryTcx(host.index, d).linkIds.includes(link.id)) throw fail(`link ${link.id} is not in ${host.name}'s TCX ${d} list`);
     }
-    const diff = cfgDiff(st.cfg[d], want) ?? ((st.flags[d] ?? 0) !== (plan.flags[d] ?? 0) ? `flags are ${st.flags[d]}, want ${plan.flags[d] ?? 0}` : undefined);
+    const diff = cfgDiff(st.cfg[d], want);
     if (diff) throw fail(`${d} program configuration differs`, diff);
   }
   const leavesMissing = (ifindex: number, c: ClassPlan) =>

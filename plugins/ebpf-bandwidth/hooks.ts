@@ -15,11 +15,13 @@
 // One directory may hold programs of two objects (EDT mode: `edt` towards the container,
 // `classify` from it): the second object is loaded with the first one's cfg/stats maps, so readers
 // (CHECK, GC, stats) see one set of maps whatever the mode.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
+import { UndoStack } from "../../core/undo";
 import {
-  BpfLink, BpfMap, type Collection, DIR_KEY, DIRECTIONS, type Direction, MapType, type ObjectName, type ShapeConfig,
-  attachTcx, createMap, encodeShapeConfig, haveTcx, loadCollection, objectSpec, pinName, removePinDir,
+  type BpfLink, BpfMap, type Collection, DIR_KEY, DIRECTIONS, type Direction, MapType, type ObjectName, type ShapeConfig,
+  attachTcx, createMap, encodeShapeConfig, haveTcx, loadCollection, objectSpec, pinName,
 } from "../../kernel/bpf/index";
 import type { AttachWanted } from "./config";
 import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
@@ -172,31 +174,29 @@ export function sweepClsactOrphans(nl: Rtnl, ifindex: number, live: ReadonlySet<
   return n;
 }
 
-/** struct shape_cfg with flags (offset 40), which kernel/bpf's ShapeConfig does not carry. */
-export const CFG_FLAGS_OFFSET = 40;
-export function encodeCfg(c: Partial<ShapeConfig>, flags: number): Buffer {
-  const b = encodeShapeConfig(c);
-  b.writeUInt32LE(flags >>> 0, CFG_FLAGS_OFFSET);
-  return b;
-}
-
 // ---- attach ---------------------------------------------------------------------------------------
+
+/** Called with each step's name before the step runs. Tests throw from it to inject a failure there. */
+export type BeforeStep = (step: string) => void;
 
 export interface AttachOptions {
   mode: AttachMode;
   /** Which object runs on each host-veth hook (only configured directions are attached). */
   programs: Partial<Record<Direction, ObjectName>>;
   config: Partial<Record<Direction, Partial<ShapeConfig>>>;
-  /** cfg.flags per direction (classify's small-packet class); kernel/bpf's encoder leaves it 0. */
-  flags?: Partial<Record<Direction, number>>;
   ifindex: number;
-  /** The attachment's pin directory (created by the caller with pinDir). */
+  /** The attachment's pin directory (created by the caller, addAttachment). */
   dir: string;
+  beforeStep?: BeforeStep;
 }
+
+/** Remove one pin; a missing one is fine (bpffs pins are removed with unlink(2)). */
+const unpin = (p: string) => fs.rmSync(p, { force: true });
 
 /**
  * Load, configure, attach, pin. Nothing stays open in the process afterwards: TCX links are held
- * by their pins, clsact filters by the device. On failure everything done so far is undone.
+ * by their pins, clsact filters by the device. On failure everything done so far is undone (the
+ * directory itself is the caller's).
  */
 export function attachHooks(o: AttachOptions): void {
   const directions = DIRECTIONS.filter((d) => o.config[d] && o.programs[d]);
@@ -205,50 +205,54 @@ export function attachHooks(o: AttachOptions): void {
   objects.sort((a, b) => Object.keys(objectSpec(b).maps).length - Object.keys(objectSpec(a).maps).length);
   const colls: Collection[] = [];
   const links: BpfLink[] = [];
-  const meta: Meta = { mode: o.mode, ifindex: o.ifindex, createdClsact: false, progIds: {} };
+  const at = (step: string) => o.beforeStep?.(step);
   try {
-    const maps: Record<string, BpfMap> = {};
-    for (const obj of objects) {
-      const spec = objectSpec(obj);
-      const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
-      const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
-      const c = loadCollection(spec, { programs: progs, maps: given });
-      colls.push(c);
-      for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
-    }
-    for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeCfg(o.config[d]!, o.flags?.[d] ?? 0));
-    for (const [n, m] of Object.entries(maps)) m.pin(path.join(o.dir, pinName.map(n)));
-    const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
-    for (const d of directions) {
-      const p = prog(d);
-      if (o.mode === "tcx") {
-        const link = attachTcx(p, { ifindex: o.ifindex, direction: d });
-        links.push(link);
-        link.pin(path.join(o.dir, pinName.link(d)));
-        meta.progIds[d] = link.info().progId;
-      } else {
-        const c = o.config[d]!;
-        const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
-        meta.createdClsact ||= a.createdQdisc;
-        meta.progIds[d] = a.progId ?? p.info().id;
+    new UndoStack().runSync((undo) => {
+      at("load");
+      const maps: Record<string, BpfMap> = {};
+      for (const obj of objects) {
+        const spec = objectSpec(obj);
+        const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
+        const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
+        const c = loadCollection(spec, { programs: progs, maps: given });
+        colls.push(c);
+        for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
       }
-    }
-    pinMeta(o.dir, meta);
-  } catch (e) {
-    for (const l of links) {
-      try {
-        l.detach();
-      } catch {
-        /* keep undoing */
+      at("configure");
+      for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
+      for (const [n, m] of Object.entries(maps)) {
+        const pin = path.join(o.dir, pinName.map(n));
+        at(`pin ${pinName.map(n)}`);
+        m.pin(pin);
+        undo.push(`remove ${pin}`, () => unpin(pin));
       }
-    }
-    try {
-      detachClsactHooks(meta);
-    } catch {
-      /* keep undoing */
-    }
-    removePinDir(o.dir);
-    throw e;
+      const meta: Meta = { mode: o.mode, ifindex: o.ifindex, createdClsact: false, progIds: {} };
+      const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
+      for (const d of directions) {
+        const p = prog(d);
+        at(`attach ${d}`);
+        if (o.mode === "tcx") {
+          const link = attachTcx(p, { ifindex: o.ifindex, direction: d });
+          links.push(link);
+          undo.push(`detach the ${d} link`, () => link.detach());
+          const pin = path.join(o.dir, pinName.link(d));
+          at(`pin ${pinName.link(d)}`);
+          link.pin(pin);
+          undo.push(`remove ${pin}`, () => unpin(pin));
+          meta.progIds[d] = link.info().progId;
+        } else {
+          const c = o.config[d]!;
+          const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
+          meta.createdClsact ||= a.createdQdisc;
+          const progId = a.progId ?? p.info().id;
+          meta.progIds[d] = progId;
+          // Read when undone: the qdisc goes with the last of our filters only if one of them made it.
+          undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));
+        }
+      }
+      at(`pin ${pinName.map("meta")}`);
+      pinMeta(o.dir, meta);
+    });
   } finally {
     for (const l of links) l.close();
     for (const c of colls) c.close();

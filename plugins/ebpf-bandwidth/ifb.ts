@@ -9,6 +9,7 @@
 // ownership.ts) is ever deleted. On an IFB named by ifbDevice that is not ours we add and remove
 // only our root qdisc and classes.
 import * as fs from "node:fs";
+import { UndoStack } from "../../core/undo";
 import { withFileLock } from "../../kernel/flock";
 import { type Link, type Rtnl, isNetlinkError, rootQdisc, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import { OUR_ROOT_KINDS, deleteClassTree, deleteHtbRoot, ensureRoot, gone } from "./htb";
@@ -36,19 +37,13 @@ export function ensureIfb(nl: Rtnl, name: string): number {
     if (isNetlinkError(e, "EEXIST")) return useExisting(nl, name, nl.getLink(name)); // appeared since we looked
     throw e;
   }
-  try {
+  return new UndoStack().runSync((undo) => {
+    undo.push(`delete ${name}`, () => nl.deleteLink(link.index));
     nl.setUp(link.index);
     // Default class 0: a packet that reaches the IFB without one of our priorities passes unshaped.
     ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: 0, r2q: 10 }, `ifbDevice ${name}`);
-  } catch (e) {
-    try {
-      nl.deleteLink(link.index);
-    } catch {
-      /* the error that matters is the first one */
-    }
-    throw e;
-  }
-  return link.index;
+    return link.index;
+  });
 }
 
 function useExisting(nl: Rtnl, name: string, link: Link): number {

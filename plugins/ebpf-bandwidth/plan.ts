@@ -76,8 +76,6 @@ export interface Plan {
   veth?: ClassPlan;
   vethFq?: FqPlan;
   ifb?: ClassPlan & { name: string; ifindex: number };
-  /** classify's cfg.flags per direction (small-packet class), written next to `bpf`. */
-  flags: Partial<Record<Direction, number>>;
 }
 
 /** EDT: packets further ahead than the HTB leaf queue would hold are dropped by the program. */
@@ -136,28 +134,27 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
     if (cfg.ingress) bpf.egress = police(cfg.ingress);
-    return { programs: { ingress: "police", egress: "police" }, bpf, flags: {} };
+    return { programs: { ingress: "police", egress: "police" }, bpf };
   }
-  const plan: Plan = { programs: {}, bpf: {}, flags: {} };
+  const plan: Plan = { programs: {}, bpf: {} };
   if (cfg.ingress && mode === "edt") {
     plan.programs.egress = "edt";
     plan.vethFq = { major: VETH_MAJOR, ...FQ_PLAN };
-    plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress) };
     // Small packets leave at once and are charged to the bulk (edt.c), like HTB's small class.
-    if (cfg.smallPacketPrio) plan.flags.egress = SMALL_PACKET;
+    plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress), ...(cfg.smallPacketPrio ? { flags: SMALL_PACKET } : {}) };
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
     plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);
-    plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)) };
-    plan.flags.egress = classifyFlags(plan.veth);
+    plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)), flags: classifyFlags(plan.veth) };
   }
   if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
     plan.programs.ingress = "classify";
     const leaves = cfg.smallPacketPrio ? { bulk: ifb.minor + LEAF_STRIDE, small: ifb.minor + 2 * LEAF_STRIDE } : undefined;
     plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor, leaves), name: cfg.ifbName, ifindex: ifb.ifindex };
-    plan.bpf.ingress = { classid: tcHandle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, ...(attach === "clsact" ? { mirred: 1 } : {}) };
-    plan.flags.ingress = classifyFlags(plan.ifb);
+    plan.bpf.ingress = {
+      classid: tcHandle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, flags: classifyFlags(plan.ifb), ...(attach === "clsact" ? { mirred: 1 } : {}),
+    };
   }
   return plan;
 }

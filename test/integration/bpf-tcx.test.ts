@@ -1,6 +1,8 @@
-// TCX attachment in throwaway namespaces: traffic is counted, other TCX programs still see it,
-// pinned links survive the loader and are detached from a fresh process, and DEL works when the
-// device is already gone. Pins live under a unique /sys/fs/bpf/tscni-test-* removed in cleanup.
+// TCX attachment in throwaway namespaces, through the path ebpf-bandwidth ships (hooks.ts
+// attachHooks, attach.ts addAttachment/teardown): traffic is counted, other TCX programs still see
+// it, pinned links survive the loader and are removed from a fresh process, teardown works when the
+// device is already gone, and a failure at any step of an attach leaves nothing behind. Pins live
+// under a unique /sys/fs/bpf/tscni-test-* removed in cleanup.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -11,9 +13,14 @@ import { loadCollection } from "../../kernel/bpf/loader";
 import { objectSpec } from "../../kernel/bpf/objects";
 import { makePinDir, pinName } from "../../kernel/bpf/pin";
 import { MIN_KERNEL, haveTcx, kernelAtLeast } from "../../kernel/bpf/probe";
-import { DIR_KEY, attachShaping, readShapingStats, removeShaping, sumShapeStats } from "../../kernel/bpf/shaping";
-import { tcHandle } from "../../kernel/netlink/tc-handle";
+import { DIR_KEY, readShapingStats, sumShapeStats } from "../../kernel/bpf/shaping";
 import { attachTcx, queryTcx } from "../../kernel/bpf/tcx";
+import { Rtnl, rootQdisc, tcHandle } from "../../kernel/netlink/index";
+import { withNetns } from "../../kernel/netns";
+import { addAttachment, teardown } from "../../plugins/ebpf-bandwidth/attach";
+import { parseConfig } from "../../plugins/ebpf-bandwidth/config";
+import { type AttachMode, type AttachOptions, attachHooks } from "../../plugins/ebpf-bandwidth/hooks";
+import { attachmentPath, networkPath } from "../../plugins/ebpf-bandwidth/names";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 
 const scope = new NsScope();
@@ -55,12 +62,32 @@ function pinRoot(): string {
   return makePinDir(root);
 }
 
+/** attachHooks as ebpf-bandwidth runs it, with the thread inside `ns` (where `ifindex` is). */
+const attachIn = (ns: Netns, o: AttachOptions) => withNetns(ns.path, () => attachHooks(o));
+
+/** The plugin's teardown of one attachment directory, in `ns`. */
+const teardownIn = (ns: Netns, dir: string, ifb = "none") => withNetns(ns.path, () => Rtnl.with(undefined, (nl) => teardown(nl, dir, ifb)));
+
 /** Run TypeScript in a fresh node process (no shared fds): proves pins are the only link. */
 function freshProcess(code: string): string {
   const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { cwd: repo, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
+
+/** Every step an attach goes through, in order, recorded from a run that succeeds. */
+function stepsOf(run: (beforeStep: (s: string) => void) => void): string[] {
+  const steps: string[] = [];
+  run((s) => void steps.push(s));
+  return steps;
+}
+
+class Injected extends Error {}
+
+/** A beforeStep hook failing at `step`. */
+const failAt = (step: string) => (s: string) => {
+  if (s === step) throw new Injected(`injected at ${step}`);
+};
 
 describe.skipIf(!tcx)("TCX", () => {
   it("counts ping traffic in both directions and lets a second TCX program see it too", () => {
@@ -98,51 +125,55 @@ describe.skipIf(!tcx)("TCX", () => {
     expect(queryTcx(ifindex, "egress", a.path).progIds).toEqual([]);
   });
 
-  it("keeps shaping after the loader exits; a fresh process reads the pins and detaches", () => {
+  it("keeps shaping after the loader exits; a fresh process reads the pins and tears the attachment down", () => {
     const { a, ifindex } = vethPair();
-    const root = pinRoot();
-    const att = attachShaping({
-      program: "police", ifindex, netns: a.path, pinRoot: root, name: "ctr1-eth0",
-      config: { egress: { rate: 0n }, ingress: { rate: 0n } },
-    });
-    expect(att.directions).toEqual(["ingress", "egress"]);
-    expect(fs.readdirSync(att.dir).sort()).toEqual(
-      [pinName.link("egress"), pinName.link("ingress"), pinName.map("cfg"), pinName.map("state"), pinName.map("stats")].sort(),
+    const dir = makePinDir(pinRoot(), "ctr1-eth0");
+    attachIn(a, { mode: "tcx", programs: { ingress: "police", egress: "police" }, config: { egress: { rate: 0n }, ingress: { rate: 0n } }, ifindex, dir });
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      [pinName.link("egress"), pinName.link("ingress"), pinName.map("cfg"), pinName.map("meta"), pinName.map("state"), pinName.map("stats")].sort(),
     );
     // Nothing held open in this process, and still attached.
-    expect(queryTcx(ifindex, "egress", a.path).linkIds).toEqual([att.linkIds.egress]);
+    const linkId = (d: "ingress" | "egress") => {
+      const l = BpfLink.fromPin(path.join(dir, pinName.link(d)));
+      try {
+        return l.info().id;
+      } finally {
+        l.close();
+      }
+    };
+    expect(queryTcx(ifindex, "egress", a.path).linkIds).toEqual([linkId("egress")]);
+    expect(queryTcx(ifindex, "ingress", a.path).linkIds).toEqual([linkId("ingress")]);
     ping(a, "10.99.0.2", 2);
-    expect(readShapingStats(att.dir).egress.packets).toBeGreaterThanOrEqual(2n);
+    expect(readShapingStats(dir).egress.packets).toBeGreaterThanOrEqual(2n);
 
     const out = freshProcess(`
-      import { readShapingStats, removeShaping } from "./kernel/bpf/shaping.ts";
-      import { BpfLink } from "./kernel/bpf/handles.ts";
-      const l = BpfLink.fromPin(${JSON.stringify(path.join(att.dir, pinName.link("egress")))});
-      const info = l.info(); l.close();
-      const s = readShapingStats(${JSON.stringify(att.dir)});
-      removeShaping(${JSON.stringify(att.dir)});
-      console.log(JSON.stringify({ link: info.id, pkts: String(s.egress.packets) }));
+      import { readShapingStats } from "./kernel/bpf/shaping.ts";
+      import { Rtnl } from "./kernel/netlink/index.ts";
+      import { withNetns } from "./kernel/netns.ts";
+      import { teardown } from "./plugins/ebpf-bandwidth/attach.ts";
+      const s = readShapingStats(${JSON.stringify(dir)});
+      withNetns(${JSON.stringify(a.path)}, () => Rtnl.with(undefined, (nl) => teardown(nl, ${JSON.stringify(dir)}, "none")));
+      console.log(JSON.stringify({ pkts: String(s.egress.packets) }));
     `);
-    const res = JSON.parse(out.trim()) as { link: number; pkts: string };
-    expect(res.link).toBe(att.linkIds.egress);
-    expect(BigInt(res.pkts)).toBeGreaterThanOrEqual(2n);
-    expect(fs.existsSync(att.dir)).toBe(false);
+    expect(BigInt((JSON.parse(out.trim()) as { pkts: string }).pkts)).toBeGreaterThanOrEqual(2n);
+    expect(fs.existsSync(dir)).toBe(false);
     expect(queryTcx(ifindex, "egress", a.path).progIds).toEqual([]);
     expect(queryTcx(ifindex, "ingress", a.path).progIds).toEqual([]);
   });
 
-  it("removes pins when the device was deleted first, and is idempotent", () => {
+  it("tears down when the device was deleted first, and again without error", () => {
     const { a, ifindex } = vethPair();
-    const root = pinRoot();
-    const att = attachShaping({ program: "classify", ifindex, netns: a.path, pinRoot: root, name: "gone", config: { egress: {} } });
+    const dir = makePinDir(pinRoot(), "gone");
+    attachIn(a, { mode: "tcx", programs: { egress: "classify" }, config: { egress: {} }, ifindex, dir });
     a.ip("link", "del", "a0");
-    // The link outlives its device as a pin (ARCHITECTURE.md, state): removeShaping must still clean up.
-    const l = BpfLink.fromPin(path.join(att.dir, pinName.link("egress")));
+    // The link outlives its device as a pin (ARCHITECTURE.md, state): teardown must still clean up.
+    const l = BpfLink.fromPin(path.join(dir, pinName.link("egress")));
     expect(l.info().ifindex).toBe(0);
     l.close();
-    removeShaping(att.dir);
-    expect(fs.existsSync(att.dir)).toBe(false);
-    removeShaping(att.dir);
+    teardownIn(a, dir);
+    expect(fs.existsSync(dir)).toBe(false);
+    teardownIn(a, dir);
+    expect(fs.existsSync(dir)).toBe(false);
   });
 
   it("steers packets into the HTB class named by skb->priority, without any tc filter", () => {
@@ -150,16 +181,14 @@ describe.skipIf(!tcx)("TCX", () => {
     // default 0: unclassified packets bypass the classes, so a count on 1:10 proves the steering.
     a.run("tc", ["qdisc", "add", "dev", "a0", "root", "handle", "1:", "htb", "default", "0"]);
     a.run("tc", ["class", "add", "dev", "a0", "parent", "1:", "classid", "1:10", "htb", "rate", "10mbit"]);
-    const root = pinRoot();
-    const att = attachShaping({
-      program: "classify", ifindex, netns: a.path, pinRoot: root, name: "htb",
-      config: { egress: { classid: tcHandle(1, 0x10) } },
-    });
+    const dir = makePinDir(pinRoot(), "htb");
+    attachIn(a, { mode: "tcx", programs: { egress: "classify" }, config: { egress: { classid: tcHandle(1, 0x10) } }, ifindex, dir });
     ping(a, "10.99.0.2", 3);
     // This tc has no JSON output for classes: read "Sent <bytes> bytes <pkts> pkt".
     const show = a.run("tc", ["-s", "class", "show", "dev", "a0", "classid", "1:10"]).stdout;
     expect(Number(/Sent \d+ bytes (\d+) pkt/.exec(show)?.[1])).toBeGreaterThanOrEqual(3);
-    removeShaping(att.dir);
+    teardownIn(a, dir);
+    expect(queryTcx(ifindex, "egress", a.path).progIds).toEqual([]);
   });
 
   it("redirects ingress to a shared IFB whose HTB class is picked by skb->priority (container egress)", () => {
@@ -169,22 +198,82 @@ describe.skipIf(!tcx)("TCX", () => {
     a.run("tc", ["qdisc", "add", "dev", "ifb0", "root", "handle", "1:", "htb", "default", "0"]);
     a.run("tc", ["class", "add", "dev", "ifb0", "parent", "1:", "classid", "1:20", "htb", "rate", "10mbit"]);
     const ifb = (JSON.parse(a.ip("-j", "link", "show", "ifb0")) as { ifindex: number }[])[0]!.ifindex;
-    const att = attachShaping({
-      program: "classify", ifindex, netns: a.path, pinRoot: pinRoot(), name: "ifb",
-      config: { ingress: { classid: tcHandle(1, 0x20), redirectIfindex: ifb } },
-    });
+    const dir = makePinDir(pinRoot(), "ifb");
+    attachIn(a, { mode: "tcx", programs: { ingress: "classify" }, config: { ingress: { classid: tcHandle(1, 0x20), redirectIfindex: ifb } }, ifindex, dir });
     ping(b, "10.99.0.1", 3); // replies prove the IFB hands packets back to a0's ingress
     const show = a.run("tc", ["-s", "class", "show", "dev", "ifb0", "classid", "1:20"]).stdout;
     expect(Number(/Sent \d+ bytes (\d+) pkt/.exec(show)?.[1])).toBeGreaterThanOrEqual(3);
-    removeShaping(att.dir);
+    teardownIn(a, dir);
+    expect(queryTcx(ifindex, "ingress", a.path).progIds).toEqual([]);
+  });
+});
+
+/** What is on a0's hooks: TCX programs per direction, and the clsact qdisc and its filters. */
+function hooksOf(a: Netns, ifindex: number) {
+  return withNetns(a.path, () =>
+    Rtnl.with(undefined, (nl) => {
+      const clsact = nl.listQdiscs(ifindex).some((q) => q.kind === "clsact");
+      return {
+        tcx: tcx ? { ingress: queryTcx(ifindex, "ingress").progIds, egress: queryTcx(ifindex, "egress").progIds } : undefined,
+        clsact,
+        filters: clsact ? [...nl.listFilters(ifindex, "ingress"), ...nl.listFilters(ifindex, "egress")].length : 0,
+      };
+    }),
+  );
+}
+
+const modes: AttachMode[] = tcx ? ["tcx", "clsact"] : ["clsact"];
+
+describe.skipIf(!isRoot())("attach failures leave nothing behind", () => {
+  it.each(modes)("attachHooks (%s): a failure at each step undoes the steps before it", (mode) => {
+    const { a, ifindex } = vethPair();
+    const dir = makePinDir(pinRoot(), "net", "fail");
+    const clean = hooksOf(a, ifindex);
+    const o: AttachOptions = {
+      mode, programs: { ingress: "classify", egress: "classify" }, config: { ingress: { classid: tcHandle(1, 0x20) }, egress: { classid: tcHandle(1, 0x10) } }, ifindex, dir,
+    };
+    const steps = stepsOf((beforeStep) => attachIn(a, { ...o, beforeStep }));
+    const pins = mode === "tcx" ? ["pin link_ingress", "pin link_egress"] : [];
+    expect(steps).toEqual(["load", "configure", "pin map_cfg", "pin map_stats", "attach ingress", ...pins.slice(0, 1), "attach egress", ...pins.slice(1), "pin map_meta"]);
+    teardownIn(a, dir);
+    expect(hooksOf(a, ifindex)).toEqual(clean);
+    fs.mkdirSync(dir, { recursive: true });
+    for (const step of steps) {
+      expect(() => attachIn(a, { ...o, beforeStep: failAt(step) }), step).toThrow(Injected);
+      expect([step, fs.readdirSync(dir)]).toEqual([step, []]);
+      expect([step, hooksOf(a, ifindex)]).toEqual([step, clean]);
+    }
   });
 
-  it("undoes everything when attaching fails", () => {
-    const { a } = vethPair();
+  it.each(modes)("addAttachment (%s): a failure at each step of an ADD removes the pins, qdiscs, classes and the IFB it made", (attach) => {
+    const { a, ifindex } = vethPair();
     const root = pinRoot();
-    expect(() =>
-      attachShaping({ program: "classify", ifindex: 999_999, netns: a.path, pinRoot: root, name: "fail", config: { ingress: {} } }),
-    ).toThrow(expect.objectContaining({ code: "ENODEV" }));
-    expect(fs.existsSync(path.join(root, "fail"))).toBe(false);
+    const ifbName = uniqueName("tifb");
+    const cfg = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 1_000_000, pinRoot: root, ifbDevice: ifbName }, {}, "net-x");
+    const dir = attachmentPath(root, cfg.network, "ctr-x", "eth0");
+    const host = { index: ifindex, name: "a0" };
+    const inA = <T>(fn: (nl: Rtnl) => T) => withNetns(a.path, () => Rtnl.with(undefined, fn));
+    const state = () =>
+      inA((nl) => ({
+        pins: fs.existsSync(networkPath(root, cfg.network)),
+        root: rootQdisc(nl.listQdiscs(ifindex), ifindex)?.handle ?? 0,
+        ifb: nl.findLink(ifbName) !== undefined,
+      }));
+    const clean = { pins: false, root: 0, ifb: false };
+    const hooks = hooksOf(a, ifindex);
+    expect(state()).toEqual(clean);
+    const steps = stepsOf((beforeStep) => inA((nl) => addAttachment(nl, cfg, "htb", attach, host, dir, beforeStep)));
+    expect(steps.slice(0, 8)).toEqual([
+      "make the pin directory", "set up the IFB", "choose the IFB class", "record the IFB class", "set the IFB class", "set the veth's HTB root", "set the veth class", "load",
+    ]);
+    expect(steps.at(-1)).toBe("drop the IFB record");
+    expect(state()).toEqual({ pins: true, root: tcHandle(0x7c1, 0), ifb: true });
+    inA((nl) => teardown(nl, dir, ifbName));
+    expect(state()).toEqual(clean);
+    for (const step of steps) {
+      expect(() => inA((nl) => addAttachment(nl, cfg, "htb", attach, host, dir, failAt(step))), step).toThrow(Injected);
+      expect([step, state()]).toEqual([step, clean]);
+      expect([step, hooksOf(a, ifindex)]).toEqual([step, hooks]);
+    }
   });
 });

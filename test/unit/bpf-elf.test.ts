@@ -132,14 +132,17 @@ describe("bpf_attr layouts", () => {
 });
 
 describe("shaping layouts", () => {
-  it("round-trips the config struct (48 bytes, shaping.h order)", () => {
-    const c = { rate: 12_500_000n, burst: 65536n, markAbove: 32768n, horizonNs: 2_000_000_000n, classid: tcHandle(1, 0x2a), redirectIfindex: 9, mirred: 1 };
+  it("round-trips every field of the config struct (48 bytes, shaping.h order)", () => {
+    const c = {
+      rate: 12_500_000n, burst: 65536n, markAbove: 32768n, horizonNs: 2_000_000_000n, classid: tcHandle(1, 0x2a), redirectIfindex: 9,
+      flags: ((3 << 16) | 512) >>> 0, mirred: 1,
+    };
     const b = encodeShapeConfig(c);
     expect(b.length).toBe(48);
-    expect(b.readUInt32LE(32)).toBe(0x1002a);
-    expect(b.readUInt32LE(40)).toBe(0); // flags: hooks.ts writes them
-    expect(b.readUInt32LE(44)).toBe(1);
+    expect([b.readBigUInt64LE(0), b.readBigUInt64LE(8), b.readBigUInt64LE(16), b.readBigUInt64LE(24)]).toEqual([12_500_000n, 65536n, 32768n, 2_000_000_000n]);
+    expect([b.readUInt32LE(32), b.readUInt32LE(36), b.readUInt32LE(40), b.readUInt32LE(44)]).toEqual([0x1002a, 9, 0x30200, 1]);
     expect(decodeShapeConfig(b)).toEqual(c);
+    expect(decodeShapeConfig(encodeShapeConfig({}))).toEqual({ rate: 0n, burst: 0n, markAbove: 0n, horizonNs: 0n, classid: 0, redirectIfindex: 0, flags: 0, mirred: 0 });
   });
 
   it("sums per-CPU stats", () => {

@@ -54,6 +54,14 @@ describe("UndoStack", () => {
     expect([e.code, e.msg, e.details]).toEqual([100, "RTM_NEWQDISC: File exists", "EEXIST; cleanup after the failure also failed: second: busy"]);
   });
 
+  it("rethrows the original error itself when every undo succeeded", () => {
+    const original = Object.assign(new Error("RTM_NEWQDISC: No such file or directory"), { code: "ENOENT" });
+    expect(caught(() => new UndoStack().runSync((u) => {
+      u.push("fine", () => {});
+      throw original;
+    }))).toBe(original);
+  });
+
   it("refuses an asynchronous undo in a synchronous unwind, as a failed undo", () => {
     const stack = new UndoStack();
     stack.push("async", async () => {});
