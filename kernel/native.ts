@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
 import * as path from "node:path";
+import { errnoName } from "./errno";
 
 export interface Native {
   setns(fd: number, nstype: number): void;
@@ -24,7 +25,7 @@ export interface Native {
   recvWithFds(fd: number, buf: Buffer, timeoutMs: number): number[];
 }
 
-/** Errors thrown by the addon carry these. */
+/** Errors thrown by the addon carry these: it gives errno and syscall, native() adds the name (kernel/errno.ts). */
 export interface SysError extends Error {
   errno: number;
   code: string;
@@ -42,8 +43,24 @@ let loaded: Native | undefined;
 export function native(): Native {
   if (loaded) return loaded;
   const sea = seaModule();
-  loaded = sea ? loadFromSea(sea) : loadFromBuild();
+  loaded = namingErrnos(sea ? loadFromSea(sea) : loadFromBuild());
   return loaded;
+}
+
+/** The addon's functions, each giving an error it throws the name of its errno as `code`. */
+function namingErrnos(addon: Native): Native {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(addon as unknown as Record<string, unknown>)) {
+    out[name] = typeof fn !== "function" ? fn : (...args: unknown[]) => {
+      try {
+        return fn(...args);
+      } catch (e) {
+        if (e instanceof Error && typeof (e as Partial<SysError>).errno === "number") (e as SysError).code = errnoName((e as SysError).errno);
+        throw e;
+      }
+    };
+  }
+  return out as unknown as Native;
 }
 
 interface SeaApi {

@@ -2,8 +2,8 @@
 //
 // Everything here is a thin, synchronous wrapper around one syscall. Policy (which namespace,
 // which message, which lock) lives in TypeScript. Each function throws a JS Error carrying
-// `errno` (positive number), `code` (errno name) and `syscall` on failure, so callers can
-// branch on EEXIST/ENOENT/ENODEV without parsing strings.
+// `errno` (positive number) and `syscall` on failure; kernel/native.ts names the errno (`code`,
+// from kernel/errno.ts), so callers branch on EEXIST/ENOENT/ENODEV without parsing strings.
 //
 // Threading: setns() affects only the calling thread. JS calls these from the main thread only,
 // and never awaits while switched (see kernel/netns.ts).
@@ -36,32 +36,15 @@
 #define NETLINK_GET_STRICT_CHK 12
 #endif
 
-static const char *errno_name(int e) {
-  switch (e) {
-#define E(x) case x: return #x;
-    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM)
-    E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL)
-    E(ENFILE) E(EMFILE) E(ENOSPC) E(ESPIPE) E(EROFS) E(ERANGE) E(EDEADLK) E(ENAMETOOLONG)
-    E(ENOLCK) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENOMSG) E(ENODATA) E(ETIME) E(EPROTO)
-    E(EOVERFLOW) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN)
-    E(ENETUNREACH) E(ENOBUFS) E(ETIMEDOUT) E(EHOSTUNREACH) E(EALREADY) E(EINPROGRESS)
-    E(EMSGSIZE) E(EPROTONOSUPPORT) E(ENOTCONN) E(ENOLINK) E(ESTALE) E(ENOTTY) E(EOWNERDEAD)
-#undef E
-    default: return "EUNKNOWN";
-  }
-}
-
 static napi_value throw_errno(napi_env env, const char *syscall_name, int e) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", syscall_name, strerror(e));
-  napi_value jmsg, err, jerrno, jcode, jsys;
+  napi_value jmsg, err, jerrno, jsys;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
   napi_create_error(env, NULL, jmsg, &err);
   napi_create_int32(env, e, &jerrno);
-  napi_create_string_utf8(env, e == 524 ? "ENOTSUPP" : errno_name(e), NAPI_AUTO_LENGTH, &jcode);
   napi_create_string_utf8(env, syscall_name, NAPI_AUTO_LENGTH, &jsys);
   napi_set_named_property(env, err, "errno", jerrno);
-  napi_set_named_property(env, err, "code", jcode);
   napi_set_named_property(env, err, "syscall", jsys);
   napi_throw(env, err);
   return NULL;

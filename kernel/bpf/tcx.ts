@@ -7,11 +7,9 @@
 import * as fs from "node:fs";
 import { withNetns } from "../netns";
 import { AttachType, MprogFlag } from "./constants";
-import { BpfError } from "./errors";
+import { BpfError, isBpfError } from "./errors";
 import { BpfLink, type BpfProgram } from "./handles";
 import * as sys from "./syscall";
-
-const ENOLINK = 67;
 
 export type Direction = "ingress" | "egress";
 
@@ -69,8 +67,8 @@ export function detachPinnedLink(pinPath: string): boolean {
   try {
     link.detach();
   } catch (e) {
-    // ENOLINK (67; the addon has no name for it): already detached, e.g. the device was deleted.
-    if (!(e instanceof BpfError && e.errno === ENOLINK)) throw e;
+    // ENOLINK: already detached, e.g. the device was deleted.
+    if (!isBpfError(e, "ENOLINK")) throw e;
   } finally {
     link.close();
   }

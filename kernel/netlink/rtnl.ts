@@ -1,6 +1,7 @@
 // Rtnl: the typed rtnetlink client. Each method builds a request with a pure encoder
 // (link.ts, addr.ts, route.ts, ...), runs it on one blocking socket, and decodes the replies.
 import * as fs from "node:fs";
+import { Errno } from "../errno";
 import { type Addr, type AddrOptions, addAddrRequest, decodeAddr, deleteAddrRequest, dumpAddrsRequest } from "./addr";
 import { RT_TABLE } from "./constants";
 import { NetlinkError, isNetlinkError } from "./errors";
@@ -139,7 +140,7 @@ export class Rtnl {
       return this.getLink(o.name);
     }
     if (o.netnsFd !== undefined) throw new TypeError("an alias at creation needs the link in this socket's namespace");
-    if (this.findLink(o.name)) throw new NetlinkError({ errno: 17, op: "RTM_NEWLINK", target: o.name });
+    if (this.findLink(o.name)) throw new NetlinkError({ errno: Errno.EEXIST, op: "RTM_NEWLINK", target: o.name });
     const [made, marked] = this.socket.batch([addSimpleLinkRequest(kind, { ...o, alias: undefined }), setAliasByNameRequest(o.name, o.alias)]);
     if (made) {
       if (!marked) this.socket.batch([setAliasByNameRequest(o.name, "")]);

@@ -2,6 +2,7 @@
 // NLMSG_DONE for dumps). Synchronous on purpose: the CLI is short-lived, and a socket opened
 // inside withNetns() keeps that namespace, so no thread ever needs to switch while we wait.
 import * as fs from "node:fs";
+import { Errno } from "../errno";
 import { isSysError, native } from "../native";
 import { withNetns } from "../netns";
 import { NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST } from "./constants";
@@ -104,7 +105,7 @@ export class NetlinkSocket {
       } catch (e) {
         wire(e, reqs[0]!);
       }
-      if (n > this.rbuf.length) throw new NetlinkError({ errno: 90 /* EMSGSIZE */, op: messageTypeName(reqs[0]!.type), target: reqs[0]!.target, extack: `reply of ${n} bytes truncated` });
+      if (n > this.rbuf.length) throw new NetlinkError({ errno: Errno.EMSGSIZE, op: messageTypeName(reqs[0]!.type), target: reqs[0]!.target, extack: `reply of ${n} bytes truncated` });
       for (const m of parseMessages(this.rbuf, n)) {
         const i = seqs.indexOf(m.seq);
         if (i < 0 || m.type !== NLMSG_ERROR) continue; // stale replies, or echoes nobody asked for
@@ -149,7 +150,7 @@ export class NetlinkSocket {
       } catch (e) {
         sysErr(e);
       }
-      if (n > this.rbuf.length) throw new NetlinkError({ errno: 90 /* EMSGSIZE */, op, target: req.target, extack: `reply of ${n} bytes truncated` });
+      if (n > this.rbuf.length) throw new NetlinkError({ errno: Errno.EMSGSIZE, op, target: req.target, extack: `reply of ${n} bytes truncated` });
       for (const m of parseMessages(this.rbuf, n)) {
         // Replies to an earlier request that timed out carry an older seq: skip them.
         if (m.seq !== seq) continue;
@@ -164,7 +165,7 @@ export class NetlinkSocket {
           if (m.type === NLMSG_DONE || !isDump) return { messages, interrupted };
           continue;
         }
-        if (m.type === NLMSG_OVERRUN) throw new NetlinkError({ errno: 105 /* ENOBUFS */, op, target: req.target, extack: "netlink overrun" });
+        if (m.type === NLMSG_OVERRUN) throw new NetlinkError({ errno: Errno.ENOBUFS, op, target: req.target, extack: "netlink overrun" });
         messages.push({ ...m, payload: Buffer.from(m.payload) });
       }
     }

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CniError, Code } from "../../core/errors";
 import { FileLock } from "../../kernel/flock";
+import { native } from "../../kernel/native";
 import { currentNetnsPath, netnsId, withNetns } from "../../kernel/netns";
 import { sysctlGet, sysctlSet } from "../../kernel/sysctl";
 import { NsScope } from "../helpers/netns";
@@ -21,6 +22,10 @@ describe("netns", () => {
     expect(netnsId(currentNetnsPath())).toBe(before);
     expect(() => withNetns(node.path, () => { throw new Error("boom"); })).toThrow("boom");
     expect(netnsId(currentNetnsPath())).toBe(before);
+  });
+
+  it("names the errno of a failed syscall in the addon's error (kernel/errno.ts)", () => {
+    expect(() => native().setns(-1, 0)).toThrow(expect.objectContaining({ errno: 9, code: "EBADF", syscall: "setns", message: "setns: Bad file descriptor" }));
   });
 
   it("refuses a regular file and a missing path with code 8", () => {

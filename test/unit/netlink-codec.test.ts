@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { attr, decodeAttrs, defineAttrs, encodeAttrs, splitAttrs } from "../../kernel/netlink/attrs";
 import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_MULTI, NLA_F_NESTED } from "../../kernel/netlink/constants";
+import { Errno, errnoText } from "../../kernel/errno";
 import { NetlinkError, errnoName } from "../../kernel/netlink/errors";
 import * as L from "../../kernel/netlink/layouts";
 import { encodeMessage, parseAck, parseMessages } from "../../kernel/netlink/message";
@@ -142,6 +143,9 @@ describe("NetlinkError", () => {
     [2, "ENOENT", "No such file or directory"],
     [16, "EBUSY", "Device or resource busy"],
     [524, "ENOTSUPP", "Unknown error 524"],
+    [67, "ENOLINK", "Link has been severed"],
+    [11, "EAGAIN", "Resource temporarily unavailable"],
+    [35, "EDEADLK", "Resource deadlock avoided"],
   ])("errno %i is %s", (errno, code, text) => {
     expect(errnoName(errno)).toBe(code);
     const e = new NetlinkError({ errno, op: "RTM_NEWLINK", target: "veth0", extack: "why" });
@@ -150,6 +154,11 @@ describe("NetlinkError", () => {
     expect(e.errno).toBe(errno);
     expect(e.op).toBe("RTM_NEWLINK");
     expect(e.message).toBe(`RTM_NEWLINK veth0: ${text} (why)`);
+  });
+
+  it("names an errno without a name by its number", () => {
+    expect([errnoName(4095), errnoText(4095)]).toEqual(["E4095", "Unknown error 4095"]);
+    expect([Errno.ENOLINK, Errno.EMSGSIZE, Errno.ENOTSUPP]).toEqual([67, 90, 524]);
   });
 
   it("omits the parentheses without extack", () => {
