@@ -16,6 +16,7 @@
 //   nl.setLink(ref, {up?, mtu?, mac?, name?, master?: ref|null, promisc?, netns?, alias?, txqlen?})
 //   nl.setUp/setDown(ref)  setMtu(ref,n)  setMac(ref,mac)  setName(ref,name)  setPromisc(ref,on)
 //   nl.setMaster(ref, bridge|null)  nl.moveToNetns(ref, path|fd)  nl.deleteLink(ref)
+//   await nl.deleteLinkInBackground(ref)       the request written from libuv's thread pool
 //   nl.setBridgePort(ref, {hairpin?, isolated?, learning?, unicastFlood?, cost?, priority?})
 //   Link = {index, name, kind?, type, mtu, mac?, flags, up, lowerUp, promisc, operstate, master?,
 //           link? (veth peer / vlan parent index), linkNetnsid?, alias?, vlanFiltering?,

@@ -182,6 +182,15 @@ export class Rtnl {
     this.socket.request(deleteLinkRequest(ref));
   }
 
+  /**
+   * deleteLink() written from libuv's thread pool (NetlinkSocket.requestInBackground): deleting a
+   * veth pair keeps the kernel busy for 10–30 ms (RCU grace periods), time this thread can use.
+   * Use this Rtnl for nothing else until the promise settles.
+   */
+  async deleteLinkInBackground(ref: LinkRef): Promise<void> {
+    await this.socket.requestInBackground(deleteLinkRequest(ref));
+  }
+
   /** Bridge port flags via IFLA_PROTINFO (the port must already be enslaved). */
   setBridgePort(ref: LinkRef, o: BridgePortOptions): void {
     this.socket.request(setBridgePortRequest(this.linkIndex(ref), o, String(ref)));

@@ -32,6 +32,11 @@ const DUMP_RETRIES = 5;
 /** The datagram I/O under the socket: the native addon in production, a fake kernel in unit tests. */
 export interface Transport {
   send(buf: Buffer): void;
+  /**
+   * send() from another thread (libuv's pool), for a request the kernel spends long inside
+   * sendmsg on: the caller's thread works meanwhile. Errors carry a positive errno and the syscall.
+   */
+  sendInBackground?(buf: Buffer): Promise<void>;
   /** Receive one datagram into buf; returns its real length (may exceed buf.length if truncated). */
   recv(buf: Buffer): number;
   close(): void;
@@ -40,6 +45,14 @@ export interface Transport {
 function fdTransport(fd: number): Transport {
   return {
     send: (buf) => void native().netlinkSend(fd, buf),
+    sendInBackground: (buf) =>
+      new Promise((resolve, reject) =>
+        fs.write(fd, buf, (err) => {
+          if (!err) return resolve();
+          // Node's fs errors carry a negative errno.
+          reject(Object.assign(new Error(`write: ${err.message}`), { errno: Math.abs(err.errno ?? Errno.EIO), code: err.code, syscall: "write" }));
+        }),
+      ),
     recv: (buf) => native().netlinkRecv(fd, buf),
     close: () => fs.closeSync(fd),
   };
@@ -49,6 +62,8 @@ export class NetlinkSocket {
   private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
   private readonly rbuf = Buffer.allocUnsafe(RECV_BUFFER);
   private transport: Transport | undefined;
+  /** A request is being written in the background (requestInBackground). */
+  private busy = false;
   /** Extended-ack text the kernel attached to the last successful request (a warning), if any. */
   lastWarning: string | undefined;
 
@@ -78,20 +93,37 @@ export class NetlinkSocket {
   }
 
   /**
+   * request(), with the datagram written from libuv's thread pool: for a change the kernel takes
+   * long over (deleting a veth pair waits for RCU grace periods), so that this thread can do other
+   * work meanwhile. The kernel answers inside that write, so the answer is read at once after it.
+   * The socket must not be used again until the promise settles.
+   */
+  async requestInBackground(req: Request): Promise<RawMessage[]> {
+    const t = this.usable();
+    if (!t.sendInBackground) throw new TypeError("this netlink transport cannot send in the background");
+    const seq = this.nextSeq();
+    this.busy = true;
+    try {
+      await t.sendInBackground(encodeMessage(req.type, (req.flags ?? 0) | NLM_F_ACK | NLM_F_REQUEST, seq, req.payload));
+    } catch (e) {
+      sysError(e, messageTypeName(req.type), req);
+    } finally {
+      this.busy = false;
+    }
+    return this.receive(req, seq, false).messages;
+  }
+
+  /**
    * Send several changes in ONE datagram and return each one's outcome (undefined = done). The
    * kernel runs them in order inside that one sendmsg, so no signal (not even SIGKILL) can stop
    * the process between them: for steps that must not be separated by a crash (create a device,
    * then mark it as ours). A failed message does not stop the ones after it.
    */
   batch(reqs: Request[]): (NetlinkError | undefined)[] {
-    const t = this.transport;
-    if (!t) throw new Error("netlink socket is closed");
+    const t = this.usable();
     this.lastWarning = undefined;
-    const seqs = reqs.map(() => (this.seq = (this.seq + 1) & 0x7fffffff));
-    const wire = (e: unknown, req: Request): never => {
-      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op: messageTypeName(req.type), target: req.target, syscall: e.syscall });
-      throw e;
-    };
+    const seqs = reqs.map(() => this.nextSeq());
+    const wire = (e: unknown, req: Request): never => sysError(e, messageTypeName(req.type), req);
     try {
       t.send(Buffer.concat(reqs.map((r, i) => encodeMessage(r.type, (r.flags ?? 0) | NLM_F_ACK | NLM_F_REQUEST, seqs[i]!, r.payload))));
     } catch (e) {
@@ -125,22 +157,33 @@ export class NetlinkSocket {
     }
   }
 
-  private transact(req: Request, flags: number, isDump: boolean): { messages: RawMessage[]; interrupted: boolean } {
-    const t = this.transport;
-    if (!t) throw new Error("netlink socket is closed");
-    const op = messageTypeName(req.type);
+  private usable(): Transport {
+    if (!this.transport) throw new Error("netlink socket is closed");
+    if (this.busy) throw new Error("netlink socket is busy with a request in the background");
+    return this.transport;
+  }
+
+  private nextSeq(): number {
     this.seq = (this.seq + 1) & 0x7fffffff;
-    const seq = this.seq;
-    this.lastWarning = undefined;
-    const sysErr = (e: unknown): never => {
-      if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op, target: req.target, syscall: e.syscall });
-      throw e;
-    };
+    return this.seq;
+  }
+
+  private transact(req: Request, flags: number, isDump: boolean): { messages: RawMessage[]; interrupted: boolean } {
+    const t = this.usable();
+    const seq = this.nextSeq();
     try {
       t.send(encodeMessage(req.type, flags | NLM_F_REQUEST, seq, req.payload));
     } catch (e) {
-      sysErr(e);
+      sysError(e, messageTypeName(req.type), req);
     }
+    return this.receive(req, seq, isDump);
+  }
+
+  /** Collect the answer to request `seq`: replies until the ACK (a dump: until NLMSG_DONE). */
+  private receive(req: Request, seq: number, isDump: boolean): { messages: RawMessage[]; interrupted: boolean } {
+    const t = this.usable();
+    const op = messageTypeName(req.type);
+    this.lastWarning = undefined;
     const messages: RawMessage[] = [];
     let interrupted = false;
     for (;;) {
@@ -148,7 +191,7 @@ export class NetlinkSocket {
       try {
         n = t.recv(this.rbuf);
       } catch (e) {
-        sysErr(e);
+        sysError(e, op, req);
       }
       if (n > this.rbuf.length) throw new NetlinkError({ errno: Errno.EMSGSIZE, op, target: req.target, extack: `reply of ${n} bytes truncated` });
       for (const m of parseMessages(this.rbuf, n)) {
@@ -172,3 +215,8 @@ export class NetlinkSocket {
   }
 }
 
+/** A failed socket call (an addon error with errno and syscall) as a NetlinkError about `req`. */
+function sysError(e: unknown, op: string, req: Request): never {
+  if (isSysError(e)) throw new NetlinkError({ errno: e.errno, op, target: req.target, syscall: e.syscall });
+  throw e;
+}

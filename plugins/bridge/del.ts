@@ -2,63 +2,35 @@
 // name, so it goes even when CNI_NETNS is empty or the container is gone (the reference leaks it
 // then: containernetworking/plugins #810). Every part is attempted; every failure is reported, the
 // first as the error (core/undo.ts Teardown).
-import * as fs from "node:fs";
 import { delegate } from "../../core/delegate";
 import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
 import { Teardown, traceStep } from "../../core/undo";
-import { native } from "../../kernel/native";
-import { withNetns } from "../../kernel/netns";
-import { NETLINK_ROUTE, NetlinkError, NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR } from "../../kernel/netlink/index";
-import { deleteLinkRequest } from "../../kernel/netlink/link";
-import { encodeMessage, parseAck, parseMessages } from "../../kernel/netlink/message";
+import { isNetlinkError, Rtnl } from "../../kernel/netlink/index";
 import { parseBridgeConfig } from "./config";
 import { teardownMasq, teardownSpoofCheck } from "./netfilter";
 
 /**
  * Delete the container interface, and so its veth peer; nothing to do if the namespace or the link
  * is gone. The kernel spends 10–30 ms inside that one request (unregistering both ends waits for
- * RCU grace periods), so it is written from libuv's thread pool and its ACK read afterwards: the
- * IPAM DEL and the netfilter teardown run meanwhile. The socket is opened in the container's
- * namespace, so which thread writes to it does not matter.
+ * RCU grace periods), so it is written in the background (Rtnl.deleteLinkInBackground): the IPAM
+ * DEL and the netfilter teardown run meanwhile. The socket is opened in the container's namespace,
+ * so which thread writes to it does not matter.
  */
-export function startDeleteContainerLink(netns: string, ifname: string): Promise<void> {
-  let fd: number;
+export async function deleteContainerLink(netns: string, ifname: string): Promise<void> {
+  let nl: Rtnl;
   try {
-    fd = withNetns(netns, () => native().netlinkOpen(NETLINK_ROUTE, 10_000));
+    nl = Rtnl.open(netns);
   } catch (e) {
-    if (e instanceof CniError && e.code === Code.InvalidNetNS) return Promise.resolve(); // namespace already gone
-    return Promise.reject(e);
+    if (e instanceof CniError && e.code === Code.InvalidNetNS) return; // namespace already gone
+    throw e;
   }
-  const req = deleteLinkRequest(ifname);
-  const seq = 1;
-  return new Promise<void>((resolve, reject) => {
-    fs.write(fd, encodeMessage(req.type, NLM_F_REQUEST | NLM_F_ACK, seq, req.payload), (err) => {
-      try {
-        if (err) throw new NetlinkError({ errno: Math.abs(err.errno ?? 5), op: "RTM_DELLINK", target: ifname, syscall: "write" });
-        const ack = readAck(fd, seq);
-        if (ack.errno !== 0) {
-          const e = new NetlinkError({ errno: ack.errno, op: "RTM_DELLINK", target: ifname, ...(ack.extack ? { extack: ack.extack } : {}) });
-          if (e.code !== "ENODEV") throw e;
-        }
-        resolve();
-      } catch (e) {
-        reject(e);
-      } finally {
-        fs.closeSync(fd);
-      }
-    });
-  });
-}
-
-/** Read until the ACK of request `seq` (a DELLINK answers with nothing else). */
-function readAck(fd: number, seq: number): ReturnType<typeof parseAck> {
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  for (;;) {
-    const n = native().netlinkRecv(fd, buf);
-    for (const m of parseMessages(buf, Math.min(n, buf.length))) {
-      if (m.seq === seq && m.type === NLMSG_ERROR) return parseAck(m);
-    }
+  try {
+    await nl.deleteLinkInBackground(ifname);
+  } catch (e) {
+    if (!isNetlinkError(e, "ENODEV")) throw e;
+  } finally {
+    nl.close();
   }
 }
 
@@ -83,11 +55,7 @@ export async function cmdDel(args: CmdArgs): Promise<void> {
   let linkStarted = 0;
   if (args.netns) {
     linkStarted = performance.now();
-    try {
-      linkDeleted = startDeleteContainerLink(args.netns, args.ifname);
-    } catch (e) {
-      linkDeleted = Promise.reject(e);
-    }
+    linkDeleted = deleteContainerLink(args.netns, args.ifname);
     linkDeleted.catch(() => {}); // handled below; no unhandled-rejection warning meanwhile
   }
   if (cfg.ipamType) {

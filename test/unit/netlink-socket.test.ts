@@ -22,6 +22,10 @@ function fakeKernel(reply: (req: Sent, n: number) => Buffer[]) {
       sent.push(req);
       queue.push(...reply(req, sent.length));
     },
+    // As a write from the thread pool: the kernel has answered by the time it completes.
+    sendInBackground(buf) {
+      return new Promise((resolve) => setImmediate(() => resolve(transport.send(buf))));
+    },
     recv(buf) {
       const d = queue.shift();
       if (!d) throw Object.assign(new Error("recv: timeout"), { errno: 11, code: "EAGAIN", syscall: "recv" });
@@ -100,6 +104,36 @@ describe("NetlinkSocket", () => {
     expect(() => silent.sock.request({ type: RTM.GETLINK, payload: Buffer.alloc(16), target: "x" })).toThrow(
       expect.objectContaining({ code: "EAGAIN", op: "RTM_GETLINK", syscall: "recv", message: "RTM_GETLINK x: Resource temporarily unavailable (recv())" }),
     );
+  });
+
+  it("writes a request in the background and reads its ACK after; the socket refuses other use meanwhile", async () => {
+    const { sock, sent } = fakeKernel((r) => [ack(r)]);
+    const nl = new Rtnl(sock);
+    const pending = nl.deleteLinkInBackground("veth9");
+    expect(sent).toEqual([]); // not written yet: queued for the thread pool
+    expect(() => sock.request({ type: RTM.GETLINK, payload: Buffer.alloc(16) })).toThrow(/busy/);
+    await pending;
+    expect(sent.map((s) => [s.type, s.flags])).toEqual([[RTM.DELLINK, NLM_F_REQUEST | NLM_F_ACK]]);
+    sock.request({ type: RTM.GETLINK, payload: Buffer.alloc(16) }); // usable again
+    expect(sent).toHaveLength(2);
+  });
+
+  it("reports the kernel's refusal, a failed write and a truncated answer of a background request", async () => {
+    const refused = fakeKernel((r) => [ack(r, 19)]);
+    await expect(new Rtnl(refused.sock).deleteLinkInBackground("veth9")).rejects.toMatchObject({ code: "ENODEV", op: "RTM_DELLINK", target: "veth9" });
+    const big = fakeKernel(() => [Buffer.alloc((1 << 20) + 16)]);
+    await expect(big.sock.requestInBackground({ type: RTM.DELLINK, payload: Buffer.alloc(16), target: "veth9" })).rejects.toMatchObject({ code: "EMSGSIZE", extack: `reply of ${(1 << 20) + 16} bytes truncated` });
+    const broken = new NetlinkSocket({
+      send() {},
+      sendInBackground: () => Promise.reject(Object.assign(new Error("write: bad fd"), { errno: 9, syscall: "write" })),
+      recv: () => 0,
+      close() {},
+    });
+    await expect(broken.requestInBackground({ type: RTM.DELLINK, payload: Buffer.alloc(16), target: "veth9" })).rejects.toMatchObject({
+      code: "EBADF", op: "RTM_DELLINK", syscall: "write", message: "RTM_DELLINK veth9: Bad file descriptor (write())",
+    });
+    const syncOnly = new NetlinkSocket({ send() {}, recv: () => 0, close() {} });
+    await expect(syncOnly.requestInBackground({ type: RTM.DELLINK, payload: Buffer.alloc(16) })).rejects.toThrow(/cannot send in the background/);
   });
 
   it("refuses use after close", () => {
