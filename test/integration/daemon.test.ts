@@ -10,7 +10,7 @@ import { addNetworkList, delNetworkList } from "../../demo/chain";
 import { encodeRequest } from "../../cli/daemon/protocol";
 import { daemonSocket } from "../helpers/mode";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
-import { DIST_BIN, usingBuiltBinary } from "../helpers/plugin";
+import { DIST_BIN, type ExecResult, execPlugin, usingBuiltBinary } from "../helpers/plugin";
 
 const canRun = isRoot() && usingBuiltBinary();
 const scope = new NsScope();
@@ -26,24 +26,9 @@ function installDir(): string {
   return dir;
 }
 
-interface Call {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: any;
-}
-
 /** Exec a shim as a runtime does (nsenter --net into the node), environment given in full. */
-function shim(dir: string, name: string, node: Netns, env: Record<string, string>, stdin: string | Buffer = ""): Call {
-  const r = spawnSync("nsenter", [`--net=${node.path}`, "--", path.join(dir, name)], { input: stdin, env: { PATH, ...env }, encoding: "utf8", maxBuffer: 64 << 20 });
-  let json: any;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
-}
+const shim = (dir: string, name: string, node: Netns, env: Record<string, string>, stdin = ""): ExecResult =>
+  execPlugin(name, { command: "", binDir: dir, node, rawEnv: { PATH, ...env }, config: stdin });
 
 function status(node: Netns, socket = daemonSocket(node.path)!): { pid: number; served: number; digest: string } | undefined {
   if (!fs.existsSync(socket)) return undefined;
