@@ -243,7 +243,8 @@ function qdiscOptionAttrs(o: QdiscOptions, p: Psched): Attrs | { limit: number }
 
 export function qdiscRequest(op: "add" | "replace", ifindex: number, o: QdiscOptions & QdiscPlacement, p: Psched = psched()): Request {
   const { parent, handle } = qdiscPlacement(o.kind, o);
-  return tcRequest(RTM.NEWQDISC, createFlags(op === "replace"), { ifindex, parent, handle }, { kind: o.kind, options: qdiscOptionAttrs(o, p) }, `${o.kind} ${formatTcHandle(handle)} dev ${ifindex}`);
+  const where = handle ? formatTcHandle(handle) : `under ${formatTcHandle(parent)}`; // handle 0: the kernel picks one
+  return tcRequest(RTM.NEWQDISC, createFlags(op === "replace"), { ifindex, parent, handle }, { kind: o.kind, options: qdiscOptionAttrs(o, p) }, `${o.kind} ${where} dev ${ifindex}`);
 }
 
 export function deleteQdiscRequest(ifindex: number, kindOrPlacement: "clsact" | "ingress" | QdiscPlacement): Request {

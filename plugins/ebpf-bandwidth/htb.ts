@@ -1,22 +1,12 @@
 // HTB classes with a short bfifo leaf, on the host veth (container ingress) or the shared IFB
-// (container egress). Everything goes through our rtnetlink layer; bfifo is not in it yet, so the
-// one request it needs is built here from the layer's own encoder (struct tc_fifo_qopt = u32 limit).
-import { encodeBody } from "../../kernel/netlink/attrs";
-import { NLM_F_CREATE, NLM_F_REPLACE, RTM, TCA } from "../../kernel/netlink/constants";
+// (container egress), through our rtnetlink layer.
 import { type Psched, type Qdisc, type Rtnl, type TcClass, formatQdiscHandle, isNetlinkError, psched, rootQdisc, tcHandle, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
-import { type FqQdiscOptions, type HtbQdiscOptions, tcBody } from "../../kernel/netlink/tc";
+import type { FqQdiscOptions, HtbQdiscOptions } from "../../kernel/netlink/tc";
 import { foreignRootError, rootOwner } from "./ownership";
 import { type ClassPlan, type FqPlan, htbBurst, htbQuantum } from "./plan";
 
-/** RTM_NEWQDISC bfifo (replace) under `parent`; the kernel picks the leaf's handle. */
-export function bfifoRequest(ifindex: number, parent: number, limitBytes: number) {
-  const head = encodeBody(tcBody, { header: { family: 0, ifindex, parent, handle: 0 }, attrs: { kind: "bfifo" } });
-  const opt = Buffer.alloc(8);
-  opt.writeUInt16LE(8, 0); // nla_len
-  opt.writeUInt16LE(TCA.OPTIONS, 2);
-  opt.writeUInt32LE(limitBytes >>> 0, 4);
-  return { type: RTM.NEWQDISC, flags: NLM_F_CREATE | NLM_F_REPLACE, payload: Buffer.concat([head, opt]), target: `bfifo under ${parent.toString(16)} dev ${ifindex}` };
-}
+/** A byte-limited leaf queue under class `parent`; the kernel picks its handle. */
+const setLeafQueue = (nl: Rtnl, ifindex: number, parent: number, limitBytes: number) => nl.replaceQdisc(ifindex, { kind: "bfifo", limit: limitBytes, parent });
 
 export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
 
@@ -76,7 +66,7 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
     classid, parent: tcHandle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
   });
   if (!c.leaves) {
-    nl.socket.request(bfifoRequest(ifindex, classid, c.queue));
+    setLeafQueue(nl, ifindex, classid, c.queue);
     return;
   }
   const l = c.leaves;
@@ -84,10 +74,10 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const small = tcHandle(c.major, l.small);
   const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
   nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) });
-  nl.socket.request(bfifoRequest(ifindex, bulk, c.queue));
+  setLeafQueue(nl, ifindex, bulk, c.queue);
   const smallBurst = htbBurst(l.smallRateBits, Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100)));
   nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: capBurst, prio: 0, quantum: htbQuantum(c.rateBits) });
-  nl.socket.request(bfifoRequest(ifindex, small, l.smallQueue));
+  setLeafQueue(nl, ifindex, small, l.smallQueue);
 }
 
 export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {

@@ -2,11 +2,12 @@
 // the kernel layout plan, IFB minor allocation, the bfifo request and the stats table.
 import { describe, expect, it } from "vitest";
 import { CniError } from "../../core/errors";
-import { decodeBody } from "../../kernel/netlink/attrs";
-import { RTM, TCA } from "../../kernel/netlink/constants";
-import { tcBody } from "../../kernel/netlink/tc";
+import { NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, RTM, TCA } from "../../kernel/netlink/constants";
+import { encodeMessage, parseMessages } from "../../kernel/netlink/message";
+import { Rtnl } from "../../kernel/netlink/rtnl";
+import { NetlinkSocket } from "../../kernel/netlink/socket";
 import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
-import { bfifoRequest, classMatches } from "../../plugins/ebpf-bandwidth/htb";
+import { classMatches, setClass } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
 import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
 import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
@@ -196,15 +197,37 @@ describe("mode and attach resolution", () => {
 });
 
 describe("htb helpers", () => {
-  it("builds an RTM_NEWQDISC bfifo request with a u32 limit", () => {
-    const r = bfifoRequest(5, tcHandle(VETH_MAJOR, 1), 71_786);
-    expect(r.type).toBe(RTM.NEWQDISC);
-    const { header, attrs } = decodeBody(tcBody, r.payload);
-    expect(header).toMatchObject({ ifindex: 5, parent: tcHandle(VETH_MAJOR, 1), handle: 0 });
-    expect(attrs.kind).toBe("bfifo");
-    const opt = r.payload.subarray(r.payload.length - 8);
-    expect(opt.readUInt16LE(2)).toBe(TCA.OPTIONS);
-    expect(opt.readUInt32LE(4)).toBe(71_786);
+  it("gives a class without leaves a bfifo leaf queue: RTM_NEWQDISC create|replace with a u32 limit, through the tc layer", () => {
+    const sent: { type: number; flags: number; payload: Buffer }[] = [];
+    const replies: Buffer[] = [];
+    const nl = new Rtnl(new NetlinkSocket({
+      send(buf) {
+        for (const m of parseMessages(buf)) {
+          sent.push({ type: m.type, flags: m.flags, payload: Buffer.from(m.payload) });
+          const ok = Buffer.alloc(20);
+          buf.copy(ok, 4, 0, 16);
+          replies.push(encodeMessage(NLMSG_ERROR, 0x100 /* NLM_F_CAPPED */, m.seq, ok));
+        }
+      },
+      recv(buf) {
+        const d = replies.shift()!;
+        d.copy(buf);
+        return d.length;
+      },
+      close() {},
+    }));
+    setClass(nl, 5, { major: VETH_MAJOR, minor: 1, rateBits: 8_000_000, burst: 65_536, queue: 71_786 });
+    expect(sent.map((m) => m.type)).toEqual([RTM.NEWTCLASS, RTM.NEWQDISC]);
+    const fifo = sent[1]!;
+    expect(fifo.flags).toBe(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+    // tcmsg {family 0, ifindex 5, handle 0, parent 7c1:1, info 0}, TCA_KIND "bfifo", TCA_OPTIONS = struct tc_fifo_qopt { u32 limit }.
+    const tcmsg = Buffer.alloc(20);
+    tcmsg.writeInt32LE(5, 4);
+    tcmsg.writeUInt32LE(tcHandle(VETH_MAJOR, 1), 12);
+    const kind = Buffer.from([10, 0, TCA.KIND, 0, ...Buffer.from("bfifo\0"), 0, 0]);
+    const options = Buffer.from([8, 0, TCA.OPTIONS, 0, 0, 0, 0, 0]);
+    options.writeUInt32LE(71_786, 4);
+    expect(fifo.payload).toEqual(Buffer.concat([tcmsg, kind, options]));
   });
 
   it("compares classes: exact rate, burst within psched rounding", () => {
