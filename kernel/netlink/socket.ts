@@ -149,11 +149,18 @@ export class NetlinkSocket {
     return reqs.map((_, i) => out.get(i));
   }
 
-  /** Run a dump; restarts when the kernel reports the table changed underneath (NLM_F_DUMP_INTR). */
+  /**
+   * Run a dump; restarts when the kernel reports the table changed underneath (NLM_F_DUMP_INTR).
+   * Still interrupted after the last retry: an EINTR NetlinkError, never a list that may miss
+   * entries (a caller deciding what to delete from it would delete what it did not see).
+   */
   dump(req: Request): RawMessage[] {
     for (let attempt = 0; ; attempt++) {
       const r = this.transact(req, (req.flags ?? 0) | NLM_F_DUMP, true);
-      if (!r.interrupted || attempt >= DUMP_RETRIES) return r.messages;
+      if (!r.interrupted) return r.messages;
+      if (attempt >= DUMP_RETRIES) {
+        throw new NetlinkError({ errno: Errno.EINTR, op: messageTypeName(req.type), target: req.target, extack: `dump interrupted by concurrent changes ${attempt + 1} times` });
+      }
     }
   }
 

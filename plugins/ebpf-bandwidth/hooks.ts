@@ -122,13 +122,18 @@ export function readIfbRecord(dir: string): number | undefined {
 
 // ---- clsact filters ---------------------------------------------------------------------------------
 
-/** Our filter on `ifindex`'s hook if it is there and runs `progId`. */
+/**
+ * Our filter on `ifindex`'s hook if it is there and runs `progId`. Only a missing device means
+ * "not there": any other failure (an interrupted dump) is thrown, since GC would take "not there"
+ * for a dead attachment and remove it.
+ */
 export function findOurFilter(ifindex: number, d: Direction, progId: number | undefined) {
   if (!ifindex || !progId) return undefined;
   try {
     return listClsact({ link: ifindex, direction: d }).find((f) => f.priority === CLSACT_PRIORITY && f.handle === CLSACT_HANDLE && f.bpf?.id === progId);
-  } catch {
-    return undefined; // device gone
+  } catch (e) {
+    if (isNetlinkError(e, "ENODEV")) return undefined;
+    throw e;
   }
 }
 

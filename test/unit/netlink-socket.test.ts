@@ -97,6 +97,14 @@ describe("NetlinkSocket", () => {
     expect(sent).toHaveLength(2);
   });
 
+  it("fails a dump still interrupted after its last retry, rather than return a partial list", () => {
+    const { sock, sent } = fakeKernel((r, n) => [Buffer.concat([linkMsg(r.seq, n, `try${n}`, NLM_F_MULTI | NLM_F_DUMP_INTR), done(r.seq)])]);
+    expect(() => new Rtnl(sock).listLinks()).toThrow(
+      expect.objectContaining({ code: "EINTR", op: "RTM_GETLINK", message: "RTM_GETLINK: Interrupted system call (dump interrupted by concurrent changes 6 times)" }),
+    );
+    expect(sent).toHaveLength(6);
+  });
+
   it("reports a truncated datagram and a receive timeout as NetlinkErrors", () => {
     const big = fakeKernel(() => [Buffer.alloc((1 << 20) + 16)]);
     expect(() => big.sock.request({ type: RTM.GETLINK, payload: Buffer.alloc(16) })).toThrow(/truncated/);
