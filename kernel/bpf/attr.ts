@@ -1,9 +1,10 @@
-// union bpf_attr, one layout per command, described as data (offset + kind per field) rather than
-// hand-written per call: offsets are checked against the UAPI once, here. Unset fields stay zero,
-// which the kernel requires for everything past the fields it knows.
+// union bpf_attr, one layout per command, and the bpf_*_info structs OBJ_GET_INFO_BY_FD fills,
+// described as data (offset + kind per field) rather than hand-written per call: offsets are
+// checked against the UAPI once, here. Unset fields stay zero, which the kernel requires for
+// everything past the fields it knows.
 import { native } from "../native";
 
-type Kind = "u32" | "s32" | "u64" | "ptr" | "name16";
+type Kind = "u32" | "s32" | "u64" | "ptr" | "name16" | "tag8";
 type Field = readonly [offset: number, kind: Kind];
 export interface Layout {
   readonly size: number;
@@ -49,6 +50,22 @@ export const Attr = {
   LINK_DETACH: layout(8, { link_fd: [0, "u32"] }),
 } as const;
 
+/**
+ * What OBJ_GET_INFO_BY_FD writes: the fields we read. `size` is how much we offer; the kernel
+ * fills what it knows of that and zeroes nothing beyond (a longer struct on a newer kernel is fine).
+ */
+export const Info = {
+  PROG: layout(224, {
+    type: [0, "u32"], id: [4, "u32"], tag: [8, "tag8"], nr_map_ids: [52, "u32"], map_ids: [56, "ptr"], name: [64, "name16"],
+  }),
+  MAP: layout(88, {
+    type: [0, "u32"], id: [4, "u32"], key_size: [8, "u32"], value_size: [12, "u32"], max_entries: [16, "u32"],
+    map_flags: [20, "u32"], name: [24, "name16"],
+  }),
+  // struct bpf_link_info: the per-type union starts at 16 (8-aligned); for TCX it is { ifindex, attach_type }.
+  LINK: layout(64, { type: [0, "u32"], id: [4, "u32"], prog_id: [8, "u32"], tcx_ifindex: [16, "u32"], tcx_attach_type: [20, "u32"] }),
+} as const;
+
 export type FieldValue = number | bigint | Buffer | string | undefined;
 export type Values<L extends Layout> = Partial<Record<keyof L["fields"], FieldValue>>;
 
@@ -80,6 +97,8 @@ export function encode<L extends Layout>(l: L, values: Values<L>): Buffer {
       case "name16":
         Buffer.from(objName(String(v)), "latin1").copy(buf, off);
         break;
+      case "tag8":
+        throw new Error(`bpf_attr: ${name} is read-only`);
     }
   }
   return buf;
@@ -91,6 +110,18 @@ export function readU32<L extends Layout>(l: L, buf: Buffer, name: keyof L["fiel
 
 export function readU64<L extends Layout>(l: L, buf: Buffer, name: keyof L["fields"] & string): bigint {
   return buf.readBigUInt64LE(l.fields[name]![0]);
+}
+
+/** A name16 field: the C string up to its NUL. */
+export function readName<L extends Layout>(l: L, buf: Buffer, name: keyof L["fields"] & string): string {
+  const field = buf.subarray(l.fields[name]![0], l.fields[name]![0] + 16);
+  const end = field.indexOf(0);
+  return field.subarray(0, end < 0 ? field.length : end).toString("latin1");
+}
+
+/** A tag8 field (a program's tag) in hex. */
+export function readTag<L extends Layout>(l: L, buf: Buffer, name: keyof L["fields"] & string): string {
+  return buf.subarray(l.fields[name]![0], l.fields[name]![0] + 8).toString("hex");
 }
 
 /** Object names: at most 15 bytes of [A-Za-z0-9_.], anything else the kernel rejects with EINVAL. */

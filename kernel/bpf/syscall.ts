@@ -2,7 +2,7 @@
 // fds (numbers the caller owns and must close) and throws BpfError. Nothing here keeps state.
 import * as fs from "node:fs";
 import { native } from "../native";
-import { Attr, type Layout, type Values, cstr, encode, readU32, readU64 } from "./attr";
+import { Attr, Info, type Layout, type Values, cstr, encode, readName, readTag, readU32, readU64 } from "./attr";
 import { Cmd, type CmdName, MprogFlag } from "./constants";
 import { BpfError, wrapSysError } from "./errors";
 
@@ -211,18 +211,13 @@ export const linkFdById = (id: number) => call("LINK_GET_FD_BY_ID", Attr.GET_FD_
 
 // ---- info ----------------------------------------------------------------------------------------
 
-function objInfo(fd: number, size: number, prepare?: (info: Buffer) => unknown): Buffer {
-  const info = Buffer.alloc(size);
-  const keep = prepare?.(info);
-  call("OBJ_GET_INFO_BY_FD", Attr.OBJ_GET_INFO_BY_FD, { bpf_fd: fd, info_len: size, info }, "object info");
-  void keep;
+/** OBJ_GET_INFO_BY_FD into a buffer of layout `l`, with `values` (pointers to arrays it should fill) set first. */
+function objInfo<L extends Layout>(fd: number, l: L, values: Values<L> = {}): Buffer {
+  const info = encode(l, values);
+  call("OBJ_GET_INFO_BY_FD", Attr.OBJ_GET_INFO_BY_FD, { bpf_fd: fd, info_len: l.size, info }, "object info");
+  void values; // pointer targets stay alive until here
   return info;
 }
-
-const cName = (b: Buffer) => {
-  const end = b.indexOf(0);
-  return b.subarray(0, end < 0 ? b.length : end).toString("latin1");
-};
 
 export interface ProgInfo {
   type: number;
@@ -236,18 +231,13 @@ export interface ProgInfo {
 export function progInfo(fd: number): ProgInfo {
   const MAX_MAPS = 64;
   const ids = Buffer.alloc(MAX_MAPS * 4);
-  // struct bpf_prog_info: type 0, id 4, tag 8, nr_map_ids 52, map_ids 56, name 64; 224 bytes on 6.x.
-  const info = objInfo(fd, 224, (b) => {
-    b.writeUInt32LE(MAX_MAPS, 52);
-    b.writeBigUInt64LE(native().addressOf(ids), 56);
-    return ids;
-  });
-  const n = Math.min(info.readUInt32LE(52), MAX_MAPS);
+  const b = objInfo(fd, Info.PROG, { nr_map_ids: MAX_MAPS, map_ids: ids });
+  const n = Math.min(readU32(Info.PROG, b, "nr_map_ids"), MAX_MAPS);
   return {
-    type: info.readUInt32LE(0),
-    id: info.readUInt32LE(4),
-    tag: info.subarray(8, 16).toString("hex"),
-    name: cName(info.subarray(64, 80)),
+    type: readU32(Info.PROG, b, "type"),
+    id: readU32(Info.PROG, b, "id"),
+    tag: readTag(Info.PROG, b, "tag"),
+    name: readName(Info.PROG, b, "name"),
     mapIds: Array.from({ length: n }, (_, i) => ids.readUInt32LE(i * 4)),
   };
 }
@@ -263,10 +253,11 @@ export interface MapInfo {
 }
 
 export function mapInfo(fd: number): MapInfo {
-  const b = objInfo(fd, 88);
+  const b = objInfo(fd, Info.MAP);
+  const u32 = (f: keyof typeof Info.MAP.fields & string) => readU32(Info.MAP, b, f);
   return {
-    type: b.readUInt32LE(0), id: b.readUInt32LE(4), keySize: b.readUInt32LE(8), valueSize: b.readUInt32LE(12),
-    maxEntries: b.readUInt32LE(16), flags: b.readUInt32LE(20), name: cName(b.subarray(24, 40)),
+    type: u32("type"), id: u32("id"), keySize: u32("key_size"), valueSize: u32("value_size"),
+    maxEntries: u32("max_entries"), flags: u32("map_flags"), name: readName(Info.MAP, b, "name"),
   };
 }
 
@@ -280,12 +271,9 @@ export interface LinkInfo {
 }
 
 export function linkInfo(fd: number): LinkInfo {
-  // struct bpf_link_info: type 0, id 4, prog_id 8, then the per-type union at 16 (tcx: ifindex, attach_type).
-  const b = objInfo(fd, 64);
-  return {
-    type: b.readUInt32LE(0), id: b.readUInt32LE(4), progId: b.readUInt32LE(8),
-    ifindex: b.readUInt32LE(16), attachType: b.readUInt32LE(20),
-  };
+  const b = objInfo(fd, Info.LINK);
+  const u32 = (f: keyof typeof Info.LINK.fields & string) => readU32(Info.LINK, b, f);
+  return { type: u32("type"), id: u32("id"), progId: u32("prog_id"), ifindex: u32("tcx_ifindex"), attachType: u32("tcx_attach_type") };
 }
 
 // ---- query ---------------------------------------------------------------------------------------

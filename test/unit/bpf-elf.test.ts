@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { Attr, encode, objName } from "../../kernel/bpf/attr";
+import { Attr, Info, encode, objName, readName, readTag, readU32 } from "../../kernel/bpf/attr";
 import { AttachType, MapType, ProgType, PSEUDO_MAP_FD } from "../../kernel/bpf/constants";
 import { parseCpuList } from "../../kernel/bpf/cpus";
 import { ElfError, parseElf, R_BPF } from "../../kernel/bpf/elf";
@@ -128,6 +128,35 @@ describe("bpf_attr layouts", () => {
 
   it("rejects unknown fields", () => {
     expect(() => encode(Attr.LINK_DETACH, { nope: 1 } as never)).toThrow(/unknown field/);
+  });
+});
+
+describe("bpf_*_info layouts", () => {
+  it("reads struct bpf_prog_info at its UAPI offsets (type 0, id 4, tag 8, nr_map_ids 52, map_ids 56, name 64)", () => {
+    const b = Buffer.alloc(Info.PROG.size);
+    b.writeUInt32LE(3, 0);
+    b.writeUInt32LE(77, 4);
+    Buffer.from("0123456789abcdef", "hex").copy(b, 8);
+    b.writeUInt32LE(2, 52);
+    Buffer.from("classify_egress\0", "latin1").copy(b, 64);
+    expect([readU32(Info.PROG, b, "type"), readU32(Info.PROG, b, "id"), readTag(Info.PROG, b, "tag"), readU32(Info.PROG, b, "nr_map_ids"), readName(Info.PROG, b, "name")])
+      .toEqual([3, 77, "0123456789abcdef", 2, "classify_egress"]);
+    // What progInfo hands the kernel: how many map ids fit, and where.
+    const ids = Buffer.alloc(8);
+    const asked = encode(Info.PROG, { nr_map_ids: 2, map_ids: ids });
+    expect([asked.length, asked.readUInt32LE(52), asked.readBigUInt64LE(56) !== 0n]).toEqual([224, 2, true]);
+    expect(() => encode(Info.PROG, { tag: "x" })).toThrow(/read-only/);
+  });
+
+  it("reads struct bpf_map_info and the TCX part of struct bpf_link_info at their UAPI offsets", () => {
+    const m = Buffer.alloc(Info.MAP.size);
+    [2, 9, 4, 48, 2, 0].forEach((v, i) => m.writeUInt32LE(v, i * 4));
+    Buffer.from("cfg", "latin1").copy(m, 24);
+    expect(["type", "id", "key_size", "value_size", "max_entries", "map_flags"].map((f) => readU32(Info.MAP, m, f as "id"))).toEqual([2, 9, 4, 48, 2, 0]);
+    expect([Info.MAP.size, readName(Info.MAP, m, "name")]).toEqual([88, "cfg"]);
+    const l = Buffer.alloc(Info.LINK.size);
+    [11, 5, 77, 0, 3, 47].forEach((v, i) => l.writeUInt32LE(v, i * 4));
+    expect(["type", "id", "prog_id", "tcx_ifindex", "tcx_attach_type"].map((f) => readU32(Info.LINK, l, f as "id"))).toEqual([11, 5, 77, 3, 47]);
   });
 });
 
