@@ -1,8 +1,8 @@
 // Addresses (RTM_*ADDR): ifaddrmsg + IFA_* schema, typed results and pure request builders.
-import { type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { decodeBody, defineAttrs, defineBody, encodeBody } from "./attrs";
 import { AF_INET, AF_INET6, AF_UNSPEC, IFA, IFA_F, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, RT_SCOPE } from "./constants";
 import { broadcastOf, parseCidr } from "./ip";
-import { type IfAddrMsg, type IfaCacheinfo, ifaCacheinfo, ifaddrmsg } from "./layouts";
+import { ifaCacheinfo, ifaddrmsg } from "./layouts";
 import type { Request } from "./socket";
 
 export const addrAttrs = defineAttrs("IFA", {
@@ -15,7 +15,7 @@ export const addrAttrs = defineAttrs("IFA", {
   rtPriority: { id: IFA.RT_PRIORITY, type: "u32" },
   proto: { id: IFA.PROTO, type: "u8" },
 });
-export const addrBody: BodySpec<IfAddrMsg> = { header: ifaddrmsg, attrs: addrAttrs };
+export const addrBody = defineBody(ifaddrmsg, addrAttrs);
 
 export const familyToAf = (f: 4 | 6) => (f === 4 ? AF_INET : AF_INET6);
 export const afToFamily = (af: number): 4 | 6 => (af === AF_INET ? 4 : 6);
@@ -44,8 +44,8 @@ export interface Addr {
 
 export function decodeAddr(payload: Buffer): Addr {
   const { header: h, attrs: a } = decodeBody(addrBody, payload);
-  const address = (a.local ?? a.address) as string;
-  const flags = (a.flags as number | undefined) ?? h.flags;
+  const address = a.local ?? a.address ?? "";
+  const flags = a.flags ?? h.flags;
   const out: Addr = {
     index: h.index,
     family: afToFamily(h.family),
@@ -58,10 +58,10 @@ export function decodeAddr(payload: Buffer): Addr {
     tentative: (flags & IFA_F.TENTATIVE) !== 0,
     dadFailed: (flags & IFA_F.DADFAILED) !== 0,
   };
-  if (a.local && a.address && a.address !== a.local) out.peer = a.address as string;
-  if (a.broadcast) out.broadcast = a.broadcast as string;
-  if (a.label) out.label = a.label as string;
-  const ci = a.cacheinfo as IfaCacheinfo | undefined;
+  if (a.local && a.address && a.address !== a.local) out.peer = a.address;
+  if (a.broadcast) out.broadcast = a.broadcast;
+  if (a.label) out.label = a.label;
+  const ci = a.cacheinfo;
   if (ci) {
     out.validLft = ci.valid;
     out.preferredLft = ci.prefered;

@@ -1,7 +1,8 @@
 // Netlink attributes (struct nlattr TLVs) driven by schemas: a schema maps a property name to
 // {attribute id, value type}. encodeAttrs/decodeAttrs walk the schema, so each message family
-// is a table, not code. Nested schemas may depend on a sibling (IFLA_INFO_DATA depends on
-// IFLA_INFO_KIND, TCA_OPTIONS on TCA_KIND): a "dynamic" type is a function of the known siblings.
+// is a table, not code, and the schema's table also types what decodeAttrs returns (Decoded).
+// Nested schemas may depend on a sibling (IFLA_INFO_DATA depends on IFLA_INFO_KIND, TCA_OPTIONS on
+// TCA_KIND): a "dynamic" type is a function of the known siblings, typed by what it can decode to.
 import { NLA_F_NESTED, NLA_TYPE_MASK } from "./constants";
 import { formatIp, formatMac, parseIp, parseMac } from "./ip";
 import { type Scalar, type Struct, readScalar, writeScalar } from "./struct";
@@ -10,12 +11,13 @@ export const NLA_ALIGNTO = 4;
 export const NLA_HDRLEN = 4;
 export const nlaAlign = (n: number) => (n + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
 
+/** Attribute values to encode (and what an untyped schema decodes to). */
 export type Attrs = { [name: string]: unknown };
 
 /** A fixed header followed by attributes: a whole message body, or VETH_INFO_PEER's payload. */
-export interface BodySpec<H extends object = object> {
+export interface BodySpec<H extends object = object, D extends AttrDefs = AttrDefs> {
   header: Struct<H>;
-  attrs: AttrSchema;
+  attrs: AttrSchema<D>;
 }
 export interface Body<H = Record<string, number>> {
   header: H;
@@ -33,7 +35,17 @@ export type AttrType =
   | { struct: Struct<object> }
   | { body: BodySpec }
   /** Type chosen from sibling attributes (undefined: unknown, kept as raw bytes on decode). */
-  | { dynamic: (siblings: Attrs) => AttrType | undefined };
+  | DynamicType;
+
+/** A dynamic attribute; `V` is what it decodes to (declare it with dynamicAttr). */
+export interface DynamicType<V = unknown> {
+  dynamic: (siblings: Attrs) => AttrType | undefined;
+  /** Type-level only: never set. */
+  readonly decodesTo?: V;
+}
+
+/** A dynamic attribute whose decoded value is one of `V` (a layout chosen by `pick`, or raw bytes). */
+export const dynamicAttr = <V>(pick: (siblings: Attrs) => AttrType | undefined): DynamicType<V | Buffer> => ({ dynamic: pick });
 
 export interface AttrDef {
   id: number;
@@ -44,13 +56,42 @@ export interface AttrDef {
   nestedFlag?: boolean;
 }
 
-export interface AttrSchema {
+export type AttrDefs = Readonly<Record<string, AttrDef>>;
+
+export interface AttrSchema<D extends AttrDefs = AttrDefs> {
   readonly name: string;
-  readonly defs: Readonly<Record<string, AttrDef>>;
+  readonly defs: D;
   readonly byId: ReadonlyMap<number, [string, AttrDef]>;
 }
 
-export function defineAttrs(name: string, defs: Record<string, AttrDef>): AttrSchema {
+/** What one attribute of type `T` decodes to. */
+type ValueOf<T> = T extends "flag"
+  ? boolean
+  : T extends "string" | "mac" | "ip"
+    ? string
+    : T extends "bytes"
+      ? Buffer
+      : T extends Scalar
+        ? number
+        : T extends { readonly nested: AttrSchema<infer D> }
+          ? Decoded<D>
+          : T extends { readonly struct: Struct<infer V> }
+            ? V
+            : T extends { readonly body: BodySpec<infer H, infer D> }
+              ? { header: H; attrs: Decoded<D> }
+              : T extends DynamicType<infer V>
+                ? V
+                : unknown;
+
+/** What decodeAttrs returns for a schema with these definitions: each attribute optional (the kernel may leave it out). */
+export type Decoded<D extends AttrDefs> = {
+  -readonly [K in keyof D]?: D[K] extends { readonly multi: true } ? ValueOf<D[K]["type"]>[] : ValueOf<D[K]["type"]>;
+};
+
+/** The decoded form of a schema: `DecodedOf<typeof linkAttrs>`. */
+export type DecodedOf<S> = S extends AttrSchema<infer D> ? Decoded<D> : never;
+
+export function defineAttrs<const D extends AttrDefs>(name: string, defs: D): AttrSchema<D> {
   const byId = new Map<number, [string, AttrDef]>();
   for (const [k, d] of Object.entries(defs)) {
     if (byId.has(d.id)) throw new Error(`${name}: duplicate attribute id ${d.id} (${k})`);
@@ -172,7 +213,7 @@ function decodeValue(def: AttrDef, payload: Buffer, siblings: Attrs): unknown {
  * Decode a TLV run with `schema`. Unknown attributes are skipped (kernels add attributes all the
  * time). Dynamic attributes, which depend on siblings, are resolved after the plain ones.
  */
-export function decodeAttrs(schema: AttrSchema, buf: Buffer, offset = 0, end = buf.length): Attrs {
+export function decodeAttrs<D extends AttrDefs>(schema: AttrSchema<D>, buf: Buffer, offset = 0, end = buf.length): Decoded<D> {
   const out: Attrs = {};
   const deferred: [string, AttrDef, Buffer][] = [];
   for (const a of splitAttrs(buf, offset, end)) {
@@ -186,7 +227,7 @@ export function decodeAttrs(schema: AttrSchema, buf: Buffer, offset = 0, end = b
     store(out, key, def, decodeValue(def, a.payload, out));
   }
   for (const [key, def, payload] of deferred) store(out, key, def, decodeValue(def, payload, out));
-  return out;
+  return out as Decoded<D>; // built by walking this schema's own definitions
 }
 
 function store(out: Attrs, key: string, def: AttrDef, v: unknown): void {
@@ -195,12 +236,15 @@ function store(out: Attrs, key: string, def: AttrDef, v: unknown): void {
   else out[key] = v;
 }
 
-export function encodeBody<H extends object>(spec: BodySpec<H>, body: { header: Partial<H>; attrs?: Attrs }): Buffer {
+export function encodeBody<H extends object>(spec: BodySpec<H, AttrDefs>, body: { header: Partial<H>; attrs?: Attrs }): Buffer {
   const head = spec.header.encode(body.header);
   return body.attrs ? Buffer.concat([head, encodeAttrs(spec.attrs, body.attrs)]) : head;
 }
 
-export function decodeBody<H extends object>(spec: BodySpec<H>, payload: Buffer): Body<H> {
+export function decodeBody<H extends object, D extends AttrDefs>(spec: BodySpec<H, D>, payload: Buffer): { header: H; attrs: Decoded<D> } {
   const header = spec.header.decode(payload);
   return { header, attrs: decodeAttrs(spec.attrs, payload, nlaAlign(spec.header.size)) };
 }
+
+/** A message body layout: `header` then the attributes of `attrs`. */
+export const defineBody = <H extends object, D extends AttrDefs>(header: Struct<H>, attrs: AttrSchema<D>): BodySpec<H, D> => ({ header, attrs });

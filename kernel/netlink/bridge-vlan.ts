@@ -67,7 +67,7 @@ export interface BridgeLinkInfo {
 
 export function decodeBridgeLink(payload: Buffer): BridgeLinkInfo {
   const { header: h, attrs: a } = decodeBody(bridgeLinkBody, payload);
-  const spec = (a.afSpec ?? {}) as { vlanInfo?: BridgeVlanInfo[] };
+  const spec = a.afSpec ?? {};
   const vlans: BridgeVlan[] = [];
   let rangeStart: BridgeVlanInfo | undefined;
   for (const v of spec.vlanInfo ?? []) {
@@ -79,8 +79,8 @@ export function decodeBridgeLink(payload: Buffer): BridgeLinkInfo {
     }
     rangeStart = undefined;
   }
-  const out: BridgeLinkInfo = { index: h.index, name: a.ifname as string, vlans };
-  if (a.master) out.master = a.master as number;
-  if (a.protinfo) out.port = decodeBridgePort(a.protinfo as Attrs);
+  const out: BridgeLinkInfo = { index: h.index, name: a.ifname ?? "", vlans };
+  if (a.master) out.master = a.master;
+  if (a.protinfo) out.port = decodeBridgePort(a.protinfo);
   return out;
 }

@@ -1,6 +1,6 @@
 // Links (RTM_*LINK): schemas for ifinfomsg + IFLA_* (with per-kind IFLA_INFO_DATA), typed
 // results, and pure request builders. The socket side lives in rtnl.ts.
-import { type Attrs, type AttrSchema, type Body, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { type Attrs, type AttrSchema, type Body, type BodySpec, type DecodedOf, decodeBody, defineAttrs, defineBody, dynamicAttr, encodeBody } from "./attrs";
 import {
   AF_BRIDGE, AF_UNSPEC, ETH_P_8021AD, ETH_P_8021Q, IFF_LOWER_UP, IFF_PROMISC, IFF_RUNNING, IFF_UP,
   IFLA, IFLA_BR, IFLA_BRIDGE, IFLA_BRPORT, IFLA_INFO, IFLA_VLAN, NLM_F_CREATE, NLM_F_EXCL, RTEXT_FILTER_SKIP_STATS, RTM,
@@ -53,15 +53,23 @@ const nestedIn = (table: Record<string, AttrSchema>, kind: unknown) => {
   const schema = typeof kind === "string" ? table[kind] : undefined;
   return schema && { nested: schema };
 };
-const infoDataByKind: Record<string, AttrSchema> = { bridge: bridgeDataAttrs, veth: vethDataAttrs, vlan: vlanDataAttrs };
-const slaveDataByKind: Record<string, AttrSchema> = { bridge: bridgePortAttrs };
+/** IFLA_INFO_DATA by IFLA_INFO_KIND (other kinds' data stay raw bytes). */
+const infoDataByKind = { bridge: bridgeDataAttrs, veth: vethDataAttrs, vlan: vlanDataAttrs };
+type InfoData = { [K in keyof typeof infoDataByKind]: DecodedOf<(typeof infoDataByKind)[K]> };
+/** IFLA_INFO_SLAVE_DATA by IFLA_INFO_SLAVE_KIND. */
+const slaveDataByKind = { bridge: bridgePortAttrs };
+type SlaveData = { [K in keyof typeof slaveDataByKind]: DecodedOf<(typeof slaveDataByKind)[K]> };
 
 export const linkInfoAttrs = defineAttrs("IFLA_LINKINFO", {
   kind: { id: IFLA_INFO.KIND, type: "string" },
-  data: { id: IFLA_INFO.DATA, type: { dynamic: (s) => nestedIn(infoDataByKind, s.kind) } },
+  data: { id: IFLA_INFO.DATA, type: dynamicAttr<InfoData[keyof InfoData]>((s) => nestedIn(infoDataByKind, s.kind)) },
   slaveKind: { id: IFLA_INFO.SLAVE_KIND, type: "string" },
-  slaveData: { id: IFLA_INFO.SLAVE_DATA, type: { dynamic: (s) => nestedIn(slaveDataByKind, s.slaveKind) } },
+  slaveData: { id: IFLA_INFO.SLAVE_DATA, type: dynamicAttr<SlaveData[keyof SlaveData]>((s) => nestedIn(slaveDataByKind, s.slaveKind)) },
 });
+type LinkInfo = DecodedOf<typeof linkInfoAttrs>;
+
+/** IFLA_INFO_DATA decoded for `kind`, when the link is of that kind (the kind chose its layout). */
+const infoData = <K extends keyof InfoData>(info: LinkInfo, kind: K) => (info.kind === kind ? (info.data as InfoData[K] | undefined) : undefined);
 
 export const linkAttrs = defineAttrs("IFLA", {
   address: { id: IFLA.ADDRESS, type: "mac" },
@@ -88,7 +96,7 @@ export const linkAttrs = defineAttrs("IFLA", {
 });
 vethPeerBody.attrs = linkAttrs;
 
-export const linkBody: BodySpec<IfInfoMsg> = { header: ifinfomsg, attrs: linkAttrs };
+export const linkBody = defineBody(ifinfomsg, linkAttrs);
 
 export const OPERSTATES = ["unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"] as const;
 export type OperState = (typeof OPERSTATES)[number];
@@ -142,47 +150,48 @@ const bool = (v: unknown) => (v === undefined ? undefined : v !== 0);
 
 export function decodeLink(payload: Buffer): Link {
   const { header: h, attrs: a } = decodeBody(linkBody, payload);
-  const info = (a.linkinfo ?? {}) as Attrs;
-  const data = (info.data ?? {}) as Attrs;
+  const info = a.linkinfo ?? {};
   const link: Link = {
     index: h.index,
-    name: a.ifname as string,
+    name: a.ifname ?? "",
     type: h.type,
-    mtu: a.mtu as number,
+    mtu: a.mtu ?? 0,
     flags: h.flags,
     up: (h.flags & IFF_UP) !== 0,
     lowerUp: (h.flags & IFF_LOWER_UP) !== 0 && (h.flags & IFF_RUNNING) !== 0,
     promisc: (h.flags & IFF_PROMISC) !== 0,
-    operstate: OPERSTATES[a.operstate as number] ?? "unknown",
+    operstate: OPERSTATES[a.operstate ?? 0] ?? "unknown",
   };
-  const kind = info.kind as string | undefined;
+  const kind = info.kind;
   if (kind) link.kind = kind;
-  if (a.address) link.mac = a.address as string;
-  if (a.master) link.master = a.master as number;
+  if (a.address) link.mac = a.address;
+  if (a.master) link.master = a.master;
   // Plain devices report IFLA_LINK = their own index; a peer in another namespace may share the number.
-  if (a.link !== undefined && (a.link !== h.index || a.linkNetnsid !== undefined)) link.link = a.link as number;
-  if (a.linkNetnsid !== undefined) link.linkNetnsid = a.linkNetnsid as number;
-  if (a.ifalias !== undefined) link.alias = a.ifalias as string;
-  if (a.txqlen !== undefined) link.txqlen = a.txqlen as number;
-  if (a.qdisc !== undefined) link.qdisc = a.qdisc as string;
+  if (a.link !== undefined && (a.link !== h.index || a.linkNetnsid !== undefined)) link.link = a.link;
+  if (a.linkNetnsid !== undefined) link.linkNetnsid = a.linkNetnsid;
+  if (a.ifalias !== undefined) link.alias = a.ifalias;
+  if (a.txqlen !== undefined) link.txqlen = a.txqlen;
+  if (a.qdisc !== undefined) link.qdisc = a.qdisc;
   if (kind === "bridge") {
+    const data = infoData(info, "bridge") ?? {};
     link.vlanFiltering = bool(data.vlanFiltering) ?? false;
-    if (data.vlanDefaultPvid !== undefined) link.defaultPvid = data.vlanDefaultPvid as number;
+    if (data.vlanDefaultPvid !== undefined) link.defaultPvid = data.vlanDefaultPvid;
     if (data.mcastSnooping !== undefined) link.mcastSnooping = data.mcastSnooping !== 0;
   } else if (kind === "vlan") {
-    link.vlanId = data.id as number;
-    link.vlanProtocol = data.protocol as number;
+    const data = infoData(info, "vlan") ?? {};
+    if (data.id !== undefined) link.vlanId = data.id;
+    if (data.protocol !== undefined) link.vlanProtocol = data.protocol;
   }
-  if (info.slaveKind === "bridge" && info.slaveData) link.bridgePort = decodeBridgePort(info.slaveData as Attrs);
+  if (info.slaveKind === "bridge" && info.slaveData && !Buffer.isBuffer(info.slaveData)) link.bridgePort = decodeBridgePort(info.slaveData);
   return link;
 }
 
-export function decodeBridgePort(p: Attrs): BridgePortInfo {
+export function decodeBridgePort(p: DecodedOf<typeof bridgePortAttrs>): BridgePortInfo {
   const out: BridgePortInfo = { hairpin: p.mode === 1, learning: p.learning !== 0, isolated: p.isolated === 1 };
   if (p.unicastFlood !== undefined) out.unicastFlood = p.unicastFlood !== 0;
-  if (p.state !== undefined) out.state = p.state as number;
-  if (p.priority !== undefined) out.priority = p.priority as number;
-  if (p.cost !== undefined) out.cost = p.cost as number;
+  if (p.state !== undefined) out.state = p.state;
+  if (p.priority !== undefined) out.priority = p.priority;
+  if (p.cost !== undefined) out.cost = p.cost;
   return out;
 }
 
@@ -338,7 +347,7 @@ export const bridgeLinkAttrs = defineAttrs("IFLA(AF_BRIDGE)", {
   afSpec: { id: IFLA.AF_SPEC, type: { nested: bridgeAfSpecAttrs } },
   extMask: { id: IFLA.EXT_MASK, type: "u32" },
 });
-export const bridgeLinkBody: BodySpec<IfInfoMsg> = { header: ifinfomsg, attrs: bridgeLinkAttrs };
+export const bridgeLinkBody = defineBody(ifinfomsg, bridgeLinkAttrs);
 
 export function setBridgePortRequest(index: number, o: BridgePortOptions, target?: string): Request {
   const u8 = (b: boolean | undefined) => (b === undefined ? undefined : Number(b));

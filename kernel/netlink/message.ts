@@ -77,9 +77,9 @@ export function parseAck(msg: Pick<RawMessage, "type" | "flags" | "payload">): A
     tlvOff += msg.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : nlmsgAlign(echoedLen);
   }
   const a = decodeAttrs(extackSchema, p, tlvOff);
-  if (typeof a.msg === "string" && a.msg) info.extack = a.msg;
-  if (typeof a.offset === "number") info.offset = a.offset;
-  if (typeof a.missingType === "number") info.missingType = a.missingType;
+  if (a.msg) info.extack = a.msg;
+  if (a.offset !== undefined) info.offset = a.offset;
+  if (a.missingType !== undefined) info.missingType = a.missingType;
   return info;
 }
 

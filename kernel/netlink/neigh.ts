@@ -1,9 +1,9 @@
 // Neighbours (RTM_*NEIGH): ndmsg + NDA_* schema, typed results and pure request builders.
-import { type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { decodeBody, defineAttrs, defineBody, encodeBody } from "./attrs";
 import { AF_UNSPEC, NDA, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NTF, NUD, RTM } from "./constants";
 import { afToFamily, familyToAf } from "./addr";
 import { ipFamily } from "./ip";
-import { type NdMsg, ndmsg } from "./layouts";
+import { ndmsg } from "./layouts";
 import type { Request } from "./socket";
 
 export const neighAttrs = defineAttrs("NDA", {
@@ -14,7 +14,7 @@ export const neighAttrs = defineAttrs("NDA", {
   ifindex: { id: NDA.IFINDEX, type: "u32" },
   master: { id: NDA.MASTER, type: "u32" },
 });
-export const neighBody: BodySpec<NdMsg> = { header: ndmsg, attrs: neighAttrs };
+export const neighBody = defineBody(ndmsg, neighAttrs);
 
 export type NeighState = "incomplete" | "reachable" | "stale" | "delay" | "probe" | "failed" | "noarp" | "permanent" | "none";
 const STATES: [NeighState, number][] = Object.entries(NUD).map(([k, v]) => [k.toLowerCase() as NeighState, v]);
@@ -37,13 +37,13 @@ export function decodeNeigh(payload: Buffer): Neigh {
   const n: Neigh = {
     index: h.ifindex,
     family: afToFamily(h.family),
-    ip: a.dst as string,
+    ip: a.dst ?? "",
     state: h.state,
     states: h.state === 0 ? ["none"] : STATES.filter(([, v]) => v !== 0 && (h.state & v) !== 0).map(([k]) => k),
     flags: h.flags,
     router: (h.flags & NTF.ROUTER) !== 0,
   };
-  if (a.lladdr) n.mac = a.lladdr as string;
+  if (a.lladdr) n.mac = a.lladdr;
   return n;
 }
 

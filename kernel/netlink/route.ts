@@ -1,13 +1,13 @@
 // Routes (RTM_*ROUTE): rtmsg + RTA_* schema (metrics nested as RTAX_*), typed results and pure
 // request builders. Defaults follow iproute2: protocol boot, table main, scope link for routes
 // without a gateway.
-import { type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { decodeBody, defineAttrs, defineBody, encodeBody } from "./attrs";
 import {
   AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA, RTAX, RTM, RTN, RTNH_F_ONLINK, RTPROT, RT_SCOPE, RT_TABLE,
 } from "./constants";
 import { familyToAf, afToFamily } from "./addr";
 import { ipFamily, networkOf, parseCidr } from "./ip";
-import { type RtMsg, rtmsg } from "./layouts";
+import { rtmsg } from "./layouts";
 import type { Request } from "./socket";
 
 export const metricsAttrs = defineAttrs("RTAX", {
@@ -34,7 +34,7 @@ export const routeAttrs = defineAttrs("RTA", {
   mark: { id: RTA.MARK, type: "u32" },
   pref: { id: RTA.PREF, type: "u8" },
 });
-export const routeBody: BodySpec<RtMsg> = { header: rtmsg, attrs: routeAttrs };
+export const routeBody = defineBody(rtmsg, routeAttrs);
 
 export const ROUTE_TYPES: Record<string, number> = {
   unicast: RTN.UNICAST, local: RTN.LOCAL, broadcast: RTN.BROADCAST, anycast: RTN.ANYCAST, multicast: RTN.MULTICAST,
@@ -64,21 +64,21 @@ export interface Route {
 export function decodeRoute(payload: Buffer): Route {
   const { header: h, attrs: a } = decodeBody(routeBody, payload);
   const family = afToFamily(h.family);
-  const dst = (a.dst as string | undefined) ?? (family === 4 ? "0.0.0.0" : "::");
-  const m = (a.metrics ?? {}) as { mtu?: number; advmss?: number };
+  const dst = a.dst ?? (family === 4 ? "0.0.0.0" : "::");
+  const m = a.metrics ?? {};
   const r: Route = {
     family,
     dst: `${dst}/${h.dstLen}`,
     scope: h.scope,
-    table: (a.table as number | undefined) ?? h.table,
+    table: a.table ?? h.table,
     type: typeName(h.type),
     protocol: h.protocol,
     flags: h.flags,
   };
-  if (a.gateway) r.gw = a.gateway as string;
-  if (a.oif !== undefined) r.oif = a.oif as number;
-  if (a.prefsrc) r.src = a.prefsrc as string;
-  if (a.priority !== undefined) r.priority = a.priority as number;
+  if (a.gateway) r.gw = a.gateway;
+  if (a.oif !== undefined) r.oif = a.oif;
+  if (a.prefsrc) r.src = a.prefsrc;
+  if (a.priority !== undefined) r.priority = a.priority;
   if (m.mtu !== undefined) r.mtu = m.mtu;
   if (m.advmss !== undefined) r.advmss = m.advmss;
   return r;

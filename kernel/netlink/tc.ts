@@ -1,7 +1,7 @@
 // Traffic control (RTM_*QDISC, RTM_*TCLASS, RTM_*TFILTER): tcmsg + TCA_* schema with per-kind
 // TCA_OPTIONS (htb, tbf, bpf), typed results with TCA_STATS2 counters, and pure request builders.
 // Units: rates in bits per second (like tc and CNI), bursts and limits in bytes.
-import { type Attrs, type AttrType, type BodySpec, decodeBody, defineAttrs, encodeBody } from "./attrs";
+import { type Attrs, type AttrType, type DecodedOf, decodeBody, defineAttrs, defineBody, dynamicAttr, encodeBody } from "./attrs";
 import {
   AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_ACT, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
   TCA_EGRESS_REDIR, TCA_MIRRED, TC_ACT_STOLEN,
@@ -9,7 +9,7 @@ import {
   TC_PARENT_EGRESS, TC_PARENT_INGRESS,
 } from "./constants";
 import {
-  type GnetStatsBasic, type GnetStatsQueue, type TcHtbGlob, type TcHtbOpt, type TcMsg, type TcTbfQopt,
+  type TcHtbGlob, type TcHtbOpt, type TcMsg, type TcTbfQopt,
   gnetStatsBasic, gnetStatsQueue, tcFifoQopt, tcHtbGlob, tcHtbOpt, tcMirred, tcTbfQopt, tcmsg,
 } from "./layouts";
 import { type Psched, psched, xmitBytes, xmitTicks } from "./psched";
@@ -35,12 +35,15 @@ export const mirredAttrs = defineAttrs("TCA_MIRRED", {
   parms: { id: TCA_MIRRED.PARMS, type: { struct: tcMirred } },
 });
 
+/** A layout chosen by a sibling string (TCA_KIND, TCA_ACT_KIND); undefined for any other value. */
+const byKind = (table: Record<string, AttrType>, kind: unknown) => (typeof kind === "string" ? table[kind] : undefined);
+
 const actOptionsByKind: Record<string, AttrType> = { mirred: { nested: mirredAttrs } };
 
 /** One action (TCA_ACT_*): its kind selects the options schema. */
 export const actAttrs = defineAttrs("TCA_ACT", {
   kind: { id: TCA_ACT.KIND, type: "string" },
-  options: { id: TCA_ACT.OPTIONS, type: { dynamic: (s) => actOptionsByKind[s.kind as string] }, nestedFlag: true },
+  options: { id: TCA_ACT.OPTIONS, type: dynamicAttr<DecodedOf<typeof mirredAttrs>>((s) => byKind(actOptionsByKind, s.kind)), nestedFlag: true },
 });
 
 /** A filter's action list: attribute n is the n-th action (order 1 first). We only ever use one. */
@@ -94,14 +97,27 @@ const optionsByKind: Record<string, AttrType> = {
   htb: { nested: htbAttrs }, tbf: { nested: tbfAttrs }, bpf: { nested: bpfAttrs }, fq: { nested: fqAttrs },
   bfifo: { struct: tcFifoQopt }, pfifo: { struct: tcFifoQopt },
 };
+/** What TCA_OPTIONS decodes to, by TCA_KIND. */
+interface TcOptions {
+  htb: DecodedOf<typeof htbAttrs>;
+  tbf: DecodedOf<typeof tbfAttrs>;
+  bpf: DecodedOf<typeof bpfAttrs>;
+  fq: DecodedOf<typeof fqAttrs>;
+  bfifo: { limit: number };
+  pfifo: { limit: number };
+}
 
 export const tcAttrs = defineAttrs("TCA", {
   kind: { id: TCA.KIND, type: "string" },
-  options: { id: TCA.OPTIONS, type: { dynamic: (s) => optionsByKind[s.kind as string] } },
+  options: { id: TCA.OPTIONS, type: dynamicAttr<TcOptions[keyof TcOptions]>((s) => byKind(optionsByKind, s.kind)) },
   stats2: { id: TCA.STATS2, type: { nested: stats2Attrs } },
   chain: { id: TCA.CHAIN, type: "u32" },
 });
-export const tcBody: BodySpec<TcMsg> = { header: tcmsg, attrs: tcAttrs };
+export const tcBody = defineBody(tcmsg, tcAttrs);
+type TcAttrs = DecodedOf<typeof tcAttrs>;
+
+/** TCA_OPTIONS decoded for `kind`, when the object is of that kind (the kind chose its layout). */
+const optionsOf = <K extends keyof TcOptions>(a: TcAttrs, kind: K) => (a.kind === kind ? (a.options as TcOptions[K] | undefined) : undefined);
 
 // ---------- shared ----------
 
@@ -115,8 +131,8 @@ export interface TcStats {
   backlog: number;
 }
 
-function decodeStats(a: Attrs): TcStats | undefined {
-  const s = a.stats2 as { basic?: GnetStatsBasic; queue?: GnetStatsQueue; pkt64?: number } | undefined;
+function decodeStats(a: TcAttrs): TcStats | undefined {
+  const s = a.stats2;
   if (!s) return undefined;
   const q = s.queue;
   return {
@@ -269,30 +285,31 @@ export interface Qdisc {
 
 export function decodeQdisc(payload: Buffer, p: Psched = psched()): Qdisc {
   const { header: h, attrs: a } = decodeBody(tcBody, payload);
-  const q: Qdisc = { index: h.ifindex, kind: a.kind as string, handle: h.handle, parent: h.parent };
+  const q: Qdisc = { index: h.ifindex, kind: a.kind ?? "", handle: h.handle, parent: h.parent };
   const stats = decodeStats(a);
   if (stats) q.stats = stats;
-  const o = (a.options ?? {}) as Attrs;
-  if (q.kind === "htb" && o.init) {
-    const g = o.init as TcHtbGlob;
-    q.htb = { defaultClass: g.defcls, r2q: g.rate2quantum };
-    if (o.directQlen !== undefined) q.htb.directQlen = o.directQlen as number;
-  } else if ((q.kind === "bfifo" || q.kind === "pfifo") && typeof o.limit === "number") {
-    q.fifo = { limit: o.limit };
+  const htb = optionsOf(a, "htb");
+  const fifo = optionsOf(a, "bfifo") ?? optionsOf(a, "pfifo");
+  const fq = optionsOf(a, "fq");
+  const tbf = optionsOf(a, "tbf");
+  if (htb?.init) {
+    q.htb = { defaultClass: htb.init.defcls, r2q: htb.init.rate2quantum };
+    if (htb.directQlen !== undefined) q.htb.directQlen = htb.directQlen;
+  } else if (fifo) {
+    q.fifo = { limit: fifo.limit };
   } else if (q.kind === "fq") {
-    const fq: NonNullable<Qdisc["fq"]> = {};
-    const num = (k: string) => (typeof o[k] === "number" ? (o[k] as number) : undefined);
+    const o = fq ?? {};
+    const out: NonNullable<Qdisc["fq"]> = {};
     for (const [from, to] of [["plimit", "plimit"], ["flowPlimit", "flowPlimit"], ["quantum", "quantum"], ["initialQuantum", "initialQuantum"], ["horizon", "horizonUs"], ["ceThreshold", "ceThresholdUs"]] as const) {
-      const v = num(from);
-      if (v !== undefined) fq[to] = v;
+      const v = o[from];
+      if (v !== undefined) out[to] = v;
     }
-    if (num("rateEnable") !== undefined) fq.pacing = num("rateEnable") !== 0;
-    if (num("horizonDrop") !== undefined) fq.horizonDrop = num("horizonDrop") !== 0;
-    q.fq = fq;
-  } else if (q.kind === "tbf" && o.parms) {
-    const t = o.parms as TcTbfQopt;
-    const bytes = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;
-    q.tbf = { rate: bytes * 8, burst: xmitBytes(bytes, t.buffer, p), limit: t.limit };
+    if (o.rateEnable !== undefined) out.pacing = o.rateEnable !== 0;
+    if (o.horizonDrop !== undefined) out.horizonDrop = o.horizonDrop !== 0;
+    q.fq = out;
+  } else if (tbf?.parms) {
+    const bytes = tbf.rate64 ?? tbf.parms.rate.rate ?? 0;
+    q.tbf = { rate: bytes * 8, burst: xmitBytes(bytes, tbf.parms.buffer, p), limit: tbf.parms.limit };
   }
   return q;
 }
@@ -359,14 +376,14 @@ export interface TcClass {
 
 export function decodeClass(payload: Buffer, p: Psched = psched()): TcClass {
   const { header: h, attrs: a } = decodeBody(tcBody, payload);
-  const c: TcClass = { index: h.ifindex, kind: a.kind as string, handle: h.handle, parent: h.parent };
+  const c: TcClass = { index: h.ifindex, kind: a.kind ?? "", handle: h.handle, parent: h.parent };
   const stats = decodeStats(a);
   if (stats) c.stats = stats;
-  const o = (a.options ?? {}) as Attrs;
-  if (c.kind === "htb" && o.parms) {
-    const t = o.parms as TcHtbOpt;
-    const rate = (o.rate64 as number | undefined) ?? t.rate.rate ?? 0;
-    const ceil = (o.ceil64 as number | undefined) ?? t.ceil.rate ?? 0;
+  const o = optionsOf(a, "htb");
+  if (o?.parms) {
+    const t = o.parms;
+    const rate = o.rate64 ?? t.rate.rate ?? 0;
+    const ceil = o.ceil64 ?? t.ceil.rate ?? 0;
     c.htb = {
       rate: rate * 8, ceil: ceil * 8,
       burst: xmitBytes(rate, t.buffer, p), cburst: xmitBytes(ceil, t.cbuffer, p),
@@ -456,18 +473,18 @@ export interface TcFilter {
 export function decodeFilter(payload: Buffer): TcFilter {
   const { header: h, attrs: a } = decodeBody(tcBody, payload);
   const f: TcFilter = {
-    index: h.ifindex, kind: a.kind as string, parent: h.parent, priority: h.info >>> 16, protocol: htons(h.info & 0xffff), handle: h.handle,
+    index: h.ifindex, kind: a.kind ?? "", parent: h.parent, priority: h.info >>> 16, protocol: htons(h.info & 0xffff), handle: h.handle,
   };
-  if (a.chain !== undefined) f.chain = a.chain as number;
-  const o = a.options as Attrs | undefined;
-  if (f.kind === "bpf" && o) {
-    f.bpf = { directAction: (((o.flags as number) ?? 0) & TCA_BPF_FLAG_ACT_DIRECT) !== 0 };
-    if (o.name !== undefined) f.bpf.name = o.name as string;
-    if (o.id !== undefined) f.bpf.id = o.id as number;
-    if (o.tag) f.bpf.tag = (o.tag as Buffer).toString("hex");
-    const act = (o.act as Attrs | undefined)?.first as Attrs | undefined;
-    const parms = act?.kind === "mirred" ? ((act.options as Attrs | undefined)?.parms as { eaction: number; ifindex: number } | undefined) : undefined;
-    if (parms?.eaction === TCA_EGRESS_REDIR) f.bpf.mirredRedirect = parms.ifindex;
+  if (a.chain !== undefined) f.chain = a.chain;
+  const o = optionsOf(a, "bpf");
+  if (o) {
+    f.bpf = { directAction: ((o.flags ?? 0) & TCA_BPF_FLAG_ACT_DIRECT) !== 0 };
+    if (o.name !== undefined) f.bpf.name = o.name;
+    if (o.id !== undefined) f.bpf.id = o.id;
+    if (o.tag) f.bpf.tag = o.tag.toString("hex");
+    const act = o.act?.first;
+    const mirred = act?.kind === "mirred" && act.options && !Buffer.isBuffer(act.options) ? act.options.parms : undefined;
+    if (mirred?.eaction === TCA_EGRESS_REDIR) f.bpf.mirredRedirect = mirred.ifindex;
   }
   return f;
 }

@@ -11,7 +11,7 @@
 //   iptables-nft (Debian's default): the nftables table "ip nat" / "ip6 nat", chains by name.
 // A jump to a chain cannot outlive the chain in either, so "no chain CNI-…" means no rules of ours.
 import * as fs from "node:fs";
-import { defineAttrs, encodeBody, decodeBody, type BodySpec } from "../../kernel/netlink/attrs";
+import { decodeBody, defineAttrs, defineBody, encodeBody } from "../../kernel/netlink/attrs";
 import { isNetlinkError, NetlinkSocket, type Request } from "../../kernel/netlink/index";
 import { defineStruct } from "../../kernel/netlink/struct";
 
@@ -28,17 +28,17 @@ interface NfGenMsg { family: number; version: number; resId: number }
 const nfgenmsg = defineStruct<NfGenMsg>("nfgenmsg", [["family", "u8"], ["version", "u8"], ["resId", "be16"]]);
 // NFTA_TABLE_NAME = 1; NFTA_CHAIN_TABLE = 1, NFTA_CHAIN_NAME = 3; NFTA_RULE_TABLE = 1,
 // NFTA_RULE_CHAIN = 2, NFTA_RULE_HANDLE = 3 (be64), NFTA_RULE_USERDATA = 7.
-const tableBody: BodySpec<NfGenMsg> = { header: nfgenmsg, attrs: defineAttrs("NFTA_TABLE", { name: { id: 1, type: "string" } }) };
-const chainBody: BodySpec<NfGenMsg> = { header: nfgenmsg, attrs: defineAttrs("NFTA_CHAIN", { table: { id: 1, type: "string" }, name: { id: 3, type: "string" } }) };
-const ruleBody: BodySpec<NfGenMsg> = {
-  header: nfgenmsg,
-  attrs: defineAttrs("NFTA_RULE", {
+const tableBody = defineBody(nfgenmsg, defineAttrs("NFTA_TABLE", { name: { id: 1, type: "string" } }));
+const chainBody = defineBody(nfgenmsg, defineAttrs("NFTA_CHAIN", { table: { id: 1, type: "string" }, name: { id: 3, type: "string" } }));
+const ruleBody = defineBody(
+  nfgenmsg,
+  defineAttrs("NFTA_RULE", {
     table: { id: 1, type: "string" },
     chain: { id: 2, type: "string" },
     handle: { id: 3, type: "bytes" },
     userdata: { id: 7, type: "bytes" },
   }),
-};
+);
 
 const nftType = (msg: number) => (NFNL_SUBSYS_NFTABLES << 8) | msg;
 
@@ -112,9 +112,9 @@ export function nftChainRules(family: NftFamily, table: string, chain: string): 
       const { header, attrs } = decodeBody(ruleBody, m.payload);
       // The kernel filters by table and chain; check anyway, a filter it ignored must not widen the match.
       if (header.family !== NFPROTO[family] || attrs.table !== table || attrs.chain !== chain) continue;
-      const handle = attrs.handle as Buffer | undefined;
+      const handle = attrs.handle;
       if (!handle || handle.length !== 8) return undefined;
-      const comment = attrs.userdata ? udataComment(attrs.userdata as Buffer) : undefined;
+      const comment = attrs.userdata ? udataComment(attrs.userdata) : undefined;
       out.push({ handle: Number(handle.readBigUInt64BE(0)), ...(comment !== undefined ? { comment } : {}) });
     }
     return out;
