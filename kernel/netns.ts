@@ -32,30 +32,56 @@ export async function withNetnsAlias<T>(nsPath: string, fd: number, fn: () => Pr
 /** What opening `nsPath` opens: the aliased fd during a daemon request, else the path itself. */
 export const resolveNetnsPath = (nsPath: string) => (alias && nsPath === alias.path ? alias.fdPath : nsPath);
 
-/** Open a netns path (bind mount like /var/run/netns/x, or /proc/<pid>/ns/net); CNI code 8 if unusable. */
-export function openNetns(nsPath: string): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(resolveNetnsPath(nsPath), fs.constants.O_RDONLY);
-  } catch (e) {
-    throw new CniError(Code.InvalidNetNS, `failed to open netns "${nsPath}"`, (e as Error).message);
+/** statfs f_type of the namespace file system (a bind-mounted or /proc/<pid>/ns namespace file). */
+export const NSFS_MAGIC = 0x6e736673;
+/** statfs f_type of procfs, where kernels before 3.19 kept namespace files. */
+export const PROC_SUPER_MAGIC = 0x9fa0;
+
+/**
+ * Code 8 for a CNI_NETNS that cannot be entered, saying why: "missing" (nothing at the path: DEL
+ * takes the namespace as already gone) or "not-a-namespace" (something else is there: an error
+ * for every command, as the reference's ns package has it).
+ */
+export class NetnsError extends CniError {
+  constructor(
+    readonly reason: "missing" | "not-a-namespace",
+    msg: string,
+    details = "",
+  ) {
+    super(Code.InvalidNetNS, msg, details);
   }
-  // Verify it really is a network namespace: setns with the type checks that for us, but a
-  // regular file would only fail later. Compare with NS_GET_NSTYPE-free check via fstat: nsfs
-  // files live on the nsfs filesystem and report a zero size; a stronger check happens in setns.
-  const st = fs.fstatSync(fd);
-  if (!st.isFile() && !st.isCharacterDevice() && !isNsfs(resolveNetnsPath(nsPath))) {
-    fs.closeSync(fd);
-    throw new CniError(Code.InvalidNetNS, `"${nsPath}" is not a network namespace`);
-  }
-  return fd;
 }
 
-function isNsfs(p: string): boolean {
+/** The namespace path does not exist: the only netns error DEL treats as "already done". */
+export const isNetnsMissing = (e: unknown): e is NetnsError => e instanceof NetnsError && e.reason === "missing";
+
+/**
+ * A netns path is a namespace file when it lives on nsfs (or procfs, on old kernels); what it is
+ * a namespace of, setns() checks. Checked by the file system it is on, as the reference's ns
+ * package does, so that a missing path and a path to something else are told apart.
+ */
+function checkNetnsPath(nsPath: string): void {
+  let type: number;
   try {
-    return fs.readlinkSync(p).startsWith("net:[");
-  } catch {
-    return false;
+    type = fs.statfsSync(resolveNetnsPath(nsPath)).type;
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === "ENOENT";
+    if (missing) throw new NetnsError("missing", `netns "${nsPath}" does not exist`, (e as Error).message);
+    throw new CniError(Code.InvalidNetNS, `failed to open netns "${nsPath}"`, (e as Error).message);
+  }
+  if (type !== NSFS_MAGIC && type !== PROC_SUPER_MAGIC) {
+    throw new NetnsError("not-a-namespace", `"${nsPath}" is not a network namespace`, `it is on a file system of type 0x${type.toString(16)}, not nsfs`);
+  }
+}
+
+/** Open a netns path (bind mount like /var/run/netns/x, or /proc/<pid>/ns/net); code 8 if it is not one (NetnsError). */
+export function openNetns(nsPath: string): number {
+  checkNetnsPath(nsPath);
+  try {
+    return fs.openSync(resolveNetnsPath(nsPath), fs.constants.O_RDONLY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new NetnsError("missing", `netns "${nsPath}" does not exist`, (e as Error).message);
+    throw new CniError(Code.InvalidNetNS, `failed to open netns "${nsPath}"`, (e as Error).message);
   }
 }
 
@@ -71,7 +97,8 @@ export function withNetns<T>(nsPath: string, fn: () => T): T {
     try {
       native().setns(target, CLONE_NEWNET);
     } catch (e) {
-      if (isSysError(e, "EINVAL")) throw new CniError(Code.InvalidNetNS, `"${nsPath}" is not a network namespace`);
+      // A namespace, but not a network namespace (a mount or pid namespace file).
+      if (isSysError(e, "EINVAL")) throw new NetnsError("not-a-namespace", `"${nsPath}" is not a network namespace`);
       throw e;
     }
     try {

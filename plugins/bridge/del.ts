@@ -3,10 +3,10 @@
 // then: containernetworking/plugins #810). Every part is attempted; every failure is reported, the
 // first as the error (core/undo.ts Teardown).
 import { delegate } from "../../core/delegate";
-import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
 import { Teardown, traceStep } from "../../core/undo";
 import { isNetlinkError, Rtnl } from "../../kernel/netlink/index";
+import { isNetnsMissing } from "../../kernel/netns";
 import { parseBridgeConfig } from "./config";
 import { teardownMasq, teardownSpoofCheck } from "./netfilter";
 
@@ -22,7 +22,7 @@ export async function deleteContainerLink(netns: string, ifname: string): Promis
   try {
     nl = Rtnl.open(netns);
   } catch (e) {
-    if (e instanceof CniError && e.code === Code.InvalidNetNS) return; // namespace already gone
+    if (isNetnsMissing(e)) return; // namespace already gone
     throw e;
   }
   try {

@@ -80,6 +80,19 @@ suite("bridge: DEL tolerates missing state", () => {
     expect(run(env, "DEL", c, { path: "/var/run/netns/does-not-exist" } as never, "gone").code).toBe(0);
     expect(run(env, "DEL", c, undefined, "gone").code).toBe(0);
   });
+
+  it("refuses a CNI_NETNS that exists but is not a namespace (code 8), after releasing the address", () => {
+    const env = makeEnv(scope);
+    const c = conf(env, "1.0.0");
+    const a = scope.netns("ca");
+    mustAdd(env, c, a, "odd");
+    const file = path.join(scope.tmpdir(), "not-a-netns");
+    fs.writeFileSync(file, "");
+    const del = run(env, "DEL", c, { path: file } as never, "odd");
+    expect([del.code, del.json?.code, del.json?.msg]).toEqual([1, 8, `delete eth0: "${file}" is not a network namespace`]);
+    expect(fs.existsSync(path.join(env.dataDir, "brtest", "10.99.0.2"))).toBe(false);
+    expect(run(env, "DEL", c, a, "odd").code).toBe(0);
+  });
 });
 
 /** An "outside" namespace behind the node: node 192.0.2.1/24 ⟷ outside 192.0.2.2/24. */

@@ -3,10 +3,10 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CniError, Code } from "../../core/errors";
+import { Code } from "../../core/errors";
 import { FileLock } from "../../kernel/flock";
 import { native } from "../../kernel/native";
-import { currentNetnsPath, netnsId, withNetns } from "../../kernel/netns";
+import { NetnsError, currentNetnsPath, isNetnsMissing, netnsId, withNetns, withNetnsAlias } from "../../kernel/netns";
 import { sysctlGet, sysctlSet } from "../../kernel/sysctl";
 import { NsScope } from "../helpers/netns";
 
@@ -28,18 +28,38 @@ describe("netns", () => {
     expect(() => native().setns(-1, 0)).toThrow(expect.objectContaining({ errno: 9, code: "EBADF", syscall: "setns", message: "setns: Bad file descriptor" }));
   });
 
-  it("refuses a regular file and a missing path with code 8", () => {
+  it("refuses what is not a network namespace with code 8, telling a missing path from anything else", () => {
     const dir = scope.tmpdir();
     const file = path.join(dir, "not-a-netns");
     fs.writeFileSync(file, "x");
-    for (const p of [file, path.join(dir, "missing")]) {
+    const refusal = (p: string) => {
       try {
         withNetns(p, () => 0);
-        expect.unreachable();
       } catch (e) {
-        expect(e).toBeInstanceOf(CniError);
-        expect((e as CniError).code).toBe(Code.InvalidNetNS);
+        expect(e).toBeInstanceOf(NetnsError);
+        const n = e as NetnsError;
+        return [n.code, n.reason, n.msg, isNetnsMissing(e)];
       }
+      throw new Error(`${p} was entered`);
+    };
+    expect(refusal(path.join(dir, "missing"))).toEqual([Code.InvalidNetNS, "missing", `netns "${dir}/missing" does not exist`, true]);
+    // A file on another file system, a directory, and a namespace of another kind (nsfs, but setns refuses it as CLONE_NEWNET).
+    expect(refusal(file)).toEqual([Code.InvalidNetNS, "not-a-namespace", `"${file}" is not a network namespace`, false]);
+    expect(refusal(dir)).toEqual([Code.InvalidNetNS, "not-a-namespace", `"${dir}" is not a network namespace`, false]);
+    expect(refusal("/proc/self/ns/mnt")).toEqual([Code.InvalidNetNS, "not-a-namespace", `"/proc/self/ns/mnt" is not a network namespace`, false]);
+  });
+
+  it("accepts a namespace by its nsfs bind mount, by /proc/<pid>/ns/net, and through the daemon's descriptor alias", async () => {
+    const node = scope.netns("nd");
+    const id = netnsId(node.path);
+    expect(withNetns(node.path, () => netnsId(currentNetnsPath()))).toBe(id);
+    expect(withNetns(`/proc/${process.pid}/task/${process.pid}/ns/net`, () => netnsId(currentNetnsPath()))).toBe(netnsId(currentNetnsPath()));
+    const fd = fs.openSync(node.path, "r");
+    try {
+      const seen = await withNetnsAlias("/var/run/netns/only-an-alias", fd, async () => withNetns("/var/run/netns/only-an-alias", () => netnsId(currentNetnsPath())));
+      expect(seen).toBe(id);
+    } finally {
+      fs.closeSync(fd);
     }
   });
 
