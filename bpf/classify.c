@@ -2,9 +2,8 @@
 /*
  * classify: count, then steer the packet to an HTB class by setting skb->priority.
  *
- * This is the shaping design docs/ebpf-bandwidth.md explains for kernels without sch_fq: HTB (or TBF) holds a
- * short queue, and this program replaces tc filters (u32) and, with redirect_ifindex, mirred to a
- * shared IFB. HTB looks at skb->priority first: if it names one of its classes (major:minor with
+ * HTB mode of docs/ebpf-bandwidth.md: HTB holds a short queue, and this program replaces tc
+ * filters (u32) and, with redirect_ifindex, mirred to a shared IFB. HTB looks at skb->priority first: if it names one of its classes (major:minor with
  * the qdisc's major), the packet goes there without any filter. The packet is never dropped here.
  *
  * Small packets (ACKs, ICMP, DNS, SYNs) may go to a second class of the same HTB qdisc, a
@@ -25,10 +24,10 @@ static __always_inline int classify(struct __sk_buff *skb, __u32 dir)
 	if (!c)
 		return TCX_NEXT;
 	if (c->classid) {
-		__u32 small = c->flags & 0xffff;
+		__u32 small = SMALL_LIMIT(c->flags);
 
 		if (small && skb->len <= small)
-			skb->priority = (c->classid & 0xffff0000) | (c->flags >> 16);
+			skb->priority = TC_H_MAJ(c->classid) | SMALL_MINOR(c->flags);
 		else
 			skb->priority = c->classid;
 	}

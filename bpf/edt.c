@@ -7,8 +7,8 @@
  * qdisc on the device the packet leaves through holds it until then; packets further ahead than
  * horizon_ns are dropped here (fq would drop them anyway, later and at a higher cost).
  *
- * Needs sch_fq, which the 6.18 test kernel lacks: without fq the timestamps are ignored and the
- * rate is NOT enforced (measured). Use classify + HTB there (kernel/bpf/probe.ts tells which).
+ * Needs sch_fq: without fq the timestamps are ignored and the rate is NOT enforced (measured).
+ * Use classify + HTB there (kernel/bpf/probe.ts tells which).
  * The clock update is a plain store like Cilium's: two CPUs racing may both take the same slot,
  * which lets a little extra through but never stalls.
  */
@@ -20,6 +20,10 @@ struct tscni_map_def state SEC("maps") = {
 	.value_size = sizeof(struct shape_state),
 	.max_entries = 2,
 };
+
+/* Without a configured horizon, how far ahead a stack-set departure time may lie and still be
+ * taken as one (fq's own default horizon is 10 s; 2 s covers any TCP pacing). */
+#define PLAUSIBLE_AHEAD_NS (2 * NSEC_PER_SEC)
 
 static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
 {
@@ -40,7 +44,7 @@ static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
 	 * asks for timestamps, e.g. ping) and survives bridge forwarding: taken as monotonic it would
 	 * push the clock decades ahead and every later packet would be dropped at the horizon.
 	 */
-	__u64 horizon = c->horizon_ns ? c->horizon_ns : 2 * NSEC_PER_SEC;
+	__u64 horizon = c->horizon_ns ? c->horizon_ns : PLAUSIBLE_AHEAD_NS;
 	__u64 ts = skb->tstamp;
 	if (ts < now || ts - now > horizon)
 		ts = now;
@@ -56,7 +60,7 @@ static __always_inline int edt(struct __sk_buff *skb, __u32 dir)
 	 * and are charged to the clock, so the bulk behind them pays for them: one virtual clock per
 	 * container would otherwise make a ping wait the whole horizon behind a bulk flow.
 	 */
-	__u32 small = c->flags & 0xffff;
+	__u32 small = SMALL_LIMIT(c->flags);
 	if (small && skb->len <= small) {
 		if (t > ts)
 			WRITE_ONCE(s->t, t + delay);

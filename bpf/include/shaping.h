@@ -16,6 +16,13 @@
 #define DIR_EGRESS 1
 #define NSEC_PER_SEC 1000000000ULL
 
+/* shape_cfg.flags: the small-packet size limit (low 16 bits; 0 = off) and, for classify, the small
+ * class's minor (high 16 bits). */
+#define SMALL_LIMIT(flags) ((flags) & 0xffff)
+#define SMALL_MINOR(flags) ((flags) >> 16)
+/* The major half of a tc handle (TC_H_MAJ_MASK). */
+#define TC_H_MAJ(h) ((h) & 0xffff0000U)
+
 /* Per-direction configuration, written by user space. 48 bytes. */
 struct shape_cfg {
 	__u64 rate;             /* bytes per second; 0 = no limit (count only) */
@@ -54,31 +61,31 @@ TSCNI_MAP(stats, BPF_MAP_TYPE_PERCPU_ARRAY, __u32, struct shape_stats, 2);
  */
 static __always_inline __u32 gso_hdr_len(struct __sk_buff *skb)
 {
-	__u8 buf[40];
-	__u32 off = 14;
+	__u8 buf[IPV6_HLEN];
+	__u32 off = ETH_HLEN;
 	__u8 l4;
 	__u16 proto = (__u16)skb->protocol; /* network byte order */
 
-	if (proto == bpf_htons(0x0800)) {
-		if (bpf_skb_load_bytes(skb, off, buf, 20) < 0)
+	if (proto == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, off, buf, IPV4_HLEN_MIN) < 0)
 			return 0;
-		l4 = buf[9];
-		off += (buf[0] & 0x0f) * 4;
-	} else if (proto == bpf_htons(0x86dd)) {
-		if (bpf_skb_load_bytes(skb, off, buf, 40) < 0)
+		l4 = buf[IPV4_PROTO_OFF];
+		off += (buf[0] & IPV4_IHL_MASK) * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, off, buf, IPV6_HLEN) < 0)
 			return 0;
-		l4 = buf[6]; /* extension headers are not walked: rare with GSO */
-		off += 40;
+		l4 = buf[IPV6_NEXTHDR_OFF]; /* extension headers are not walked: rare with GSO */
+		off += IPV6_HLEN;
 	} else {
 		return 0;
 	}
-	if (l4 == 6) { /* TCP: data offset in the high nibble of byte 12 */
-		if (bpf_skb_load_bytes(skb, off + 12, buf, 1) < 0)
+	if (l4 == IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, off + TCP_DOFF_OFF, buf, 1) < 0)
 			return 0;
 		return off + (buf[0] >> 4) * 4;
 	}
-	if (l4 == 17) /* UDP (GSO_UDP_L4) */
-		return off + 8;
+	if (l4 == IPPROTO_UDP) /* GSO_UDP_L4 */
+		return off + UDP_HLEN;
 	return 0;
 }
 

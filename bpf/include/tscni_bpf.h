@@ -2,9 +2,8 @@
 /*
  * Minimal, self-contained declarations for our tc programs.
  *
- * Why our own header: the build must not depend on the host's UAPI (Debian 12 ships 6.1 headers
- * without the TCX constants) or on libbpf-dev, so the objects are byte-identical wherever clang 14
- * runs. Everything here is a stable kernel ABI: struct __sk_buff offsets, helper ids and return
+ * Why our own header: the build must not depend on the build host's UAPI headers (older ones lack
+ * the TCX constants) or on libbpf-dev, so the objects are byte-identical wherever clang 14 runs. Everything here is a stable kernel ABI: struct __sk_buff offsets, helper ids and return
  * codes never change once released.
  */
 #ifndef TSCNI_BPF_H
@@ -104,5 +103,19 @@ struct tscni_map_def {
 	}
 
 #define bpf_htons(x) ((__u16)__builtin_bswap16((__u16)(x)))
+
+/* Packet headers: the few numbers gso_hdr_len() needs (linux/if_ether.h, in.h, ip.h, ipv6.h, tcp.h, udp.h). */
+#define ETH_HLEN 14        /* Ethernet header */
+#define ETH_P_IP 0x0800    /* skb->protocol of IPv4 (network byte order there) */
+#define ETH_P_IPV6 0x86dd  /* skb->protocol of IPv6 */
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPV4_HLEN_MIN 20   /* struct iphdr without options */
+#define IPV4_PROTO_OFF 9   /* iphdr.protocol */
+#define IPV4_IHL_MASK 0x0f /* iphdr.ihl: header length in 32-bit words, low nibble of byte 0 */
+#define IPV6_HLEN 40       /* struct ipv6hdr */
+#define IPV6_NEXTHDR_OFF 6 /* ipv6hdr.nexthdr */
+#define TCP_DOFF_OFF 12    /* tcphdr.doff: header length in 32-bit words, high nibble of this byte */
+#define UDP_HLEN 8         /* struct udphdr */
 
 #endif

@@ -2,7 +2,7 @@
 // a cls_bpf filter in direct-action mode, through our rtnetlink layer. Unlike TCX links, a filter
 // holds its program by itself (no pin needed) and is removed by deleting the filter; it is shared
 // state on the device, so we only ever touch the filter at our own priority/handle and never
-// remove a clsact qdisc that still has other filters (other tc users, kubernetes/plugins #894).
+// remove a clsact qdisc that still has other filters (other tc users, containernetworking/plugins #894).
 import { Rtnl, isNetlinkError } from "../netlink/index";
 import type { BpfProgram } from "./handles";
 import type { Direction } from "./tcx";

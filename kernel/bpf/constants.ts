@@ -1,5 +1,5 @@
 // bpf(2) UAPI numbers (include/uapi/linux/bpf.h). ABI: values never change once released, so they
-// are written out here; the host's headers (6.1) predate TCX.
+// are written out here rather than taken from a build host's headers (older ones predate TCX).
 
 export const Cmd = {
   MAP_CREATE: 0,

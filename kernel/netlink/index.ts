@@ -12,7 +12,7 @@
 //   nl.addBridge({name, mtu?, mac?, vlanFiltering?, defaultPvid?, mcastSnooping?}): Link
 //   nl.addDummy({name,...}) / nl.addIfb({name,...}) / nl.addVlan({name, parent, id, protocol?}): Link
 //     (dummy/ifb with alias: created and aliased in one datagram, NetlinkSocket.batch)
-//     (the 6.18 test VM has no dummy or 8021q driver: EOPNOTSUPP "Unknown device type"; ifb works)
+//     (a kernel without the dummy or 8021q driver answers EOPNOTSUPP "Unknown device type")
 //   nl.setLink(ref, {up?, mtu?, mac?, name?, master?: ref|null, promisc?, netns?, alias?, txqlen?})
 //   nl.setUp/setDown(ref)  setMtu(ref,n)  setMac(ref,mac)  setName(ref,name)  setPromisc(ref,on)
 //   nl.setMaster(ref, bridge|null)  nl.moveToNetns(ref, path|fd)  nl.deleteLink(ref)
@@ -49,7 +49,7 @@
 //   nl.addBpfFilter / replaceBpfFilter(link, {parent: "ingress"|"egress"|handle, fd, name?, directAction? (true), priority? (1), handle? (1), protocol? (ETH_P_ALL), classid?, mirredRedirect? (ifindex)})
 //   nl.deleteFilter(link, {parent, priority?, handle?, protocol?, kind?})
 //   TcStats = {bytes, packets, drops, overlimits, requeues, qlen, backlog}
-// Bridge VLANs (needs CONFIG_BRIDGE_VLAN_FILTERING — absent on the 6.18 test VM):
+// Bridge VLANs (needs CONFIG_BRIDGE_VLAN_FILTERING):
 //   nl.addBridgeVlan / deleteBridgeVlan(link, {vid, vidEnd?, pvid?, untagged?, self?} | [...several, one request])
 //   nl.listBridgeVlans(link): {vid, pvid, untagged}[]   nl.listBridgeLinks(): {index, name, master?, vlans, port?}[]
 export * from "./constants";

@@ -19,7 +19,7 @@ export const GSO_MAX = 64 * 1024;
 export const DEFAULT_QUEUE_MS = 5;
 export const DEFAULT_MAX_BURST_MS = 50;
 /**
- * Police mode has no queue: the bucket is all TCP gets to absorb its bursts. Measured on 6.18
+ * Police mode has no queue: the bucket is all TCP gets to absorb its bursts. As measured
  * (docs/ebpf-bandwidth.md, "Police mode"), TCP without ECN reaches ~2.5 Mbit/s with a 64 KiB
  * bucket at a 10 or 100 Mbit/s cap, 97 % with ≈ 0.4-0.6 s of traffic: so a police bucket holds at
  * least POLICE_MIN_BURST_MS and, unless "maxBurstMs" says otherwise, at most POLICE_MAX_BURST_MS.

@@ -19,9 +19,9 @@ import { fqAvailable, status } from "./status";
 const config = (a: CmdArgs) => parseConfig(a.conf.raw, a.conf.runtimeConfig, a.conf.name);
 
 /**
- * Whether `auto` picks EDT where sch_fq exists. Off: in the 6.1 qemu guest EDT and HTB measured the
- * same (docs/ebpf-bandwidth.md, "EDT mode"), EDT covers only the to-container direction, and only
- * HTB has been measured on real hardware. "mode": "edt" selects it (error 50 without sch_fq).
+ * Whether `auto` picks EDT where sch_fq exists. Off: EDT and HTB measured the same where both ran
+ * (docs/ebpf-bandwidth.md, "EDT mode"), EDT covers only the to-container direction, and only HTB
+ * has been measured on real hardware. "mode": "edt" selects it (error 50 without sch_fq).
  */
 export const AUTO_PICKS_EDT = false;
 
