@@ -34,7 +34,18 @@ const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Machine directories containerd and libcni create on first use (they are not configurable in 1.6). */
 const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd/fifo", "/run/containerd"];
 
-export async function startWorld(scope: NsScope, side: Side, subnet: string, opts: { binDir?: string; confDir?: string; conflist?: boolean } = {}): Promise<World> {
+export interface WorldOptions {
+  binDir?: string;
+  confDir?: string;
+  /** Write the conflist (default); false: the caller installs one. */
+  conflist?: boolean;
+  /** containerd's environment, which it hands on to the plugins (default: the test mode's). */
+  env?: Record<string, string>;
+  /** Extra keys for the bandwidth plugin's entry in the conflist (ours: e.g. queueMs). */
+  bandwidthConf?: Record<string, unknown>;
+}
+
+export async function startWorld(scope: NsScope, side: Side, subnet: string, opts: WorldOptions = {}): Promise<World> {
   // Registered first, so it runs last: after everything below is gone.
   const absent = SHARED_DIRS.filter((d) => !fs.existsSync(d));
   // Only ever rmdir: removes a directory we created, and only if nothing else has put files there.
@@ -58,13 +69,14 @@ export async function startWorld(scope: NsScope, side: Side, subnet: string, opt
     // A private store (--data-dir); a user would keep the default.
     const list = buildConflist({ podCidr: subnet, network: net, bridge, dataDir }) as { plugins: Record<string, any>[] };
     if (side === "reference") list.plugins[1]!.type = "bandwidth";
+    Object.assign(list.plugins[1]!, opts.bandwidthConf);
     fs.writeFileSync(path.join(confDir, "10-cri.conflist"), JSON.stringify(list, null, 2));
   }
   const cgroupParent = `/${uniqueName("tscnicri")}`;
   scope.onCleanup(() => void cleanupCgroups(cgroupParent.slice(1)));
   const image = buildPauseImage(dir);
   // The fallback mode is chosen by the environment containerd hands on to the plugins.
-  const env: Record<string, string> = MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {};
+  const env: Record<string, string> = opts.env ?? (MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {});
   const ctd = await Containerd.start({ nodeNetns: node.path, dir: path.join(dir, "containerd"), binDir: opts.binDir ?? (side === "ours" ? ourBinDir() : REFERENCE_DIR), confDir, sandboxImage: PAUSE_IMAGE, env });
   scope.onCleanup(() => void ctd.stop()); // last resort; tests call stopWorld themselves
   ctd.importImage(image);

@@ -60,6 +60,16 @@ for (const side of ["ours", "reference"] as const) {
         expect(lo.addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual(["127.0.0.1/8", "::1/128"]);
       }
       expect(new Set(Object.values(pods).map((p) => p.ip)).size).toBe(4);
+      // What the last test finds gone exists now: veths, the shaping (ours: pins and one IFB for
+      // the node; the reference: TBF qdiscs and an IFB per pod with an egress cap), NAT, reservations.
+      const inv = inventory(w, Object.values(pods));
+      expect(inv.links.filter((l) => l.startsWith("veth")).length).toBe(4);
+      expect(inv.links.filter((l) => (side === "ours" ? l === "tscni-ifb0" : l.startsWith("bwp"))).length).toBe(1);
+      expect(inv.qdiscs.length).toBeGreaterThan(0);
+      expect(side === "ours" ? inv.pins.length > 0 : inv.pins.length === 0).toBe(true);
+      expect(inv.nat.length).toBeGreaterThan(0);
+      expect(inv.reservations.sort()).toEqual(Object.values(pods).map((p) => p.ip).sort());
+      expect(inv.cache.length).toBe(8); // eth0 and lo (containerd's loopback network) per pod
       expect((await w.ctd.cri.listPodSandbox()).map((p) => p.state)).toEqual(["SANDBOX_READY", "SANDBOX_READY", "SANDBOX_READY", "SANDBOX_READY"]);
     }, 120_000);
 
