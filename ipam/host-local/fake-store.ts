@@ -1,7 +1,10 @@
-// An in-memory Store for unit tests of the allocator: same semantics as the disk store, no files.
+// An in-memory Store for the allocator's unit tests, with the disk store's semantics: owners are
+// matched and listed trimmed, and a blank reservation (debris of a crash) is free to reserve
+// again. test/integration/host-local-store-contract.test.ts runs the same tests on both.
 import { ownerOf, type Store } from "./store";
 
 export class FakeStore implements Store {
+  /** address → content, as a reservation file would hold it. */
   readonly reservations = new Map<string, string>();
   readonly last = new Map<number, string>();
 
@@ -10,7 +13,7 @@ export class FakeStore implements Store {
   }
 
   reserve(ip: string, id: string, ifname: string, rangeID: number): boolean {
-    if (this.reservations.has(ip)) return false;
+    if (this.owner(ip) !== undefined) return false;
     this.reservations.set(ip, ownerOf(id, ifname));
     this.last.set(rangeID, ip);
     return true;
@@ -21,15 +24,17 @@ export class FakeStore implements Store {
   }
 
   owner(ip: string): string | undefined {
-    return this.reservations.get(ip);
+    const c = this.reservations.get(ip)?.trim();
+    return c === "" ? undefined : c;
   }
 
   reread(ip: string): string | undefined {
-    return this.reservations.get(ip);
+    const c = this.reservations.get(ip);
+    return c === undefined || c.trim() === "" ? undefined : c;
   }
 
   list(): ReadonlyMap<string, string> {
-    return this.reservations;
+    return new Map([...this.reservations].map(([ip, c]) => [ip, c.trim()]));
   }
 
   ownedBy(owner: string): readonly string[] {
