@@ -30,7 +30,7 @@ describe.skipIf(!canRun)("bad-input corpus", () => {
     const test = KNOWN_BUGS.has(c.id) ? it.fails : it;
     test(`${c.id}: ${c.what}`, () => {
       const r = results.get(c.id);
-      expect(r, "case did not run").toBeDefined();
+      expect(r?.c.id, "case did not run").toBe(c.id);
       expect(r!.runs.length).toBeGreaterThan(0);
       expect(r!.runs.filter((x) => !x.ok).map((x) => `${x.run.plugin} ${x.run.verb}: ${x.problem}`)).toEqual([]);
       expect(r!.leaks).toEqual([]);

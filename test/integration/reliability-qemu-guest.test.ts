@@ -76,9 +76,10 @@ describe.skipIf(!inGuest)("second kernel (qemu guest)", () => {
       expect(r.mbps).toBeLessThan(10.5);
       expect(r.mbps).toBeGreaterThan(5); // TCG is slow, but 10 Mbit is far below what it forwards
     }
-    expect(tc(t.node, "filter", "show", "dev", "tscni-ifb0")).toBeDefined();
-    expect(tc(t.node, "class", "show", "dev", "tscni-ifb0")).toMatch(/class htb 7c2:/);
     const c = t.ctrs[0]!;
+    const veth = String(c.result.interfaces[1].name); // our bridge's result: bridge, host veth, container
+    expect(tc(t.node, "filter", "show", "dev", veth, "ingress")).toMatch(/mirred \(Egress Redirect to device tscni-ifb0\)/);
+    expect(tc(t.node, "class", "show", "dev", "tscni-ifb0")).toMatch(/class htb 7c2:/);
     delNetworkList(t.o, t.list, c.a, c.result);
     expect(pinsUnder(t.pinRoot).filter((p) => p.includes(c.a.containerID))).toEqual([]);
   });

@@ -159,7 +159,7 @@ describe("host-local config", () => {
     const s = new FakeStore();
     for (let i = 0; i < 253; i++) allocate(s, c.rangeSets[0]!, 0, `c${i}`, "eth0");
     expect(s.owner("10.0.0.254")).toBeUndefined();
-    expect(s.owner("10.0.0.1")).toBeDefined();
+    expect(s.owner("10.0.0.1")).toBe("c0\r\neth0"); // the first ADD: the range starts at .1
     expect(() => allocate(s, c.rangeSets[0]!, 0, "x", "eth0")).toThrow(/no IP addresses available/);
   });
 });
