@@ -19,54 +19,73 @@ beforeAll(() => {
 });
 
 suite("bridge: every verb for every cniVersion", () => {
-  for (const version of SUPPORTED_VERSIONS) {
-    it(`[${version}] ADD two containers, ping, CHECK, GC, STATUS, DEL twice`, () => {
-      const env = makeEnv(scope);
-      const c = conf(env, version, { isDefaultGateway: true });
-      const a = scope.netns("ca");
-      const b = scope.netns("cb");
-      const ra = mustAdd(env, c, a, "ctr-a");
-      mustAdd(env, c, b, "ctr-b");
-      if (atLeast(version, "0.3.0")) {
-        expect(ra.interfaces.map((i: any) => i.name)).toEqual(["tbr0", expect.stringMatching(/^veth[0-9a-f]{8}$/), "eth0"]);
-        expect(ra.interfaces[2].sandbox).toBe(a.path);
-        expect(ra.ips.map((i: any) => i.address)).toEqual(["10.99.0.2/24", "fd99::2/64"]);
-        expect(ra.ips.every((i: any) => i.interface === 2)).toBe(true);
-      } else {
-        expect(ra.ip4.ip).toBe("10.99.0.2/24");
-        expect(ra.ip6.ip).toBe("fd99::2/64");
-      }
-      expect(addrs(a, "eth0")).toEqual(["10.99.0.2/24", "fd99::2/64"]);
-      expect(addrs(env.node, "tbr0")).toEqual(["10.99.0.1/24", "fd99::1/64"]);
-      expect(routes(a)).toContain("default via 10.99.0.1");
-      expect(routes(a)).toContain("default via fd99::1");
-      for (const dst of ["10.99.0.2", "fd99::2", "10.99.0.1", "fd99::1"]) expect(ping(b, dst), `b → ${dst}`).toBe(true);
-      expect(env.node.run("cat", ["/proc/sys/net/ipv4/ip_forward"]).stdout.trim()).toBe("1");
+  /** This version's config on a fresh node, and containers ADDed with it. */
+  function setup(version: string, containers: string[]) {
+    const env = makeEnv(scope);
+    const c = conf(env, version, { isDefaultGateway: true });
+    const ctrs = containers.map((id) => {
+      const ns = scope.netns("c");
+      return { id, ns, result: mustAdd(env, c, ns, id) };
+    });
+    return { env, c, ctrs };
+  }
+  const reservation = (env: { dataDir: string }, ip: string) => fs.existsSync(path.join(env.dataDir, "brtest", ip));
 
-      if (atLeast(version, "0.4.0")) {
-        const ok = run(env, "CHECK", { ...c, prevResult: ra }, a, "ctr-a");
-        expect(ok.code, ok.stdout).toBe(0);
-        a.ip("addr", "del", "10.99.0.2/24", "dev", "eth0");
-        const bad = run(env, "CHECK", { ...c, prevResult: ra }, a, "ctr-a");
-        expect(bad.code).toBe(1);
-        expect(bad.json.code).toBe(104);
+  describe.each(SUPPORTED_VERSIONS)("[%s]", (version) => {
+    it("ADD returns the result in this version's shape", () => {
+      const { ctrs } = setup(version, ["ctr-a"]);
+      const { ns, result } = ctrs[0]!;
+      if (atLeast(version, "0.3.0")) {
+        expect(result.interfaces.map((i: any) => i.name)).toEqual(["tbr0", expect.stringMatching(/^veth[0-9a-f]{8}$/), "eth0"]);
+        expect(result.interfaces[2].sandbox).toBe(ns.path);
+        expect(result.ips.map((i: any) => [i.address, i.interface])).toEqual([["10.99.0.2/24", 2], ["fd99::2/64", 2]]);
+      } else {
+        expect([result.ip4.ip, result.ip6.ip]).toEqual(["10.99.0.2/24", "fd99::2/64"]);
       }
-      if (atLeast(version, "1.1.0")) {
-        expect(run(env, "STATUS", c, undefined, "").code).toBe(0);
-        // GC with only b valid releases a's reservation.
-        const gc = run(env, "GC", { ...c, "cni.dev/valid-attachments": [{ containerID: "ctr-b", ifname: "eth0" }] }, undefined, "");
-        expect(gc.code, gc.stdout).toBe(0);
-        expect(fs.existsSync(path.join(env.dataDir, "brtest", "10.99.0.2"))).toBe(false);
-        expect(fs.existsSync(path.join(env.dataDir, "brtest", "10.99.0.3"))).toBe(true);
-      }
-      for (const [ns, id] of [[a, "ctr-a"], [b, "ctr-b"]] as const) {
+    });
+
+    it("ADD sets addresses, default routes and forwarding; containers reach each other and the gateway", () => {
+      const { env, ctrs } = setup(version, ["ctr-a", "ctr-b"]);
+      const [a, b] = ctrs.map((x) => x.ns);
+      expect(addrs(a!, "eth0")).toEqual(["10.99.0.2/24", "fd99::2/64"]);
+      expect(addrs(env.node, "tbr0")).toEqual(["10.99.0.1/24", "fd99::1/64"]);
+      expect(routes(a!).filter((r) => r.startsWith("default"))).toEqual(["default via 10.99.0.1", "default via fd99::1"]);
+      for (const dst of ["10.99.0.2", "fd99::2", "10.99.0.1", "fd99::1"]) expect(ping(b!, dst), `b → ${dst}`).toBe(true);
+      expect(env.node.run("cat", ["/proc/sys/net/ipv4/ip_forward"]).stdout.trim()).toBe("1");
+    });
+
+    it.skipIf(!atLeast(version, "0.4.0"))("CHECK passes, and fails with 104 once an address is gone", () => {
+      const { env, c, ctrs } = setup(version, ["ctr-a"]);
+      const { ns, result } = ctrs[0]!;
+      const ok = run(env, "CHECK", { ...c, prevResult: result }, ns, "ctr-a");
+      expect(ok.code, ok.stdout).toBe(0);
+      ns.ip("addr", "del", "10.99.0.2/24", "dev", "eth0");
+      const bad = run(env, "CHECK", { ...c, prevResult: result }, ns, "ctr-a");
+      expect([bad.code, bad.json.code]).toEqual([1, 104]);
+    });
+
+    it.skipIf(!atLeast(version, "1.1.0"))("STATUS succeeds", () => {
+      const { env, c } = setup(version, []);
+      expect(run(env, "STATUS", c, undefined, "").code).toBe(0);
+    });
+
+    it.skipIf(!atLeast(version, "1.1.0"))("GC releases the reservations of attachments not in the valid list", () => {
+      const { env, c } = setup(version, ["ctr-a", "ctr-b"]);
+      const gc = run(env, "GC", { ...c, "cni.dev/valid-attachments": [{ containerID: "ctr-b", ifname: "eth0" }] }, undefined, "");
+      expect(gc.code, gc.stdout).toBe(0);
+      expect([reservation(env, "10.99.0.2"), reservation(env, "10.99.0.3")]).toEqual([false, true]);
+    });
+
+    it("DEL removes the veths and the reservations; a second DEL succeeds", () => {
+      const { env, c, ctrs } = setup(version, ["ctr-a", "ctr-b"]);
+      for (const { ns, id } of ctrs) {
         expect(run(env, "DEL", c, ns, id).code).toBe(0);
         expect(run(env, "DEL", c, ns, id).code).toBe(0);
       }
       expect(links(env.node).filter((l) => l.ifname.startsWith("veth"))).toEqual([]);
       expect(fs.readdirSync(path.join(env.dataDir, "brtest")).filter((f) => /^[0-9a-f.:]+$/.test(f) && f.includes("."))).toEqual([]);
     });
-  }
+  });
 });
 
 suite("bridge: DEL tolerates missing state", () => {
