@@ -2,7 +2,7 @@
 // without processes (tests call it directly) and is the only place that prints to the runtime.
 import { parseCniArgs } from "./args";
 import { decodeJson, parseNetConf } from "./config";
-import { asCniError, CniError } from "./errors";
+import { asCniError } from "./errors";
 import { readCommand, readEnv } from "./env";
 import { optString } from "./json";
 import { beginLog, debugLog, setLogFile } from "./log";
@@ -99,4 +99,3 @@ function versionForErrors(stdin: Buffer): string | undefined {
   }
 }
 
-export { CniError };

@@ -151,7 +151,8 @@ function parse02(j: JsonObject, version: string): Result {
 
 // ---------- printing (model → wire) ----------
 
-export const isIPv4 = (cidrOrIp: string) => !cidrOrIp.includes(":");
+/** The family of an address or CIDR already validated by the parser (core/ip.ts checks the text): no colon is IPv4. */
+const inV4Family = (validated: string) => !validated.includes(":");
 
 /** Convert the model to the wire object of `version`, with Go's field order and omissions. */
 export function toWire(result: Result, version: string): JsonObject {
@@ -163,7 +164,7 @@ export function toWire(result: Result, version: string): JsonObject {
   if (result.ips?.length) {
     out.ips = result.ips.map((ip) => {
       const o: JsonObject = {};
-      if (fam === "0.4") o.version = isIPv4(ip.address) ? "4" : "6";
+      if (fam === "0.4") o.version = inV4Family(ip.address) ? "4" : "6";
       if (ip.interface !== undefined) o.interface = ip.interface;
       o.address = ip.address;
       if (ip.gateway) o.gateway = ip.gateway;
@@ -214,12 +215,12 @@ function to02(result: Result, version: string): JsonObject {
   for (const ip of result.ips ?? []) {
     const c: JsonObject = { ip: ip.address };
     if (ip.gateway) c.gateway = ip.gateway;
-    if (isIPv4(ip.address)) ip4 ??= c;
+    if (inV4Family(ip.address)) ip4 ??= c;
     else ip6 ??= c;
     if (ip4 && ip6) break;
   }
   for (const r of result.routes ?? []) {
-    const target = isIPv4(r.dst) ? ip4 : ip6;
+    const target = inV4Family(r.dst) ? ip4 : ip6;
     if (!target) continue;
     const route: JsonObject = { dst: r.dst };
     if (r.gw) route.gw = r.gw;

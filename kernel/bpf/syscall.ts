@@ -116,7 +116,8 @@ export function progLoad(o: ProgLoadOpts): number {
     return call("PROG_LOAD", Attr.PROG_LOAD, base, `load program ${o.name ?? ""}`).ret;
   } catch (first) {
     if (!(first instanceof BpfError) || first.code === "EPERM") throw first;
-    for (let size = 1 << 20; size <= 1 << 26; size <<= 2) {
+    // A log too small for the verifier's output is ENOSPC: retry with 4× the room, up to 64 MiB.
+    for (let size = 1 << 20; ; size <<= 2) {
       const log = Buffer.alloc(size);
       try {
         // A successful retry (a transient failure) still returns a valid fd.
@@ -127,7 +128,6 @@ export function progLoad(o: ProgLoadOpts): number {
         throw new BpfError(first.code, first.errno, "PROG_LOAD", `${first.message}${text ? " (verifier log attached)" : ""}`, text);
       }
     }
-    throw first;
   }
 }
 

@@ -158,8 +158,8 @@ const anchorDef = (net: string): AttDef => ({ id: "anchor", ifname: "eth0", net 
 
 const snap = (g: Group) => snapshot(g.node.name, g.pinRoot, g.dataDir);
 
-/** Fail with the step and the attachment in the message. */
-function step<T>(what: string, a: AttDef, fn: () => T): T {
+/** Run one verb of an attachment; a failure names the verb and the attachment. */
+function runVerb<T>(what: string, a: AttDef, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
@@ -191,7 +191,7 @@ function add(g: Group, a: AttDef, ns: Netns, rate?: { ingressMbit: number; egres
   };
   const before = snap(g);
   g.attempts.push({ a, att: attachment });
-  const result = step("ADD", a, () => addNetworkList(g.opts, g.list(a), attachment));
+  const result = runVerb("ADD", a, () => addNetworkList(g.opts, g.list(a), attachment));
   const after = snap(g);
   for (const c of CATEGORIES) expect(minus(before[c], after[c]), `ADD ${label(a)} removed ${c} state`).toEqual([]);
   const items = Object.fromEntries(CATEGORIES.map((c) => [c, minus(after[c], before[c])])) as Snapshot;
@@ -240,7 +240,7 @@ function add(g: Group, a: AttDef, ns: Netns, rate?: { ingressMbit: number; egres
 }
 
 function check(g: Group, l: Live): void {
-  step("CHECK", l.def, () => checkNetworkList(g.opts, g.list(l.def), l.att, l.result));
+  runVerb("CHECK", l.def, () => checkNetworkList(g.opts, g.list(l.def), l.att, l.result));
 }
 
 /**
@@ -265,7 +265,7 @@ function remove(g: Group, l: Live, via: "DEL" | "GC"): void {
   if (twin) twin.items.nat.push(...shared); // the chain is the twin's now
   if (via === "GC") {
     const valid = g.live.filter((x) => x.def.net === l.def.net).map((x) => ({ containerID: x.def.id, ifname: x.def.ifname }));
-    step("GC", l.def, () => gcNetworkList(g.opts, g.gcList(l.def.net), valid));
+    runVerb("GC", l.def, () => gcNetworkList(g.opts, g.gcList(l.def.net), valid));
     const mid = snap(g);
     // GC cleans what is per attachment in this network; the interface stays until the runtime
     // deletes the pod (lines of the host veth left out here), macspoofchk state until DEL.
@@ -276,11 +276,11 @@ function remove(g: Group, l: Live, via: "DEL" | "GC"): void {
     // The runtime deletes the pod's interface (the namespace may be shared), then may still DEL.
     l.ns.ip("link", "del", l.def.ifname);
   }
-  step("DEL", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
+  runVerb("DEL", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
   expectSame(snap(g), expected, `${via} of ${label(l.def)}`);
   expect(linkNames(l.ns), `${label(l.def)} in its namespace`).not.toContain(l.def.ifname);
   // DEL is idempotent (after GC, the DEL above already ran with the interface gone).
-  if (via === "DEL") step("DEL again", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
+  if (via === "DEL") runVerb("DEL again", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
 }
 
 function runSet(g: Group, set: NameSet): void {
@@ -326,7 +326,7 @@ function runSet(g: Group, set: NameSet): void {
 
 function finish(g: Group, s: NsScope): void {
   for (const l of g.anchors) {
-    step("DEL", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
+    runVerb("DEL", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
     expect(linkNames(l.ns), `${label(l.def)} in its namespace`).not.toContain(l.def.ifname);
   }
   const end = snap(g);
@@ -359,7 +359,7 @@ for (const def of GROUPS) {
       for (const n of def.networks) {
         const a = anchorDef(n.name);
         g.anchors.push(add(g, a, gs.netns("nma"), undefined, true));
-        step("STATUS", a, () => statusNetworkList(g.opts, g.gcList(n.name)));
+        runVerb("STATUS", a, () => statusNetworkList(g.opts, g.gcList(n.name)));
       }
     }, 120_000);
     afterAll(() => gs.cleanup());
