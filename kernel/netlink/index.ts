@@ -31,12 +31,14 @@
 //   Route = {family, dst, gw?, oif?, src?, priority?, scope, table, type, protocol, flags, mtu?, advmss?}
 // Errors: NetlinkError {errno, code: "EEXIST"|"ENODEV"|..., op: "RTM_NEWLINK", target?, extack?, syscall? (socket failure, e.g. recv timeout)}
 //   message "RTM_NEWLINK veth0: File exists (extack text)"; isNetlinkError(e, "EEXIST").
+//   A list*() whose dump the kernel interrupted on every retry is EINTR: never a partial list.
 // Neighbours:
 //   nl.listNeighs({link?, family?}): Neigh[]    Neigh = {index, family, ip, mac?, state, states: ["permanent"...], flags, router}
 //   nl.addNeigh(link, {ip, mac?, state? (default "permanent"), replace? (default true), router?})   nl.deleteNeigh(link, ip)
 //   nl.resolveNeigh(link, ip)                  NTF_USE: kernel sends ARP/NS now (own IPv4 address → gratuitous ARP)
 // tc (rates in bits/s, bursts/limits in bytes; handles as numbers, parseTcHandle("1:10") / tcHandle(1, 0x10) / formatTcHandle(n)):
 //   nl.listQdiscs(link?): Qdisc[]   Qdisc = {index, kind, handle, parent, stats?, htb?: {defaultClass, r2q}, tbf?: {rate, burst, limit}}
+//   rootQdisc(qdiscs, ifindex) / isRootQdisc(q): a device's root (parent TC_H_ROOT)
 //   nl.addQdisc / replaceQdisc(link, {kind: "clsact"} | {kind: "ingress"}
 //        | {kind: "htb", handle?: "1:", parent?, defaultClass?: 0x10, r2q?, directQlen?}
 //        | {kind: "tbf", rate, burst, limit? | latencyMs?, handle?, parent?}

@@ -24,7 +24,7 @@ export function checkBpffs(pinRoot: string): void {
     }
     return;
   }
-  // A custom root must be on bpffs: it, or the nearest ancestor that exists (pinDir creates the rest).
+  // A custom root must be on bpffs: it, or the nearest ancestor that exists (makePinDir creates the rest).
   let p = pinRoot;
   while (!fs.existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
   if (!isBpffs(p)) throw unavailable(`pinRoot ${pinRoot} is not on a bpf filesystem`);
