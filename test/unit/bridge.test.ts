@@ -10,19 +10,13 @@ import {
 } from "../../plugins/bridge/masq";
 import { portVlanSpecs, vlanRanges } from "../../plugins/bridge/veth";
 import { defaultGatewayFor, nextIp, shapeLayer3 } from "../../plugins/bridge/result";
+import { caught } from "../helpers/caught";
 
 const parse = (extra: object, args: [string, string][] = []) => {
   const conf = parseNetConf(Buffer.from(JSON.stringify({ cniVersion: "1.0.0", name: "net", type: "bridge", ...extra })), "ADD");
   return parseBridgeConfig(conf, { args, ignoreUnknown: false });
 };
-const err = (fn: () => unknown): CniError => {
-  try {
-    fn();
-  } catch (e) {
-    return e as CniError;
-  }
-  throw new Error("expected an error");
-};
+const err = (fn: () => unknown) => caught<CniError>(fn);
 
 describe("bridge config", () => {
   it("has the reference defaults", () => {

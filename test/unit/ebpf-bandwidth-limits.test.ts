@@ -7,14 +7,12 @@ import { describe, expect, it } from "vitest";
 import { CniError } from "../../core/errors";
 import { encodeShapeConfig } from "../../kernel/bpf/shaping";
 import { decodeBody } from "../../kernel/netlink/attrs";
-import { NLMSG_ERROR, RTM } from "../../kernel/netlink/constants";
+import { RTM } from "../../kernel/netlink/constants";
 import type { Link, Qdisc } from "../../kernel/netlink/index";
-import { encodeMessage, parseMessages } from "../../kernel/netlink/message";
 import { MAX_TICKS, maxXmitBytes, parsePsched, psched, xmitBytes, xmitTicks } from "../../kernel/netlink/psched";
-import { Rtnl } from "../../kernel/netlink/rtnl";
-import { NetlinkSocket } from "../../kernel/netlink/socket";
 import { tcBody } from "../../kernel/netlink/tc";
 import { GSO_MAX, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
+import { ackingRtnl } from "../helpers/fake-kernel";
 import { classMatches, setClass } from "../../plugins/ebpf-bandwidth/htb";
 import { GUEST_DEFCLS, IFB_MARK, foreignRootError, ifbOwner, notIfbError, rootOwner } from "../../plugins/ebpf-bandwidth/ownership";
 import { IFB_MAJOR, POLICE_MAX_BUCKET, VETH_MAJOR, htbBurst, makePlan } from "../../plugins/ebpf-bandwidth/plan";
@@ -31,29 +29,6 @@ const code = (fn: () => unknown) => {
   }
   return undefined;
 };
-
-/** An Rtnl whose kernel ACKs every message; records what was sent. */
-function ackingRtnl() {
-  const sent: { type: number; payload: Buffer }[] = [];
-  const replies: Buffer[] = [];
-  const nl = new Rtnl(new NetlinkSocket({
-    send(buf) {
-      for (const m of parseMessages(buf)) {
-        sent.push({ type: m.type, payload: Buffer.from(m.payload) });
-        const ack = Buffer.alloc(20); // int error 0 + the echoed header
-        buf.copy(ack, 4, 0, 16);
-        replies.push(encodeMessage(NLMSG_ERROR, 0x100 /* NLM_F_CAPPED */, m.seq, ack));
-      }
-    },
-    recv(buf) {
-      const d = replies.shift()!;
-      d.copy(buf);
-      return d.length;
-    },
-    close() {},
-  }));
-  return { nl, sent };
-}
 
 describe("psched: the largest HTB/TBF burst a u32 tick count can hold", () => {
   it("is exact: one byte more would not fit, across rates from 1 B/s to 2^53 bit/s", () => {

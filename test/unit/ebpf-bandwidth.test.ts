@@ -2,10 +2,7 @@
 // the kernel layout plan, IFB minor allocation, the bfifo request and the stats table.
 import { describe, expect, it } from "vitest";
 import { CniError } from "../../core/errors";
-import { NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, RTM, TCA } from "../../kernel/netlink/constants";
-import { encodeMessage, parseMessages } from "../../kernel/netlink/message";
-import { Rtnl } from "../../kernel/netlink/rtnl";
-import { NetlinkSocket } from "../../kernel/netlink/socket";
+import { NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, RTM, TCA } from "../../kernel/netlink/constants";
 import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } from "../../plugins/ebpf-bandwidth/config";
 import { classMatches, setClass } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
@@ -13,6 +10,7 @@ import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
 import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
 import { tcHandle } from "../../kernel/netlink/tc-handle";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
+import { ackingRtnl } from "../helpers/fake-kernel";
 
 const code = (fn: () => unknown) => {
   try {
@@ -198,24 +196,7 @@ describe("mode and attach resolution", () => {
 
 describe("htb helpers", () => {
   it("gives a class without leaves a bfifo leaf queue: RTM_NEWQDISC create|replace with a u32 limit, through the tc layer", () => {
-    const sent: { type: number; flags: number; payload: Buffer }[] = [];
-    const replies: Buffer[] = [];
-    const nl = new Rtnl(new NetlinkSocket({
-      send(buf) {
-        for (const m of parseMessages(buf)) {
-          sent.push({ type: m.type, flags: m.flags, payload: Buffer.from(m.payload) });
-          const ok = Buffer.alloc(20);
-          buf.copy(ok, 4, 0, 16);
-          replies.push(encodeMessage(NLMSG_ERROR, 0x100 /* NLM_F_CAPPED */, m.seq, ok));
-        }
-      },
-      recv(buf) {
-        const d = replies.shift()!;
-        d.copy(buf);
-        return d.length;
-      },
-      close() {},
-    }));
+    const { nl, sent } = ackingRtnl();
     setClass(nl, 5, { major: VETH_MAJOR, minor: 1, rateBits: 8_000_000, burst: 65_536, queue: 71_786 });
     expect(sent.map((m) => m.type)).toEqual([RTM.NEWTCLASS, RTM.NEWQDISC]);
     const fifo = sent[1]!;

@@ -3,15 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { CniError } from "../../core/errors";
 import { Teardown, UndoStack, step } from "../../core/undo";
+import { caught } from "../helpers/caught";
 
-const caught = (fn: () => unknown): CniError => {
-  try {
-    fn();
-  } catch (e) {
-    return e as CniError;
-  }
-  throw new Error("expected a throw");
-};
+const thrown = (fn: () => unknown) => caught<CniError>(fn);
 
 describe("UndoStack", () => {
   it("undoes newest first, keeps going past a failing undo, and reports it with the original error", async () => {
@@ -41,7 +35,7 @@ describe("UndoStack", () => {
 
   it("runs synchronously with runSync: errors with an errno become code 100, failed undos are appended", () => {
     const order: string[] = [];
-    const e = caught(() =>
+    const e = thrown(() =>
       new UndoStack().runSync((u) => {
         u.push("first", () => void order.push("first"));
         u.push("second", () => {
@@ -56,7 +50,7 @@ describe("UndoStack", () => {
 
   it("rethrows the original error itself when every undo succeeded", () => {
     const original = Object.assign(new Error("RTM_NEWQDISC: No such file or directory"), { code: "ENOENT" });
-    expect(caught(() => new UndoStack().runSync((u) => {
+    expect(thrown(() => new UndoStack().runSync((u) => {
       u.push("fine", () => {});
       throw original;
     }))).toBe(original);
@@ -77,7 +71,7 @@ describe("UndoStack", () => {
 
 describe("step", () => {
   it("labels an error with the step and keeps its code", () => {
-    const e = caught(() => step("create veth pair", () => {
+    const e = thrown(() => step("create veth pair", () => {
       throw new CniError(104, "differs", "why");
     }));
     expect([e.code, e.msg, e.details]).toEqual([104, "create veth pair: differs", "why"]);
@@ -99,7 +93,7 @@ describe("Teardown", () => {
     t.attempt(undefined, () => void ran.push("three"));
     t.fail(new CniError(100, "link", "EBUSY"), "delete eth0", true);
     expect(ran).toEqual(["one", "two", "three"]);
-    const e = caught(() => t.finish());
+    const e = thrown(() => t.finish());
     expect([e.code, e.msg, e.details]).toEqual([100, "delete eth0: link", "EBUSY; one: disk; two: gone: ENODEV"]);
   });
 
@@ -108,7 +102,7 @@ describe("Teardown", () => {
     t.attempt(undefined, () => {
       throw new CniError(11, "later");
     });
-    expect(caught(() => t.finish())).toMatchObject({ code: 11, msg: "later", details: "" });
+    expect(thrown(() => t.finish())).toMatchObject({ code: 11, msg: "later", details: "" });
     const ok = new Teardown();
     ok.attempt("fine", () => {});
     expect(ok.finish()).toBeUndefined();
