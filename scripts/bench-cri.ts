@@ -11,7 +11,8 @@
 // warm-up pod), without and with bandwidth annotations. Four at once: the same three calls for 4
 // pods in parallel (--rounds). Shaped flows: two pods annotated 10M/10M, which containerd passes
 // with its 2^32-1-bit burst; iperf3 TCP for --seconds (first second omitted) each way, --flows
-// times: goodput and the sender's retransmits per flow. Median and p90 (nearest rank) of each.
+// times: goodput and retransmits per flow (iperf3's, and the kernel's counters in the sending pod:
+// segments retransmitted, DSACKs; the node's qdisc drops). Median and p90 (nearest rank) of each.
 // Root only; never touches the root network namespace. Prints markdown tables.
 import * as path from "node:path";
 import type { World } from "../test/cri/world";
@@ -22,7 +23,7 @@ delete process.env.NODE_EXTRA_CA_CERTS;
 // The test helpers are written for vitest (CommonJS `__dirname`); under tsx that is a free global.
 (globalThis as { __dirname?: string }).__dirname = path.resolve(import.meta.dirname, "../test/helpers");
 const { NsScope } = await import("../test/helpers/netns");
-const { startWorld, stopWorld, podConfig, podNetns, iperf } = await import("../test/cri/world");
+const { startWorld, stopWorld, podConfig, podNetns, iperf, inNetns } = await import("../test/cri/world");
 
 const argv = process.argv.slice(2);
 const arg = (name: string, d: number) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : d);
@@ -87,9 +88,40 @@ async function fourAtOnce(w: World, into: Lifecycle) {
   into.remove.push(await timed(() => Promise.all(ids.map((id) => w.ctd.cri.removePodSandbox(id)))));
 }
 
+interface Flow {
+  bps: number;
+  /** iperf3's figure: the measured seconds only. */
+  retransmits: number;
+  /** The kernel's, in the sending pod's namespace, whole flow: segments retransmitted, DSACKs received. */
+  retransSegs: number;
+  dsacks: number;
+  /** Packets dropped by the node's qdiscs during the flow (HTB roots left out: they sum their leaves). */
+  qdiscDrops: number;
+}
 interface FlowStats {
-  egress: { bps: number; retransmits: number }[];
-  ingress: { bps: number; retransmits: number }[];
+  egress: Flow[];
+  ingress: Flow[];
+}
+
+function tcpCounters(ns: string): Record<string, number> {
+  // -s: leave nstat's history file alone (it is per user, not per namespace).
+  const out = inNetns(ns, "nstat", ["-asz", "TcpRetransSegs", "TcpExtTCPDSACKRecv"]).stdout;
+  return Object.fromEntries(out.split("\n").filter((l) => l.startsWith("Tcp")).map((l) => [l.split(/\s+/)[0]!, Number(l.split(/\s+/)[1])]));
+}
+
+function qdiscDrops(w: World): number {
+  // Every link of the node namespace (not /sys/class/net: nsenter keeps the host's /sys).
+  const out = inNetns(w.node.path, "sh", ["-c", "for d in $(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do tc -s qdisc show dev $d; done"]).stdout;
+  return [...out.matchAll(/^qdisc (\S+) [^\n]*\n Sent \d+ bytes \d+ pkt \(dropped (\d+)/gm)].filter((m) => m[1] !== "htb").reduce((a, m) => a + Number(m[2]), 0);
+}
+
+async function measuredFlow(w: World, srvNs: string, srvIp: string, cliNs: string, reverse: boolean): Promise<Flow> {
+  const sender = reverse ? srvNs : cliNs;
+  const [c0, d0] = [tcpCounters(sender), qdiscDrops(w)];
+  const f = await iperf(srvNs, srvIp, cliNs, { seconds: SECONDS, reverse });
+  const c1 = tcpCounters(sender);
+  const diff = (k: string) => (c1[k] ?? 0) - (c0[k] ?? 0);
+  return { ...f, retransSegs: diff("TcpRetransSegs"), dsacks: diff("TcpExtTCPDSACKRecv"), qdiscDrops: qdiscDrops(w) - d0 };
 }
 
 async function shapedFlows(w: World): Promise<FlowStats> {
@@ -98,8 +130,8 @@ async function shapedFlows(w: World): Promise<FlowStats> {
   const c = await w.ctd.cri.podSandboxStatus(cli);
   const out: FlowStats = { egress: [], ingress: [] };
   for (let i = 0; i < FLOWS; i++) {
-    out.egress.push(await iperf(podNetns(s), s.ip, podNetns(c), { seconds: SECONDS }));
-    out.ingress.push(await iperf(podNetns(s), s.ip, podNetns(c), { seconds: SECONDS, reverse: true }));
+    out.egress.push(await measuredFlow(w, podNetns(s), s.ip, podNetns(c), false));
+    out.ingress.push(await measuredFlow(w, podNetns(s), s.ip, podNetns(c), true));
   }
   for (const id of [srv, cli]) {
     await w.ctd.cri.stopPodSandbox(id);
@@ -143,9 +175,10 @@ for (const r of FLOWS_ONLY ? [] : results) {
   }
 }
 process.stdout.write(`\nShaped pod, 10M/10M annotations (containerd's burst 2^32-1 bits): iperf3 TCP ${SECONDS} s per flow (+1 s omitted), ${FLOWS} flows each way\n\n`);
-process.stdout.write("| plugins | direction | goodput Mbit/s per flow | retransmits per flow |\n|---|---|---|---|\n");
+process.stdout.write("| plugins | direction | goodput Mbit/s per flow | retransmits per flow (iperf3) | segments retransmitted (kernel) | of them DSACKed | qdisc drops on the node |\n|---|---|---|---|---|---|---|\n");
 for (const r of results) {
   for (const [dir, fl] of [["from the pod (egress)", r.flows.egress], ["to the pod (ingress)", r.flows.ingress]] as const) {
-    process.stdout.write(`| ${r.v.label} | ${dir} | ${fl.map((f) => (f.bps / 1e6).toFixed(2)).join(", ")} | ${fl.map((f) => f.retransmits).join(", ")} |\n`);
+    const col = (f: (x: Flow) => number | string) => fl.map(f).join(", ");
+    process.stdout.write(`| ${r.v.label} | ${dir} | ${col((f) => (f.bps / 1e6).toFixed(2))} | ${col((f) => f.retransmits)} | ${col((f) => f.retransSegs)} | ${col((f) => f.dsacks)} | ${col((f) => f.qdiscDrops)} |\n`);
   }
 }
