@@ -100,9 +100,10 @@ for (const side of ["ours", "reference"] as const) {
       await Promise.all(list.map((p) => w.ctd.cri.stopPodSandbox(p.id)));
       await Promise.all(list.map((p) => w.ctd.cri.removePodSandbox(p.id)));
       expect(await w.ctd.cri.listPodSandbox()).toEqual([]);
-      // Shims exit on their own shortly after the remove.
+      // Shims (and with them the pause processes holding the namespaces) exit on their own after
+      // the remove: give them time on a loaded machine.
       let inv = inventory(w, list);
-      for (let i = 0; i < 50 && inv.shims.length > 0; i++) {
+      for (let i = 0; i < 150 && inv.shims.length + inv.netnsAlive.length > 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
         inv = inventory(w, list);
       }
