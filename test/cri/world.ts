@@ -6,7 +6,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { buildConflist } from "../../cli/conflist";
+import { isSysError, native } from "../../kernel/native";
 import { networkPath } from "../../plugins/ebpf-bandwidth/names";
 import { DEFAULT_PIN_ROOT } from "../../plugins/ebpf-bandwidth/config";
 import { MODE } from "../helpers/mode";
@@ -30,6 +32,7 @@ export interface World {
   ctd: Containerd;
 }
 
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Machine directories containerd and libcni create on first use (they are not configurable in 1.6). */
 const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd/fifo", "/run/containerd"];
@@ -45,8 +48,30 @@ export interface WorldOptions {
   bandwidthConf?: Record<string, unknown>;
 }
 
+/**
+ * One containerd of ours at a time on this machine (test files run in parallel processes): the
+ * machine directories above are then created and removed by the same world. A lock on this
+ * directory (it always exists and nothing is left behind), polled so the event loop keeps running.
+ */
+async function machineLock(): Promise<() => void> {
+  const fd = fs.openSync(HERE, fs.constants.O_RDONLY);
+  for (;;) {
+    try {
+      native().flock(fd, 2 | 4); // LOCK_EX | LOCK_NB
+      return () => fs.closeSync(fd); // closing the descriptor releases the lock
+    } catch (e) {
+      if (!isSysError(e, "EWOULDBLOCK") && !isSysError(e, "EAGAIN")) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 export async function startWorld(scope: NsScope, side: Side, subnet: string, opts: WorldOptions = {}): Promise<World> {
-  // Registered first, so it runs last: after everything below is gone.
+  // Registered first, so they run last: after everything below is gone.
+  scope.onCleanup(await machineLock());
   const absent = SHARED_DIRS.filter((d) => !fs.existsSync(d));
   // Only ever rmdir: removes a directory we created, and only if nothing else has put files there.
   scope.onCleanup(() => {
