@@ -8,6 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     include: ["test/**/*.test.ts", "conformance/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
+    setupFiles: ["test/setup-each.ts"],
     reporters: ["default"],
   },
 });

@@ -12,6 +12,9 @@ export type Mode = "resident" | "fallback";
 export const MODE: Mode = process.env.TSCNI_TEST_MODE === "fallback" ? "fallback" : "resident";
 if (MODE === "fallback") process.env.TSCNI_NO_DAEMON = "1";
 
+/** What a test that builds a plugin's environment itself adds to it, so that the mode holds. */
+export const modeEnv = (): Record<string, string> => (MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {});
+
 const DIST_BIN = path.resolve(__dirname, "../../dist/tscni");
 
 /** The daemon socket for a network namespace (what the shim computes from its netns inode). */

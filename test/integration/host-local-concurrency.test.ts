@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isRoot, NsScope } from "../helpers/netns";
+import { modeEnv } from "../helpers/mode";
 import { haveReference, ourBinDir, REFERENCE_DIR, usingBuiltBinary } from "../helpers/plugin";
 
 const scope = new NsScope();
@@ -25,7 +26,7 @@ interface Outcome {
 function addAsync(bin: string, who: Outcome["who"], id: string, config: string): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, [], {
-      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin) },
+      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: path.dirname(bin), ...modeEnv() },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let out = "";

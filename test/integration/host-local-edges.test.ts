@@ -9,6 +9,7 @@ import { withStore } from "../../ipam/host-local/disk-store";
 import { FileLock } from "../../kernel/flock";
 import { cacheFileName } from "../../ipam/host-local/side-files";
 import { isRoot, NsScope } from "../helpers/netns";
+import { modeEnv } from "../helpers/mode";
 import { execPlugin, haveReference, ourBinDir, REFERENCE_DIR, usingBuiltBinary, type ExecResult } from "../helpers/plugin";
 
 const scope = new NsScope();
@@ -171,7 +172,7 @@ describe.skipIf(!canRun)("host-local never follows a symlink to write", () => {
     fs.symlinkSync(fifo, path.join(d, SIDE, "hlnet.cache"));
     const r = spawnSync(path.join(ourBinDir(), "host-local"), [], {
       input: JSON.stringify(netconf(d, {})), encoding: "utf8", timeout: 20_000,
-      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "a", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir() },
+      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "a", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir(), ...modeEnv() },
     });
     expect([r.status, r.signal]).toEqual([0, null]);
     expect(JSON.parse(r.stdout).ips[0].address).toBe("10.80.0.2/29");
@@ -265,7 +266,7 @@ describe.skipIf(!canRun)("host-local's lock file as a symlink", () => {
     const held = FileLock.acquire(v.files[0]!);
     scope.onCleanup(() => held.release());
     const child = spawn(path.join(ourBinDir(), "host-local"), [], {
-      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir() },
+      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "c", CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir(), ...modeEnv() },
     });
     let out = "";
     child.stdout.on("data", (b) => (out += b));
@@ -317,7 +318,7 @@ describe.skipIf(!canRun)("host-local's lock file as a symlink", () => {
     const add = (id: string) =>
       new Promise<string>((resolve) => {
         const child = spawn(path.join(ourBinDir(), "host-local"), [], {
-          env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir() },
+          env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: id, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: ourBinDir(), ...modeEnv() },
         });
         let out = "";
         child.stdout.on("data", (b) => (out += b));

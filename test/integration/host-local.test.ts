@@ -289,7 +289,8 @@ describe.skipIf(!canRun)("host-local crash safety", () => {
     const config = JSON.stringify({ cniVersion: "1.0.0", name: "hlnet", type: "bridge", ipam: { type: "host-local", ...ipam(d) } });
     let killed = 0;
     for (let i = 0; i < 40; i++) {
-      const child = spawn(bin, [], { env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: `k${i}`, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x" }, stdio: ["pipe", "pipe", "pipe"] });
+      // The plugin process itself is what gets killed: no daemon (that case is daemon-faults.test.ts).
+      const child = spawn(bin, [], { env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: `k${i}`, CNI_NETNS: "/x", CNI_IFNAME: "eth0", CNI_PATH: "/x", TSCNI_NO_DAEMON: "1" }, stdio: ["pipe", "pipe", "pipe"] });
       child.stdin.end(config);
       const delay = 20 + ((i * 37) % 200); // spread over startup, locking and writing
       const exit = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));

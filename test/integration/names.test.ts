@@ -283,7 +283,13 @@ function remove(g: Group, l: Live, via: "DEL" | "GC"): void {
   if (via === "DEL") runVerb("DEL again", l.def, () => delNetworkList(g.opts, g.list(l.def), l.att, l.result));
 }
 
-function runSet(g: Group, set: NameSet): void {
+/**
+ * Between verbs the test yields to the event loop: a set runs tens of seconds of synchronous
+ * calls, and vitest's worker must answer its runner within 60 s or reports a timeout.
+ */
+const breathe = () => new Promise((r) => setImmediate(r));
+
+async function runSet(g: Group, set: NameSet): Promise<void> {
   const pods = new Map<string, Netns>();
   const podOf = (a: AttDef) => {
     const key = a.pod ?? `${a.net}\n${a.id}\n${a.ifname}`;
@@ -303,23 +309,28 @@ function runSet(g: Group, set: NameSet): void {
       g.live = g.live.filter((x) => x.def !== a);
     }
   });
-  const members = set.members.map((a) => add(g, a, podOf(a)));
+  const members: Live[] = [];
+  for (const a of set.members) {
+    members.push(add(g, a, podOf(a)));
+    await breathe();
+  }
   for (const l of members.slice(0, -1)) check(g, l); // later ADDs left the earlier ones intact
   let n = 0;
   const via = () => (n++ % 2 === 0 ? "GC" : "DEL");
-  const removeAndCheck = (l: Live, rest: Live[]) => {
+  const removeAndCheck = async (l: Live, rest: Live[]) => {
     remove(g, l, via());
     for (const r of rest) check(g, r);
+    await breathe();
   };
   if (members.length === 2) {
     // Both ways: A goes while B stays, A comes back, B goes while A stays.
     const [a, b] = members as [Live, Live];
-    removeAndCheck(a, [b]);
+    await removeAndCheck(a, [b]);
     const again = add(g, a.def, a.ns, a);
-    removeAndCheck(b, [again]);
-    removeAndCheck(again, []);
+    await removeAndCheck(b, [again]);
+    await removeAndCheck(again, []);
   } else {
-    members.forEach((l, i) => removeAndCheck(l, members.slice(i + 1)));
+    for (const [i, l] of members.entries()) await removeAndCheck(l, members.slice(i + 1));
   }
   expectSame(snap(g), start, `after "${set.title}" the node is back to its state before`);
 }
@@ -364,7 +375,7 @@ for (const def of GROUPS) {
     }, 120_000);
     afterAll(() => gs.cleanup());
 
-    for (const set of def.sets) it(set.title, () => runSet(g, set), 120_000);
+    for (const set of def.sets) it(set.title, async () => runSet(g, set), 120_000);
 
     it("after the anchors are removed nothing is left", () => finish(g, gs), 60_000);
   });

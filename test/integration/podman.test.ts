@@ -10,7 +10,7 @@
 // host's cgroup hierarchies again (same types and options as in /proc/self/mounts).
 // The whole podman session runs in one shell so the netns bind mounts podman makes under
 // /run/netns stay visible between its commands (they live and die with that mount namespace).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,6 +19,22 @@ import { NsScope, isRoot, uniqueName } from "../helpers/netns";
 import { DIST_BIN, ourBinDir, usingBuiltBinary } from "../helpers/plugin";
 
 const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+
+/** spawnSync's result, without blocking the event loop (killed after `timeoutMs`). */
+function runAsync(cmd: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
 const BUSYBOX = ["/bin/busybox", "/usr/bin/busybox"].find((p) => fs.existsSync(p));
 
 const skipReason = !isRoot()
@@ -51,7 +67,7 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
   const scope = new NsScope();
   afterEach(() => scope.cleanup());
 
-  it("runs a container on our network and reaches it from a second one; cleans up fully", () => {
+  it("runs a container on our network and reaches it from a second one; cleans up fully", async () => {
     const node = scope.netns("pmn");
     const work = scope.tmpdir("podman-test-");
     const dirs = Object.fromEntries(["root", "runroot", "tmp", "cni-conf", "cni-cache", "data", "rootfs"].map((d) => [d, path.join(work, d)]));
@@ -147,7 +163,8 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
     const started = Date.now();
     // A private PID namespace as well: whatever podman leaves running (conmon double-forks to
     // init, and this VM's init does not reap) is killed and reaped when the session's shell ends.
-    const r = spawnSync("ip", ["netns", "exec", node.name, "unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script], { encoding: "utf8", timeout: 240_000, env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" } });
+    // Asynchronously: the session takes up to minutes, and vitest's worker must keep answering its runner.
+    const r = await runAsync("ip", ["netns", "exec", node.name, "unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script], 240_000, { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" });
     const out = `${r.stdout}\n${r.stderr}`;
     // If anything above died midway, remove what podman left (containers, their netns) the same way.
     scope.onCleanup(() => spawnSync("ip", ["netns", "exec", node.name, "sh", "-c", [...prelude, `${P} rm -af -t 0`].join("\n")], { timeout: 60_000 }));
