@@ -262,7 +262,11 @@ static void spawn_daemon(const char *exe, const char *sock_path) {
     char path_env[4096];
     snprintf(path_env, sizeof path_env, "PATH=%s", path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
     char *envp[] = {path_env, NULL};
-    char *argv[] = {"tscni", "daemon", "--spawned", "--lock-fd", "3", "--socket", (char *)sock_path, NULL};
+    // TSCNI_DAEMON_IDLE_EXIT (seconds) in the runtime's environment overrides the daemon's default.
+    const char *idle = getenv("TSCNI_DAEMON_IDLE_EXIT");
+    int idle_ok = idle && *idle && strspn(idle, "0123456789") == strlen(idle) && strlen(idle) < 10;
+    char *argv[] = {"tscni", "daemon", "--spawned", "--lock-fd", "3", "--socket", (char *)sock_path,
+                    idle_ok ? "--idle-exit" : NULL, (char *)idle, NULL};
     execve(exe, argv, envp);
     _exit(127);
   }

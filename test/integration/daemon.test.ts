@@ -235,6 +235,16 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
     expect(status(node)!.served).toBe(d.served + 1);
   });
 
+  it("a spawned daemon exits after TSCNI_DAEMON_IDLE_EXIT seconds without a request", async () => {
+    const dir = installDir();
+    const node = scope.netns("dn");
+    shim(dir, "host-local", node, { ...VERSION, TSCNI_DAEMON_IDLE_EXIT: "2" });
+    await waitForDaemon(node);
+    await new Promise((r) => setTimeout(r, 3500));
+    expect(status(node)).toBeUndefined();
+    expect(fs.existsSync(daemonSocket(node.path)!)).toBe(false); // it removed its socket on the way out
+  });
+
   it("leaves callers from another network namespace to the fallback", async () => {
     const dir = installDir();
     const a = scope.netns("dn");
