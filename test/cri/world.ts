@@ -35,7 +35,9 @@ export interface World {
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Machine directories containerd and libcni create on first use (they are not configurable in 1.6). */
-const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd/fifo", "/run/containerd"];
+// Machine directories the pods' plugins create: containerd 1.6's, and ebpf-bandwidth's default pin
+// root (the conflist a user writes keeps the default /sys/fs/bpf/tscni).
+const SHARED_DIRS = ["/var/lib/cni/results", "/var/lib/cni", "/run/containerd/s", "/run/containerd/fifo", "/run/containerd", DEFAULT_PIN_ROOT];
 
 export interface WorldOptions {
   binDir?: string;
