@@ -41,14 +41,13 @@ function pluginConfig(list: Conflist, plugin: Record<string, any>, a: Attachment
   return conf;
 }
 
-function exec(o: ChainOptions, type: string, command: string, a: Attachment, conf: unknown) {
+/** One plugin exec in the node namespace (for a verb without an attachment, `a` is undefined). */
+export function execPlugin(o: ChainOptions, type: string, command: string, a: Attachment | undefined, conf: unknown) {
   const bin = path.join(o.binDir, type);
   const env = {
     PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     CNI_COMMAND: command,
-    CNI_CONTAINERID: a.containerID,
-    CNI_NETNS: a.netns,
-    CNI_IFNAME: a.ifname,
+    ...(a ? { CNI_CONTAINERID: a.containerID, CNI_NETNS: a.netns, CNI_IFNAME: a.ifname } : {}),
     CNI_PATH: o.binDir,
     // How the caller wants the shim to behave (tests: TSCNI_NO_DAEMON=1 for the fallback path).
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "TSCNI_NO_DAEMON" || k === "TSCNI_SOCKET")),
@@ -56,7 +55,7 @@ function exec(o: ChainOptions, type: string, command: string, a: Attachment, con
   // nsenter, not `ip netns exec`: the latter also makes a private mount namespace with a fresh
   // /sys, where bpffs pins made by ebpf-bandwidth would vanish when the plugin exits.
   const [cmd, args] = o.nodeNetns ? ["nsenter", [`--net=/var/run/netns/${o.nodeNetns}`, "--", bin]] : [bin, []];
-  const r = spawnSync(cmd as string, args as string[], { env, input: JSON.stringify(conf), encoding: "utf8" });
+  const r = spawnSync(cmd as string, args as string[], { env, input: JSON.stringify(conf), encoding: "utf8", maxBuffer: 64 << 20 });
   let json: any;
   try {
     json = r.stdout ? JSON.parse(r.stdout) : undefined;
@@ -66,6 +65,7 @@ function exec(o: ChainOptions, type: string, command: string, a: Attachment, con
   if (r.status !== 0) throw new ChainError(type, command, json ?? { msg: r.stderr });
   return json;
 }
+const exec = execPlugin;
 
 export function addNetworkList(o: ChainOptions, list: Conflist, a: Attachment): any {
   let prev: unknown;
@@ -79,4 +79,20 @@ export function checkNetworkList(o: ChainOptions, list: Conflist, a: Attachment,
 
 export function delNetworkList(o: ChainOptions, list: Conflist, a: Attachment, cached?: unknown): void {
   for (const p of [...list.plugins].reverse()) exec(o, p.type, "DEL", a, pluginConfig(list, p, a, cached));
+}
+
+/** GC as libcni 1.2 does it: every plugin of the list, the valid attachments in its config. */
+export function gcNetworkList(o: ChainOptions, list: Conflist, valid: { containerID: string; ifname: string }[]): void {
+  for (const p of list.plugins) {
+    const { capabilities: _caps, ...rest } = p;
+    exec(o, p.type, "GC", undefined, { ...rest, cniVersion: list.cniVersion, name: list.name, "cni.dev/valid-attachments": valid });
+  }
+}
+
+/** STATUS of every plugin of the list. */
+export function statusNetworkList(o: ChainOptions, list: Conflist): void {
+  for (const p of list.plugins) {
+    const { capabilities: _caps, ...rest } = p;
+    exec(o, p.type, "STATUS", undefined, { ...rest, cniVersion: list.cniVersion, name: list.name });
+  }
 }

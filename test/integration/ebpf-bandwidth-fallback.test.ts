@@ -13,8 +13,8 @@ import { checkNetworkList, delNetworkList } from "../../demo/chain";
 import { haveTcx, loadCollection, objectSpec, probeSchFq, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
 import { Rtnl } from "../../kernel/netlink/index";
 import { NsScope, isRoot } from "../helpers/netns";
-import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
-import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
+import { DIST_BIN, haveReference } from "../helpers/plugin";
+import { type Topo, expectNothingLeft as expectClean, hostVeth, iperf, pinsUnder, runBandwidth as run, tc, topology } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && haveReference("bridge") && spawnSync("iperf3", ["-v"]).status === 0;
 const FQ = probeSchFq().available;
@@ -26,22 +26,9 @@ const OUR_PREF = "50638"; // CLSACT_PRIORITY 0xc5ce
 const caps = (mbit: number) => ({ ingressRate: mbit * MBIT, ingressBurst: 524_288, egressRate: mbit * MBIT, egressBurst: 524_288 });
 const CLSACT = { attach: "clsact" };
 
-function run(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
-  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
-  return execPlugin("ebpf-bandwidth", {
-    command, config: conf, node: t.node, binDir: t.binDir,
-    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
-  });
-}
 const att = (t: Topo, mbit: number, i = 0) => ({ containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0", capabilityArgs: { bandwidth: caps(mbit) } });
 const ifindexOf = (t: Topo, dev: string) => Number(JSON.parse(t.node.ip("-j", "link", "show", dev))[0].ifindex);
 
-/** No pins, no IFB, no qdisc of ours (htb, bfifo, fq) in the node. */
-function expectClean(t: Topo) {
-  expect(pinsUnder(t.pinRoot)).toEqual([]);
-  expect(linksOf(t.node)).not.toContain("tscni-ifb0");
-  expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo|qdisc fq /);
-}
 
 describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => {
   beforeAll(() => {

@@ -8,8 +8,8 @@ import * as fs from "node:fs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { queryTcx } from "../../kernel/bpf/index";
 import { NsScope, isRoot, uniqueName } from "../helpers/netns";
-import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
-import { type Topo, hostVeth, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
+import { DIST_BIN, haveReference } from "../helpers/plugin";
+import { type Topo, hostVeth, linksOf, pinsUnder, tc, topology, runBandwidth as run } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && haveReference("bridge");
 const scope = new NsScope();
@@ -19,13 +19,6 @@ const MARK = "tscni ebpf-bandwidth";
 const caps = { ingressRate: 10_000_000, ingressBurst: 524_288, egressRate: 10_000_000, egressBurst: 524_288 };
 const egressOnly = { egressRate: 10_000_000, egressBurst: 524_288 };
 
-function run(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
-  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
-  return execPlugin("ebpf-bandwidth", {
-    command, config: conf, node: t.node, binDir: t.binDir,
-    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
-  });
-}
 const add = (t: Topo, i: number, limits: Record<string, unknown>) => run(t, "ADD", { ...limits, prevResult: t.ctrs[i]!.result }, i);
 const del = (t: Topo, i: number, limits: Record<string, unknown>) => run(t, "DEL", { ...limits, prevResult: t.ctrs[i]!.result }, i);
 

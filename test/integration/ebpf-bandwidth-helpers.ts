@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Conflist, addNetworkList, delNetworkList } from "../../demo/chain";
 import { type Netns, type NsScope, uniqueName } from "../helpers/netns";
-import { REFERENCE_DIR, ourBinDir } from "../helpers/plugin";
+import { expect } from "vitest";
+import { REFERENCE_DIR, execPlugin, ourBinDir } from "../helpers/plugin";
 
 /** Mount a fresh bpffs for this test file; unmounted (and its pins dropped) at cleanup. */
 export function privateBpffs(scope: NsScope): string {
@@ -110,4 +111,20 @@ export function pinsUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   // maps.debug / progs.debug: the kernel's own iterators at every bpffs root.
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => !p.endsWith(".debug")).sort();
+}
+
+/** Run our plugin directly on a topology (GC, STATUS, or a verb for container `i`). */
+export function runBandwidth(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
+  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
+  return execPlugin("ebpf-bandwidth", {
+    command, config: conf, node: t.node, binDir: t.binDir,
+    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
+  });
+}
+
+/** Nothing of ours in the node: no pins, no IFB, no htb/bfifo/fq qdiscs. */
+export function expectNothingLeft(t: Topo) {
+  expect(pinsUnder(t.pinRoot)).toEqual([]);
+  expect(linksOf(t.node)).not.toContain("tscni-ifb0");
+  expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo|qdisc fq /);
 }

@@ -5,8 +5,8 @@
 import * as fs from "node:fs";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NsScope, isRoot } from "../helpers/netns";
-import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
-import { type Topo, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
+import { DIST_BIN, haveReference } from "../helpers/plugin";
+import { type Topo, expectNothingLeft as expectClean, runBandwidth as run, topology } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && haveReference("bridge");
 const scope = new NsScope();
@@ -18,19 +18,7 @@ const RATES = [8, 50_000, 100e9, 1e12, 295_147_905_184, Number.MAX_SAFE_INTEGER]
 const BURSTS = [8, 524_288, 8 * 0xffffffff - 1];
 const limits = (rate: number, burst: number) => ({ ingressRate: rate, ingressBurst: burst, egressRate: rate, egressBurst: burst });
 
-function run(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
-  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
-  return execPlugin("ebpf-bandwidth", {
-    command, config: conf, node: t.node, binDir: t.binDir,
-    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
-  });
-}
 
-function expectClean(t: Topo) {
-  expect(pinsUnder(t.pinRoot)).toEqual([]);
-  expect(linksOf(t.node)).not.toContain("tscni-ifb0");
-  expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo/);
-}
 
 /** Loss of 5 pings from container 0 to container 1, in percent. */
 function pingLoss(t: Topo): number {

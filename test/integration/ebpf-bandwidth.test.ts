@@ -9,8 +9,8 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkNetworkList, delNetworkList } from "../../demo/chain";
 import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, sumShapeStats, type Collection } from "../../kernel/bpf/index";
 import { NsScope, isRoot } from "../helpers/netns";
-import { DIST_BIN, execPlugin, haveReference } from "../helpers/plugin";
-import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology } from "./ebpf-bandwidth-helpers";
+import { DIST_BIN, haveReference } from "../helpers/plugin";
+import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology, runBandwidth as run, expectNothingLeft as expectClean } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && haveReference("bridge") && spawnSync("iperf3", ["-v"]).status === 0;
 const scope = new NsScope();
@@ -20,21 +20,7 @@ const MBIT = 1_000_000;
 const caps = (mbit: number) => ({ ingressRate: mbit * MBIT, ingressBurst: 524_288, egressRate: mbit * MBIT, egressBurst: 524_288 });
 const att = (t: Topo, i = 0) => ({ containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0", capabilityArgs: { bandwidth: caps(10) } });
 
-/** Run our plugin directly (GC, STATUS, CHECK with a changed config). */
-function run(t: Topo, command: string, extra: Record<string, unknown> = {}, i?: number) {
-  const conf = { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...extra };
-  return execPlugin("ebpf-bandwidth", {
-    command, config: conf, node: t.node, binDir: t.binDir,
-    ...(i === undefined ? {} : { containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0" }),
-  });
-}
 
-/** Nothing of ours in the node: no pins, no IFB, no htb/bfifo qdiscs. */
-function expectClean(t: Topo) {
-  expect(pinsUnder(t.pinRoot)).toEqual([]);
-  expect(linksOf(t.node)).not.toContain("tscni-ifb0");
-  expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo/);
-}
 
 describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
   beforeAll(() => {

@@ -1,6 +1,6 @@
-// The table of names for test/integration/names.test.ts, and the few helpers that file needs
-// beyond demo/chain.ts: GC and STATUS over a conflist (chain.ts has ADD/CHECK/DEL only) and a
-// snapshot of everything the plugins keep in a node namespace, compared as multisets of lines.
+// The table of names for test/integration/names.test.ts, and the helper that file needs beyond
+// demo/chain.ts: a snapshot of everything the plugins keep in a node namespace, compared as
+// multisets of lines.
 //
 // The names are the ones the project decided a runtime may send (issue #11):
 //   container ID  ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$, any length (tested up to 2,048 characters);
@@ -12,7 +12,6 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type ChainOptions, ChainError, type Conflist } from "../../demo/chain";
 import { pinsUnder } from "./ebpf-bandwidth-helpers";
 
 // ---------------------------------------------------------------- names
@@ -200,48 +199,8 @@ export const GROUPS: NameGroup[] = [
 export const HOST_LOCAL_NETWORKS = ["n", "net.1", "net-1", "net_1", "Net.1", "a..b", "0", NET243A, NET243B, NET244, sized(254, "hl.254-"), NET255];
 export const HOST_LOCAL_SETS = idsAndIfnames("n");
 
-// ---------------------------------------------------------------- GC / STATUS over a conflist
-
-/** One plugin exec in the node namespace, the way demo/chain.ts runs them. Throws ChainError. */
-export function execInNode(o: ChainOptions, type: string, command: string, conf: unknown, env: Record<string, string> = {}): any {
-  const bin = path.join(o.binDir, type);
-  const r = spawnSync("nsenter", [`--net=/var/run/netns/${o.nodeNetns}`, "--", bin], {
-    env: {
-      PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
-      CNI_COMMAND: command,
-      CNI_PATH: o.binDir,
-      // The test mode's choice for the shim, as demo/chain.ts passes it (test/helpers/mode.ts).
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k === "TSCNI_NO_DAEMON" || k === "TSCNI_SOCKET")),
-      ...env,
-    },
-    input: JSON.stringify(conf),
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  let json: any;
-  try {
-    json = r.stdout ? JSON.parse(r.stdout) : undefined;
-  } catch {
-    json = { msg: r.stdout || r.stderr };
-  }
-  if (r.status !== 0) throw new ChainError(type, command, json ?? { msg: r.stderr });
-  return json;
-}
-
-/** GC as libcni 1.2 does it: every plugin of the list, the valid attachments in the config. */
-export function gcNetworkList(o: ChainOptions, list: Conflist, valid: { containerID: string; ifname: string }[]): void {
-  for (const p of list.plugins) {
-    const { capabilities: _caps, ...rest } = p;
-    execInNode(o, p.type, "GC", { ...rest, cniVersion: list.cniVersion, name: list.name, "cni.dev/valid-attachments": valid });
-  }
-}
-
-export function statusNetworkList(o: ChainOptions, list: Conflist): void {
-  for (const p of list.plugins) {
-    const { capabilities: _caps, ...rest } = p;
-    execInNode(o, p.type, "STATUS", { ...rest, cniVersion: list.cniVersion, name: list.name });
-  }
-}
+// GC and STATUS over a conflist: demo/chain.ts (gcNetworkList, statusNetworkList).
+export { gcNetworkList, statusNetworkList } from "../../demo/chain";
 
 // ---------------------------------------------------------------- snapshots
 
