@@ -11,6 +11,7 @@
 // old executable (an old shim with a new executable is fine: it falls back to exec).
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { seaAsset } from "../kernel/sea";
 import { PLUGIN_NAMES } from "./registry";
 
 export const EXECUTABLE_NAME = "tscni";
@@ -65,11 +66,4 @@ export function install(source: string, dir: string, o: InstallOptions = {}): In
 }
 
 /** The shim carried inside the single executable; undefined when running from source. */
-export function embeddedShim(): Buffer | undefined {
-  try {
-    const sea = process.getBuiltinModule("node:sea") as { isSea(): boolean; getRawAsset(k: string): ArrayBuffer };
-    return sea.isSea() ? Buffer.from(sea.getRawAsset("tscni-shim")) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const embeddedShim = () => seaAsset("tscni-shim");

@@ -14,7 +14,7 @@ import { readStdin } from "./stdin";
 export async function runPluginProcess(name: string): Promise<number> {
   const plugin = await loadPlugin(name);
   if (!plugin) return 1;
-  enableInProcessDelegation(loadPlugin, (f) => isThisBuild(f));
+  enableInProcessDelegation(loadPlugin, isThisBuild);
   let stdin: Buffer;
   try {
     stdin = process.env.CNI_COMMAND === "VERSION" && stdinIsTerminal() ? Buffer.alloc(0) : readStdin();
@@ -64,11 +64,10 @@ const trainer = (globalThis as { __tscniTrainer?: (api: TrainingApi) => void }).
 export interface TrainingApi {
   dispatch: typeof dispatch;
   loadPlugin: typeof loadPlugin;
-  runCli: () => Promise<unknown>;
 }
 if (trainer) {
-  enableInProcessDelegation(loadPlugin, (f) => isThisBuild(f));
-  trainer({ dispatch, loadPlugin, runCli: () => import("./commands") });
+  enableInProcessDelegation(loadPlugin, isThisBuild);
+  trainer({ dispatch, loadPlugin });
 } else {
   main().then(
     (code) => {

@@ -4,8 +4,9 @@
 import * as fs from "node:fs";
 
 declare const TSCNI_BUILD_DIGEST: string | undefined;
+const SOURCE_DIGEST = "0".repeat(32);
 /** The build digest scripts/build.mjs bakes into the bundle and the shim; zeros when run from source. */
-export const BUILD_DIGEST = typeof TSCNI_BUILD_DIGEST === "string" ? TSCNI_BUILD_DIGEST : "0".repeat(32);
+export const BUILD_DIGEST = typeof TSCNI_BUILD_DIGEST === "string" ? TSCNI_BUILD_DIGEST : SOURCE_DIGEST;
 
 const SHIM_MAX_BYTES = 4 << 20;
 // Keyed by what identifies a file's content on disk, so a replaced shim is looked at again.
@@ -28,7 +29,7 @@ export function isThisBuild(file: string, selfPath = process.execPath): boolean 
     return false;
   }
   if (sameFile(st, selfPath)) return true;
-  if (!st.isFile() || st.size > SHIM_MAX_BYTES || BUILD_DIGEST === "0".repeat(32)) return false;
+  if (!st.isFile() || st.size > SHIM_MAX_BYTES || BUILD_DIGEST === SOURCE_DIGEST) return false;
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
   let v = verdicts.get(key);
   if (v === undefined) {

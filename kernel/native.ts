@@ -2,8 +2,8 @@
 // embedded asset, written once to a root-only, content-addressed file and dlopen'ed from there
 // (dlopen needs a path). In development it is loaded from build/.
 import * as fs from "node:fs";
-import { createRequire } from "node:module";
 import * as path from "node:path";
+import { seaAsset } from "./sea";
 import { errnoName } from "./errno";
 
 export interface Native {
@@ -42,8 +42,8 @@ let loaded: Native | undefined;
 
 export function native(): Native {
   if (loaded) return loaded;
-  const sea = seaModule();
-  loaded = namingErrnos(sea ? loadFromSea(sea) : loadFromBuild());
+  const bytes = seaAsset(ASSET);
+  loaded = namingErrnos(bytes ? loadFromSea(bytes) : loadFromBuild());
   return loaded;
 }
 
@@ -63,32 +63,11 @@ function namingErrnos(addon: Native): Native {
   return out as unknown as Native;
 }
 
-interface SeaApi {
-  isSea(): boolean;
-  getRawAsset(key: string): ArrayBuffer;
-}
-
-function seaModule(): SeaApi | undefined {
-  try {
-    const req = createRequire(__filenameSafe());
-    const sea = req("node:sea") as SeaApi;
-    return sea.isSea() ? sea : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function __filenameSafe(): string {
-  // Works both bundled (CJS: __filename exists) and under vitest (ESM).
-  return typeof __filename === "string" ? __filename : path.join(process.cwd(), "index.js");
-}
-
-function loadFromSea(sea: SeaApi): Native {
-  const bytes = Buffer.from(sea.getRawAsset(ASSET)); // a view into the executable, not a copy
+function loadFromSea(bytes: Buffer): Native {
   const digest =
     typeof TSCNI_NATIVE_DIGEST === "string"
       ? TSCNI_NATIVE_DIGEST
-      : (createRequire(__filenameSafe())("node:crypto") as typeof import("node:crypto")).createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+      : process.getBuiltinModule("node:crypto").createHash("sha256").update(bytes).digest("hex").slice(0, 16);
   const dir = cacheDir();
   const file = path.join(dir, `tscni_native-${digest}.node`);
   if (!isTrustedFile(file, bytes.length)) {

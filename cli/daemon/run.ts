@@ -8,6 +8,9 @@ import type { Request } from "./protocol";
 
 export const servesName = isPluginName;
 
+// This build's plugins found on CNI_PATH (an IPAM, say) run in-process, as in a plugin process.
+enableInProcessDelegation(loadPlugin, isThisBuild);
+
 export interface Outcome {
   exit: number;
   stdout: string;
@@ -17,7 +20,6 @@ export interface Outcome {
 export async function runRequest(req: Request): Promise<Outcome> {
   const plugin = await loadPlugin(req.argv0);
   if (!plugin) throw new Error(`not a plugin name: ${req.argv0}`);
-  enableInProcessDelegation(loadPlugin, (f) => isThisBuild(f));
   // Any plugin this request execs (an IPAM of another build, say) must not call back into this
   // daemon, which is busy with this request until it ends: its shim takes the fallback instead.
   const env = { ...req.env, TSCNI_IN_DAEMON: "1" };

@@ -47,18 +47,12 @@ export function defaultSocketPath(): string {
   return `/run/tscni/tscni-${fs.statSync("/proc/self/ns/net").ino}.sock`;
 }
 
-const fileIno = (p: string) => {
+/** A file's inode, or undefined when it is gone (or, for /proc/<pid>, not visible to us). */
+const inoOf = (p: string) => {
   try {
     return fs.statSync(p).ino;
   } catch {
     return undefined;
-  }
-};
-const peerNetIno = (pid: number) => {
-  try {
-    return fs.statSync(`/proc/${pid}/ns/net`).ino;
-  } catch {
-    return undefined; // gone already, or not visible
   }
 };
 const nsIno = (pid: number | "self", ns: "net" | "mnt") => fs.statSync(`/proc/${pid}/ns/${ns}`).ino;
@@ -132,7 +126,7 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
       }
       let outcome: Outcome;
       try {
-        outcome = await handle(conn, o, { pid: process.pid, digest: o.digest, socket: o.socket, startedMs: started, served, spawned: o.spawned });
+        outcome = await handle(conn, o, { pid: process.pid, digest: o.digest, socket: o.socket, startedMs: started, served, spawned: o.spawned }, own.net);
       } catch (e) {
         log(`request failed: ${(e as Error).message}`);
         outcome = "served";
@@ -159,7 +153,7 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
     process.off("SIGTERM", onSignal).off("SIGINT", onSignal);
     // Only our own socket: a daemon started after us (holding the lock we may have lost to a stop
     // request) may have replaced it. The lock file goes while we still hold it.
-    if (fileIno(o.socket) === socketIno) fs.rmSync(o.socket, { force: true });
+    if (inoOf(o.socket) === socketIno) fs.rmSync(o.socket, { force: true });
     fs.rmSync(`${o.socket}.lock`, { force: true });
     fs.closeSync(listen);
     fs.closeSync(lock);
@@ -206,7 +200,7 @@ function readRequest(conn: number, o: DaemonOptions): { request: Request; fds: n
   return undefined;
 }
 
-async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise<Outcome> {
+async function handle(conn: number, o: DaemonOptions, info: StatusInfo, ownNetIno: number): Promise<Outcome> {
   const [pid, uid] = native().peerCred(conn);
   if (uid !== 0) return "refused"; // closed without an answer: only root may drive the plugins
   let got: ReturnType<typeof readRequest>;
@@ -235,7 +229,7 @@ async function handle(conn: number, o: DaemonOptions, info: StatusInfo): Promise
     }
     // The plugins act on the namespace they run in: the caller's must be ours. (pid 0: the caller
     // is in a pid namespace we cannot see into, e.g. a DaemonSet without hostPID; unverifiable.)
-    if (pid <= 0 || peerNetIno(pid) !== nsIno("self", "net")) {
+    if (pid <= 0 || inoOf(`/proc/${pid}/ns/net`) !== ownNetIno) {
       send(conn, encodeAck(Ack.OtherNamespace));
       return "refused";
     }

@@ -2,24 +2,19 @@
 // "bpf/<name>.o", or, in development and tests, the committed copies in bpf/obj/ (kept in step
 // with the sources by `node bpf/build.mjs --check`). TSCNI_BPF_DIR overrides both.
 import * as fs from "node:fs";
-import { createRequire } from "node:module";
 import * as path from "node:path";
+import { seaAsset } from "../sea";
 import { loaderError } from "./errors";
 import { type CollectionSpec, collectionSpec } from "./spec";
 
 export const OBJECTS = ["classify", "police", "edt"] as const;
 export type ObjectName = (typeof OBJECTS)[number];
 
-interface SeaApi {
-  isSea(): boolean;
-  getRawAsset(key: string): ArrayBuffer;
-}
-
 export function objectBytes(name: ObjectName): Buffer {
   const dir = process.env.TSCNI_BPF_DIR;
   if (dir) return fs.readFileSync(path.join(dir, `${name}.o`));
-  const sea = seaApi();
-  if (sea) return Buffer.from(sea.getRawAsset(`bpf/${name}.o`));
+  const embedded = seaAsset(`bpf/${name}.o`);
+  if (embedded) return embedded;
   for (const base of repoRoots()) {
     const file = path.join(base, "bpf", "obj", `${name}.o`);
     if (fs.existsSync(file)) return fs.readFileSync(file);
@@ -34,16 +29,6 @@ export function objectSpec(name: ObjectName): CollectionSpec {
   let s = specs.get(name);
   if (!s) specs.set(name, (s = collectionSpec(objectBytes(name))));
   return s;
-}
-
-function seaApi(): SeaApi | undefined {
-  try {
-    const req = createRequire(typeof __filename === "string" ? __filename : path.join(process.cwd(), "index.js"));
-    const sea = req("node:sea") as SeaApi;
-    return sea.isSea() ? sea : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function repoRoots(): string[] {

@@ -22,14 +22,6 @@ const subdirs = (dir: string) => {
   }
 };
 
-/**
- * The name an earlier version gave a valid attachment, when that name can be nobody else's: an
- * interface name with '-' makes it another attachment's current name ("pod-x-eth0" is that of
- * ("pod-x", "eth0") as well as the old one of ("pod", "x-eth0")). Others equal the current name,
- * or (dots, long IDs) never existed, since bpffs refused them.
- */
-const keptLegacyName = (containerID: string, ifname: string) => (ifname.includes("-") ? [] : [legacyAttachmentName(containerID, ifname)]);
-
 export interface GcReport {
   removed: string[];
   orphanClasses: number[];
@@ -39,7 +31,12 @@ export interface GcReport {
 }
 
 export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: Attachment[]): GcReport {
-  const keep = new Set(valid.flatMap((a) => [attachmentName(a.containerID, a.ifname), ...keptLegacyName(a.containerID, a.ifname)]));
+  const keep = new Set<string>();
+  for (const a of valid) {
+    keep.add(attachmentName(a.containerID, a.ifname));
+    const old = legacyAttachmentName(a.containerID, a.ifname); // an earlier version's, where unambiguous
+    if (old) keep.add(old);
+  }
   const netDir = networkPath(cfg.pinRoot, cfg.network);
   const report: GcReport = { removed: [], orphanClasses: [], orphanRoots: [], orphanFilters: [] };
   for (const dir of subdirs(netDir)) {

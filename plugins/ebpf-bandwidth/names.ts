@@ -57,11 +57,14 @@ export const attachmentName = (containerID: string, ifname: string) =>
   `${encodePart(containerID, KEEP_ID, NAME_MAX - 1 - IFNAME_ENCODED_MAX)}-${escape(ifname, KEEP_IF)}`;
 
 /**
- * The name an earlier version gave the attachment. GC keeps a directory so named when its
- * attachment is valid and the name cannot be another attachment's (gc.ts), so that a pod attached
- * before an upgrade keeps its limit; nothing else reads it.
+ * The name an earlier version gave the attachment, where that name can be nobody else's: with a
+ * '-' in the interface name it is another attachment's current name ("pod-x-eth0" is that of
+ * ("pod-x", "eth0") as well as the old one of ("pod", "x-eth0")); other old names equal the
+ * current one, or (dots, long IDs) never existed, since bpffs refused them. GC keeps a directory
+ * so named when its attachment is valid, so that a pod attached before an upgrade keeps its limit.
  */
-export const legacyAttachmentName = (containerID: string, ifname: string) => `${containerID}-${ifname}`;
+export const legacyAttachmentName = (containerID: string, ifname: string): string | undefined =>
+  ifname.includes("-") ? undefined : `${containerID}-${ifname}`;
 
 /** `<pinRoot>/<network>`: where GC looks for this network's attachments. */
 export const networkPath = (pinRoot: string, network: string) => `${pinRoot.replace(/\/+$/, "")}/${networkDirName(network)}`;

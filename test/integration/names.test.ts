@@ -22,9 +22,9 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Attachment, type ChainOptions, type Conflist, ChainError, addNetworkList, checkNetworkList, delNetworkList } from "../../demo/chain";
 import { type Netns, NsScope, isRoot } from "../helpers/netns";
-import { REFERENCE_DIR, execPlugin, haveReference, ourBinDir, usingBuiltBinary } from "../helpers/plugin";
+import { REFERENCE_DIR, execPlugin, haveReference, usingBuiltBinary } from "../helpers/plugin";
 import { addrs } from "./bridge-helpers";
-import { pinsUnder, privateBpffs } from "./ebpf-bandwidth-helpers";
+import { chainBinDir, pinsUnder, privateBpffs } from "./ebpf-bandwidth-helpers";
 import {
   type AttDef, CATEGORIES, type Category, type ChainKind, GROUPS, HOST_LOCAL_NETWORKS, HOST_LOCAL_SETS, ID2048A, ID_RE, NET2048A, NET256,
   type NameGroup, type NameSet, type NetDef, type Snapshot, gcNetworkList, label, minus, reservations, snapshot, sortedLines,
@@ -93,13 +93,9 @@ interface Group {
   staticAddr: Map<string, string>;
 }
 
+/** The chain's bin dir (ebpf-bandwidth-helpers), plus the reference's static IPAM. */
 function binDir(s: NsScope, chain: ChainKind): string {
-  const dir = s.tmpdir("tscni-namesbin-");
-  const ours = ourBinDir();
-  const from = chain === "reference" ? REFERENCE_DIR : ours;
-  fs.symlinkSync(path.join(from, "bridge"), path.join(dir, "bridge"));
-  fs.symlinkSync(path.join(from, "host-local"), path.join(dir, "host-local"));
-  fs.symlinkSync(path.join(ours, "ebpf-bandwidth"), path.join(dir, "ebpf-bandwidth"));
+  const dir = chainBinDir(s, chain === "reference" ? "reference" : "ours");
   fs.symlinkSync(path.join(REFERENCE_DIR, "static"), path.join(dir, "static"));
   return dir;
 }
