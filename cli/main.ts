@@ -65,9 +65,13 @@ export interface TrainingApi {
   dispatch: typeof dispatch;
   loadPlugin: typeof loadPlugin;
 }
+// A request worker of the daemon (cli/daemon/threads.ts sets the flag before loading the bundle).
+const isRequestWorker = (globalThis as Record<string, unknown>).__tscniRequestWorker === true;
 if (trainer) {
   enableInProcessDelegation(loadPlugin, isThisBuild);
   trainer({ dispatch, loadPlugin });
+} else if (isRequestWorker) {
+  import("./daemon/worker").then((m) => m.runWorker());
 } else {
   main().then(
     (code) => {

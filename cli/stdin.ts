@@ -1,18 +1,17 @@
-// Read the network configuration from stdin, bounded: a runtime never sends megabytes, and an
-// unbounded read would let bad input exhaust memory.
+// Read the network configuration from stdin, bounded (core/limits.ts): at most STDIN_LIMIT + 1
+// bytes, so that the dispatcher sees a stdin over the limit and answers it as it does in the daemon.
 import * as fs from "node:fs";
 import { CniError, Code } from "../core/errors";
-
-export const MAX_STDIN = 4 << 20;
+import { STDIN_LIMIT } from "../core/limits";
 
 export function readStdin(): Buffer {
   const chunks: Buffer[] = [];
   let total = 0;
   const buf = Buffer.allocUnsafe(1 << 16);
-  for (;;) {
+  while (total <= STDIN_LIMIT) {
     let n: number;
     try {
-      n = fs.readSync(0, buf, 0, buf.length, null);
+      n = fs.readSync(0, buf, 0, Math.min(buf.length, STDIN_LIMIT + 1 - total), null);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EAGAIN") continue;
@@ -21,7 +20,6 @@ export function readStdin(): Buffer {
     }
     if (n === 0) break;
     total += n;
-    if (total > MAX_STDIN) throw new CniError(Code.DecodingFailure, "network config too large", `stdin exceeds ${MAX_STDIN} bytes`);
     chunks.push(Buffer.from(buf.subarray(0, n)));
   }
   return Buffer.concat(chunks);

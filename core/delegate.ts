@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { CniError, Code } from "./errors";
 import { isObject } from "./json";
 import type { CmdArgs, Plugin } from "./plugin";
+import { childEnv, currentRequest, DeadlineError, remainingMs } from "./request";
 import { parseResult } from "./result/convert";
 import type { Result } from "./result/types";
 import { dispatch } from "./skel";
@@ -66,13 +67,30 @@ async function run(type: string, bin: string, env: Record<string, string | undef
   }
   // node:child_process is loaded here, not at start-up: with the IPAM in-process it is never needed.
   const { spawn } = process.getBuiltinModule("node:child_process");
+  // The delegate is bounded by this call: it gets what is left of the budget as its own, and is
+  // killed when the budget runs out or the caller goes away.
+  const scope = currentRequest();
+  const left = remainingMs();
+  const childEnvironment = { ...childEnv(env), TSCNI_REQUEST_TIMEOUT_MS: String(Math.max(1, left)) };
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, [], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(bin, [], { env: childEnvironment, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
+    let stopped: DeadlineError | undefined;
+    const stop = (e: DeadlineError) => {
+      stopped ??= e;
+      child.kill("SIGKILL");
+    };
+    const timer = setTimeout(() => stop(new DeadlineError("deadline", `running plugin "${type}"`, `killed after ${left} ms (the call's deadline)`)), left);
+    const watch = setInterval(() => scope.cancelled() && stop(new DeadlineError("cancelled", `running plugin "${type}"`)), 100);
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr.resume();
     child.on("error", (e) => reject(new CniError(Code.DelegateFailed, `failed to exec plugin "${type}"`, e.message)));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout }));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      clearInterval(watch);
+      if (stopped) reject(stopped);
+      else resolve({ code: code ?? 1, stdout });
+    });
     child.stdin.on("error", () => {});
     child.stdin.end(stdin);
   });

@@ -5,8 +5,10 @@ import { decodeJson, parseNetConf } from "./config";
 import { asCniError } from "./errors";
 import { readCommand, readEnv } from "./env";
 import { optString } from "./json";
+import { STDIN_LIMIT, stdinTooLarge } from "./limits";
 import { beginLog, debugLog, setLogFile } from "./log";
 import type { CmdArgs, Plugin } from "./plugin";
+import { inRequest, scopeFor } from "./request";
 import { toWire } from "./result/convert";
 import { CURRENT_VERSION, isSupported } from "./version";
 
@@ -15,6 +17,10 @@ export interface Io {
   stdin: Buffer;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** When the call must be over (Date.now() ms); default: now + TSCNI_REQUEST_TIMEOUT_MS or 120 s. */
+  deadline?: number;
+  /** True once the caller is gone (the daemon's shim hung up); default: never. */
+  cancelled?: () => boolean;
 }
 
 /** Go's json.MarshalIndent(v, "", "    ") as libcni prints results and errors: no trailing newline. */
@@ -23,7 +29,8 @@ export const printJson = (v: unknown) => JSON.stringify(v, null, 4);
 export async function dispatch(plugin: Plugin, io: Io): Promise<number> {
   const endLog = beginLog(io.env.TSCNI_DEBUG_LOG);
   try {
-    return await run(plugin, io);
+    // Everything below (lock waits, tools) reads the call's environment and bounds from here.
+    return await inRequest(scopeFor(io.env, io.deadline, io.cancelled), () => run(plugin, io));
   } finally {
     endLog();
   }
@@ -33,6 +40,13 @@ async function run(plugin: Plugin, io: Io): Promise<number> {
   let errVersion = CURRENT_VERSION;
   const started = Date.now();
   try {
+    if (io.stdin.length > STDIN_LIMIT) {
+      // Before anything else, VERSION included (the fallback always refused it so). The answer
+      // depends on the first STDIN_LIMIT + 1 bytes only, all that the shim and the fallback
+      // read: every path a call can take prints the same bytes.
+      errVersion = versionForErrors(io.stdin.subarray(0, STDIN_LIMIT + 1)) ?? errVersion;
+      throw stdinTooLarge();
+    }
     const command = readCommand(io.env);
     if (command === "VERSION") {
       // "cniVersion: the version of the CNI spec in use for this output": the one the runtime

@@ -5,6 +5,7 @@
 // others are listed in its details. `step` names the step an error happened in.
 import { asCniError, CniError } from "./errors";
 import { debugLog } from "./log";
+import { inCleanup, inCleanupSync } from "./request";
 
 /** Debug-level timing of a step: its duration and the time since the process started. */
 export function traceStep(what: string, startedAt: number): void {
@@ -40,29 +41,36 @@ export class UndoStack {
     this.undos = [];
   }
 
-  /** Run every undo, newest first. Returns the descriptions of the ones that failed. */
+  /**
+   * Run every undo, newest first. Returns the descriptions of the ones that failed. Undos get
+   * their own time budget: a call that failed by running out of time still undoes itself.
+   */
   async unwind(): Promise<string[]> {
     const failed: string[] = [];
-    for (const u of this.undos.splice(0).reverse()) {
-      try {
-        await u.undo();
-      } catch (e) {
-        failed.push(`${u.what}: ${describe(e)}`);
+    await inCleanup(async () => {
+      for (const u of this.undos.splice(0).reverse()) {
+        try {
+          await u.undo();
+        } catch (e) {
+          failed.push(`${u.what}: ${describe(e)}`);
+        }
       }
-    }
+    });
     return failed;
   }
 
   /** unwind() for synchronous work (held flocks, setns): an undo must not return a promise here. */
   unwindSync(): string[] {
     const failed: string[] = [];
-    for (const u of this.undos.splice(0).reverse()) {
-      try {
-        if (u.undo() instanceof Promise) throw new TypeError("an asynchronous undo in a synchronous unwind");
-      } catch (e) {
-        failed.push(`${u.what}: ${describe(e)}`);
+    inCleanupSync(() => {
+      for (const u of this.undos.splice(0).reverse()) {
+        try {
+          if (u.undo() instanceof Promise) throw new TypeError("an asynchronous undo in a synchronous unwind");
+        } catch (e) {
+          failed.push(`${u.what}: ${describe(e)}`);
+        }
       }
-    }
+    });
     return failed;
   }
 

@@ -3,6 +3,8 @@
 // (dlopen needs a path). In development it is loaded from build/.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { CniError, Code } from "../core/errors";
+import { runDir } from "./rundir";
 import { seaAsset } from "./sea";
 import { errnoName } from "./errno";
 
@@ -12,6 +14,8 @@ export interface Native {
   netlinkSend(fd: number, buf: Buffer): number;
   netlinkRecv(fd: number, buf: Buffer): number;
   flock(fd: number, op: number): void;
+  /** flock that waits at most timeoutMs (woken by a timer aimed at the calling thread): true = locked. */
+  flockTimed(fd: number, op: number, timeoutMs: number): boolean;
   bpf(cmd: number, attr: Buffer): number;
   addressOf(buf: Buffer): bigint;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
@@ -23,6 +27,12 @@ export interface Native {
   peerCred(fd: number): [number, number, number];
   /** [bytes (-1 timeout, 0 end of stream), ...received fds (close-on-exec, caller closes)]. */
   recvWithFds(fd: number, buf: Buffer, timeoutMs: number): number[];
+  /** Has the peer of a connected socket closed or shut down its side (poll POLLRDHUP, no wait)? */
+  peerGone(fd: number): boolean;
+  /** Send without blocking: bytes sent, or -1 (buffer full, peer gone). */
+  sendNoWait(fd: number, buf: Buffer): number;
+  /** Send all of buf within timeoutMs: false on timeout or a peer that went away. */
+  sendAll(fd: number, buf: Buffer, timeoutMs: number): boolean;
 }
 
 /** Errors thrown by the addon carry these: it gives errno and syscall, native() adds the name (kernel/errno.ts). */
@@ -39,12 +49,19 @@ const ASSET = "tscni_native.node";
 /** sha256 prefix of the embedded addon, computed by scripts/build.mjs (hashing at run time costs start-up). */
 declare const TSCNI_NATIVE_DIGEST: string | undefined;
 let loaded: Native | undefined;
+let loadedFrom: string | undefined;
 
 export function native(): Native {
   if (loaded) return loaded;
   const bytes = seaAsset(ASSET);
   loaded = namingErrnos(bytes ? loadFromSea(bytes) : loadFromBuild());
   return loaded;
+}
+
+/** The file the addon was loaded from (another thread of the daemon loads the same one). */
+export function nativeAddonPath(): string {
+  native();
+  return loadedFrom!;
 }
 
 /** The addon's functions, each giving an error it throws the name of its errno as `code`. */
@@ -78,23 +95,19 @@ function loadFromSea(bytes: Buffer): Native {
   }
   const mod = { exports: {} as Native };
   process.dlopen(mod, file);
+  loadedFrom = file;
   return mod.exports;
 }
 
-/** A directory only our uid can write: /run/tscni as root, else a private dir under the tmpdir. */
+/** A directory only our uid can enter: /run/tscni as root (kernel/rundir.ts), else a private dir under the tmpdir. */
 function cacheDir(): string {
-  const candidates = process.getuid?.() === 0 ? ["/run/tscni", "/var/run/tscni"] : [];
-  candidates.push(path.join(process.env.XDG_RUNTIME_DIR || "/tmp", `tscni-${process.getuid?.() ?? 0}`));
-  for (const dir of candidates) {
-    try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const st = fs.lstatSync(dir);
-      if (st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0) return dir;
-    } catch {
-      /* try the next one */
-    }
-  }
-  throw new Error("no private directory to unpack the native addon into (tried /run/tscni and the tmpdir)");
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return runDir();
+  const dir = path.join(process.env.XDG_RUNTIME_DIR || "/tmp", `tscni-${uid}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+  throw new CniError(Code.IOFailure, `refusing ${dir} to unpack the native addon into`, `it must be a directory of uid ${uid} with mode 0700`);
 }
 
 function isTrustedFile(file: string, size: number): boolean {
@@ -116,6 +129,7 @@ function loadFromBuild(): Native {
     if (fs.existsSync(p)) {
       const mod = { exports: {} as Native };
       process.dlopen(mod, p);
+      loadedFrom = p;
       return mod.exports;
     }
   }

@@ -24,7 +24,14 @@
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
+
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -159,6 +166,66 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   return make_undef(env);
 }
 
+// The signal that ends a timed flock's wait: real-time, so it is never one Node or libuv uses, and
+// sent only by our own per-thread timers (SIGEV_THREAD_ID), to the thread that is waiting.
+#define WAKE_SIGNAL (SIGRTMIN + 7)
+static void on_wake(int sig) { (void)sig; }
+
+// flockTimed(fd, op, timeoutMs): flock(fd, op) that waits at most timeoutMs; true = locked, false
+// = still held by someone else. A blocking flock is woken the moment the holder lets go (as the Go
+// reference's is), unlike a LOCK_NB poll loop; a timer aimed at this thread interrupts it (EINTR:
+// the handler is installed without SA_RESTART) so that the caller can give up, or check whether its
+// request was cancelled and wait again. Any thread may call it: each arms its own timer.
+static napi_value js_flock_timed(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, op, timeout_ms;
+  if (!get_i32(env, argv[0], &fd) || !get_i32(env, argv[1], &op) || !get_i32(env, argv[2], &timeout_ms))
+    return type_error(env, "flockTimed(fd, op, timeoutMs)");
+  napi_value yes, no;
+  napi_get_boolean(env, true, &yes);
+  napi_get_boolean(env, false, &no);
+  op &= ~LOCK_NB;
+  if (flock(fd, op | LOCK_NB) == 0) return yes;
+  if (errno != EWOULDBLOCK) return throw_errno(env, "flock", errno);
+  if (timeout_ms <= 0) return no;
+
+  static int installed;
+  if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+    struct sigaction sa = {.sa_handler = on_wake}; // no SA_RESTART: flock returns EINTR
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(WAKE_SIGNAL, &sa, NULL) != 0) return throw_errno(env, "sigaction", errno);
+    __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
+  }
+  sigset_t wake, old;
+  sigemptyset(&wake);
+  sigaddset(&wake, WAKE_SIGNAL);
+  pthread_sigmask(SIG_UNBLOCK, &wake, &old);
+  struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = WAKE_SIGNAL};
+  sev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return throw_errno(env, "timer_create", e);
+  }
+  struct itimerspec its = {.it_value = {.tv_sec = timeout_ms / 1000, .tv_nsec = (long)(timeout_ms % 1000) * 1000000L}};
+  timer_settime(timer, 0, &its, NULL);
+  int r, e = 0;
+  for (;;) {
+    r = flock(fd, op);
+    if (r == 0) break;
+    e = errno;
+    if (e != EINTR) break;
+    struct itimerspec left;
+    if (timer_gettime(timer, &left) != 0 || (left.it_value.tv_sec == 0 && left.it_value.tv_nsec == 0)) break; // expired
+  }
+  timer_delete(timer);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (r == 0) return yes;
+  if (e == EINTR) return no;
+  return throw_errno(env, "flock", e);
+}
+
 // bpf(cmd, attr): the raw bpf() syscall; attr is a Buffer holding union bpf_attr.
 // Returns the syscall's non-negative result (often a new fd).
 static napi_value js_bpf(napi_env env, napi_callback_info info) {
@@ -249,6 +316,13 @@ static napi_value js_unix_listen(napi_env env, napi_callback_info info) {
   return make_i32(env, fd);
 }
 
+static int wait_writable_poll(struct pollfd *p, int timeout_ms) {
+  int r;
+  do r = poll(p, 1, timeout_ms);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
 static int wait_readable(int fd, int timeout_ms) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
   int r;
@@ -329,6 +403,68 @@ static napi_value js_recv_with_fds(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// peerGone(fd): has the other end of a connected socket closed or shut down its side? (poll with
+// POLLRDHUP, no wait.) The daemon asks while a request waits, so that a caller killed by its
+// runtime's timeout cancels the wait instead of leaving a request running for nobody.
+static napi_value js_peer_gone(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return type_error(env, "peerGone(fd)");
+  struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, "poll", errno);
+  napi_value b;
+  napi_get_boolean(env, r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0, &b);
+  return b;
+}
+
+// sendNoWait(fd, buffer): send what fits without blocking (MSG_DONTWAIT, no SIGPIPE); bytes sent,
+// or -1 when the socket's buffer is full or the peer is gone. For a thread that must never block.
+static napi_value js_send_no_wait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return type_error(env, "sendNoWait(fd, buffer)");
+  ssize_t n;
+  do n = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return make_i32(env, n < 0 ? -1 : (int32_t)n);
+}
+
+// sendAll(fd, buffer, timeoutMs): write all of buffer within timeoutMs (no SIGPIPE); true when all
+// of it went, false on timeout or a peer that went away. A reply never blocks its writer for long.
+static napi_value js_send_all(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, timeout_ms;
+  void *data;
+  size_t len;
+  if (!get_i32(env, argv[0], &fd) || napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok || !get_i32(env, argv[2], &timeout_ms))
+    return type_error(env, "sendAll(fd, buffer, timeoutMs)");
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = send(fd, (char *)data + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      off += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left = timeout_ms - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    if (left <= 0 || wait_writable_poll(&p, (int)left) <= 0) break;
+  }
+  napi_value b;
+  napi_get_boolean(env, off == len, &b);
+  return b;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"setns", NULL, js_setns, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -345,6 +481,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unixAccept", NULL, js_unix_accept, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvWithFds", NULL, js_recv_with_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockTimed", NULL, js_flock_timed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerGone", NULL, js_peer_gone, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendNoWait", NULL, js_send_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendAll", NULL, js_send_all, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

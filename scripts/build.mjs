@@ -78,10 +78,19 @@ const bundleText = fs.readFileSync(`build/tscni.${tag}.cjs`, "utf8");
 if (!bundleText.includes(DIGEST_PLACEHOLDER)) throw new Error("build digest placeholder missing from the bundle");
 fs.writeFileSync(`build/tscni.${tag}.cjs`, bundleText.replaceAll(DIGEST_PLACEHOLDER, digest));
 
+/** core/limits.ts's STDIN_LIMIT (a literal `N` or `N << M`), which the shim enforces as the dispatcher does. */
+function stdinLimit() {
+  const m = /^export const STDIN_LIMIT = (\d+)(?: << (\d+))?;$/m.exec(fs.readFileSync("core/limits.ts", "utf8"));
+  if (!m) throw new Error("core/limits.ts: no `export const STDIN_LIMIT = N;` or `= N << M;` for the shim's stdin limit");
+  const limit = Number(m[1]) * 2 ** Number(m[2] ?? 0);
+  if (!Number.isSafeInteger(limit) || limit <= 0 || limit >= 2 ** 31) throw new Error(`core/limits.ts: STDIN_LIMIT ${limit} out of range`);
+  return limit;
+}
+
 step("shim (static)");
 // Transport only (native/shim/tscni_shim.c): static, so it runs on any host; carried inside the
 // executable as an asset and laid out by `tscni install`.
-sh("gcc", ["-static", "-Os", "-s", "-Wall", "-Wextra", `-DTSCNI_DIGEST="${digest}"`, "native/shim/tscni_shim.c", "-o", `build/tscni-shim.${tag}`]);
+sh("gcc", ["-static", "-Os", "-s", "-Wall", "-Wextra", `-DTSCNI_DIGEST="${digest}"`, `-DTSCNI_STDIN_LIMIT=${stdinLimit()}`, "native/shim/tscni_shim.c", "-o", `build/tscni-shim.${tag}`]);
 publish(`build/tscni-shim.${tag}`, "build/tscni-shim");
 seaConfig.assets["tscni-shim"] = "build/tscni-shim";
 fs.writeFileSync("build/digest", `${digest}\n`);

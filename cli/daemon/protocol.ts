@@ -1,5 +1,6 @@
 // The wire format between the shim (native/shim/tscni_shim.c) and `tscni daemon`. Pure: encoders
-// and an incremental decoder, unit-tested without sockets. All integers are u32 little endian.
+// and an incremental decoder, unit-tested without sockets (test/unit/daemon-protocol.test.ts).
+// Integers are little endian, u32 except the reply's exit code (i32).
 //
 //   request   "TSCNIQ01" digest[32] | str argv0 | u32 envc, str "K=V" × envc | str stdin
 //             (str = u32 length + bytes); CNI_NETNS arrives as a file descriptor alongside (SCM_RIGHTS)
@@ -71,7 +72,8 @@ export function parseRequest(buf: Buffer): { need: number } | { request: Request
     if (!Buffer.isBuffer(kv)) return kv;
     const s = kv.toString("utf8");
     const eq = s.indexOf("=");
-    if (eq > 0) env[s.slice(0, eq)] = s.slice(eq + 1);
+    // A name given twice: the first one counts, as getenv() and Node's process.env read it.
+    if (eq > 0 && !Object.hasOwn(env, s.slice(0, eq))) env[s.slice(0, eq)] = s.slice(eq + 1);
   }
   const stdin = str();
   if (!Buffer.isBuffer(stdin)) return stdin;

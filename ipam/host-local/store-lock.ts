@@ -28,7 +28,7 @@ export function lockStore(dir: Dir, roomy: <T>(fn: () => T) => T = (fn) => fn())
       continue;
     }
     try {
-      return FileLock.adopt(fd);
+      return FileLock.adopt(fd, dir.show(LOCK));
     } catch (e) {
       throw storeError(`cannot lock ${dir.show(LOCK)}`, e);
     }
@@ -74,7 +74,7 @@ function leadsToFile(dir: Dir): boolean {
 }
 
 function replaceBrokenLink(dir: Dir, roomy: <T>(fn: () => T) => T): void {
-  const guard = FileLock.adopt(fs.openSync(dir.at(), O_RDONLY | O_DIRECTORY));
+  const guard = FileLock.adopt(fs.openSync(dir.at(), O_RDONLY | O_DIRECTORY), dir.show(""));
   const tmp = dir.at(LOCK_TMP);
   try {
     // Checked again under the guard: another process may have replaced it, or its target appeared.

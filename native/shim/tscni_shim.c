@@ -2,8 +2,10 @@
 // decision about the CNI call is made in TypeScript, by the resident `tscni daemon` or, when no
 // daemon answers, by the self-contained executable `tscni` next to this file.
 //
-//   1. Read stdin; connect to the daemon of this network namespace (/run/tscni/tscni-<netns
-//      inode>.sock, or $TSCNI_SOCKET); accept only a root peer.
+//   1. Read stdin, at most TSCNI_STDIN_LIMIT + 1 bytes (more than the limit: step 3's fallback,
+//      which answers "too large" from exactly the bytes read); connect to the daemon of this
+//      network namespace (/run/tscni/tscni-<netns inode>.sock, only while /run/tscni is root's
+//      alone; or $TSCNI_SOCKET); accept only a root peer.
 //   2. Send the name we were called by, the environment, stdin, and CNI_NETNS as an open fd
 //      (SCM_RIGHTS), so a daemon in another mount namespace still gets the right namespace.
 //   3. The daemon acks before it runs anything. Accepted: relay its stdout, stderr and exit code
@@ -33,11 +35,16 @@
 #define TSCNI_DIGEST "00000000000000000000000000000000"
 #endif
 #define DIGEST_LEN 32
-#define MAX_STDIN (16u << 20)
+// The one stdin limit (core/limits.ts STDIN_LIMIT), passed in by scripts/build.mjs.
+#ifndef TSCNI_STDIN_LIMIT
+#error "build with -DTSCNI_STDIN_LIMIT=<bytes> (scripts/build.mjs takes it from core/limits.ts)"
+#endif
+#define STDIN_LIMIT ((size_t)(TSCNI_STDIN_LIMIT))
 #define RUN_DIR "/run/tscni"
 #define NO_DAEMON_FILE "/etc/tscni/no-daemon"
 
 enum { ACK_ACCEPTED = 0 };
+enum { STDIN_WHOLE = 0, STDIN_OVER = 1, STDIN_ERROR = -1 };
 
 // How the daemon's delegation tells a shim of its own build on CNI_PATH (cli/self.ts).
 __attribute__((used)) static const char build_marker[] = "tscni-shim-digest:" TSCNI_DIGEST;
@@ -77,19 +84,24 @@ static void put_str(struct buf *b, const char *s) {
 
 static uint32_t get_u32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
-/** The whole of stdin; an over-long one is left to the fallback's own limit (returns -1). */
+/**
+ * Stdin, at most STDIN_LIMIT + 1 bytes: STDIN_WHOLE (all of it, within the limit), STDIN_OVER
+ * (more than the limit; the fallback replays what was read and the dispatcher refuses it, as
+ * the daemon's would), or STDIN_ERROR (the fallback reads stdin itself and reports the error).
+ */
 static int read_stdin(struct buf *b) {
   char chunk[65536];
-  for (;;) {
-    ssize_t n = read(0, chunk, sizeof chunk);
-    if (n == 0) return 0;
+  while (b->len <= STDIN_LIMIT) {
+    size_t want = STDIN_LIMIT + 1 - b->len;
+    ssize_t n = read(0, chunk, want < sizeof chunk ? want : sizeof chunk);
+    if (n == 0) return STDIN_WHOLE;
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno == EBADF ? 0 : -1; // no stdin at all: an empty one
+      return errno == EBADF ? STDIN_WHOLE : STDIN_ERROR; // no stdin at all: an empty one
     }
-    if (b->len + (size_t)n > MAX_STDIN) return -1;
     put(b, chunk, (size_t)n);
   }
+  return STDIN_OVER;
 }
 
 static int read_full(int fd, void *p, size_t n) {
@@ -123,6 +135,22 @@ static void socket_path(char *out, size_t n) {
   if (env && *env) snprintf(out, n, "%s", env);
   else if (stat("/proc/self/ns/net", &st) == 0) snprintf(out, n, RUN_DIR "/tscni-%llu.sock", (unsigned long long)st.st_ino);
   else out[0] = 0;
+}
+
+/**
+ * A socket in RUN_DIR (and its lock) is used only while RUN_DIR is a directory (not a symbolic
+ * link) of root's that nobody else may enter: otherwise anyone could hold the lock, or stand in
+ * for the daemon (kernel/rundir.ts keeps the same rule and tightens an older build's 0755). One
+ * named by TSCNI_SOCKET elsewhere relies on the root peer check alone. 0 with errno ENOENT when
+ * RUN_DIR does not exist yet.
+ */
+static int socket_dir_ok(const char *sock_path) {
+  struct stat st;
+  if (strncmp(sock_path, RUN_DIR "/", strlen(RUN_DIR "/")) != 0) return 1;
+  if (lstat(RUN_DIR, &st) < 0) return 0;
+  if (S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & 077) == 0) return 1;
+  errno = EACCES;
+  return 0;
 }
 
 /** Connected to a root-owned daemon, or -1 with errno telling whether one exists at all. */
@@ -232,6 +260,7 @@ static void spawn_daemon(const char *exe, const char *sock_path) {
   const char *off = getenv("TSCNI_NO_DAEMON");
   if ((off && *off) || !sock_path[0] || !in_initial_mount_ns()) return;
   mkdir(RUN_DIR, 0700);
+  if (!socket_dir_ok(sock_path)) return; // no lock and no daemon where others can reach them
   char lock_path[PATH_MAX];
   snprintf(lock_path, sizeof lock_path, "%s.lock", sock_path);
   int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -278,8 +307,8 @@ static void spawn_daemon(const char *exe, const char *sock_path) {
   }
 }
 
-/** Exec the self-contained executable as plugin `name`, without NODE_* variables, stdin replayed. */
-static int fallback(const char *name, const struct buf *in, int stdin_ok, int spawn, const char *sock_path) {
+/** Exec the self-contained executable as plugin `name`, without NODE_* variables, `in` replayed as stdin if `replay`. */
+static int fallback(const char *name, const struct buf *in, int replay, int spawn, const char *sock_path) {
   char dir[PATH_MAX], exe[PATH_MAX + 8];
   if (self_dir(dir, sizeof dir) < 0) {
     perror("tscni shim: cannot find its own directory");
@@ -287,7 +316,7 @@ static int fallback(const char *name, const struct buf *in, int stdin_ok, int sp
   }
   snprintf(exe, sizeof exe, "%s/tscni", dir);
   if (spawn) spawn_daemon(exe, sock_path);
-  if (stdin_ok) {
+  if (replay) {
     // A memfd (a regular file) holds any size and reads like the original stdin.
     int mfd = memfd_create("tscni-stdin", 0);
     if (mfd < 0) {
@@ -319,15 +348,17 @@ int main(int argc, char **argv) {
   (void)argc;
   const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   struct buf in = {0};
-  int stdin_ok = read_stdin(&in) == 0;
+  int got = read_stdin(&in);
   char sock_path[PATH_MAX];
   socket_path(sock_path, sizeof sock_path);
   const char *inside = getenv("TSCNI_IN_DAEMON"); // called by a plugin the daemon runs: it is busy with that call
   const char *off = getenv("TSCNI_NO_DAEMON");
   // The operator's switch for the whole node: no daemon is used or started while this file exists.
   int node_off = access(NO_DAEMON_FILE, F_OK) == 0;
-  if (!stdin_ok || (inside && *inside) || node_off) return fallback(name, &in, stdin_ok, 0, sock_path);
+  if (got != STDIN_WHOLE || (inside && *inside) || node_off) return fallback(name, &in, got != STDIN_ERROR, 0, sock_path);
   if (off && *off && !getenv("TSCNI_SOCKET")) return fallback(name, &in, 1, 0, sock_path);
+  // Missing, it is made (0700) when a daemon is started; anything else not private is refused.
+  if (!socket_dir_ok(sock_path)) return fallback(name, &in, 1, errno == ENOENT, sock_path);
 
   int sock = connect_daemon(sock_path);
   if (sock < 0) return fallback(name, &in, 1, errno == ENOENT || errno == ECONNREFUSED, sock_path);

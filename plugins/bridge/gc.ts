@@ -6,7 +6,8 @@ import { delegate } from "../../core/delegate";
 import type { CmdArgs } from "../../core/plugin";
 import { step, stepAsync } from "../../core/undo";
 import { parseBridgeConfig } from "./config";
-import { findTool, gcMasq, gcSpoofCheck } from "./netfilter";
+import { findTool } from "../../kernel/tools";
+import { gcMasq, gcSpoofCheck } from "./netfilter";
 
 export async function cmdGC(args: CmdArgs): Promise<void> {
   const cfg = parseBridgeConfig(args.conf, args);

@@ -1,9 +1,8 @@
 // Running iptables-restore / iptables-save / nft for masquerading and the MAC spoof check. The Go
 // reference execs the same tools; we batch each change into one atomic script per tool and
 // family, so an ADD costs 2 execs per family instead of ~8 per address.
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
+import { findTool, runTool } from "../../kernel/tools";
 import type { MasqBackend } from "./config";
 import {
   iptablesGcScript, iptablesSetupScript, iptablesTeardownScript, iptAltChainName, iptChainName, legacySpoofNames, nftComment, nftDeleteScript,
@@ -12,40 +11,8 @@ import {
 } from "./masq";
 import { iptablesNatMayHold, nftChainExists, nftChainRules } from "./nf-probe";
 
-const SBIN = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"];
-
-/** Runtimes often give plugins a minimal PATH; look in the usual places too. */
-export function findTool(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(":").filter(Boolean), ...SBIN];
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
-
-interface Run {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(tool: string, args: string[], input?: string): Run {
-  const bin = findTool(tool);
-  if (!bin) throw new CniError(Code.PluginNotAvailable, `"${tool}" not found`, "ipMasq and macspoofchk need iptables or nftables installed");
-  // node:child_process is loaded on first use: most ADDs and DELs start no tool (start-up time).
-  const r = process.getBuiltinModule("node:child_process").spawnSync(bin, args, { input, encoding: "utf8", timeout: 30_000 });
-  if (r.error) throw new CniError(Code.Internal, `failed to run ${tool}`, r.error.message);
-  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
 function mustRun(tool: string, args: string[], input?: string): string {
-  const r = run(tool, args, input);
+  const r = runTool(tool, args, input);
   if (r.status !== 0) throw new CniError(Code.Internal, `${tool} ${args.join(" ")} failed`, (r.stderr || r.stdout).trim().slice(0, 500) + (input ? `\ninput:\n${input}` : ""));
   return r.stdout;
 }
@@ -79,7 +46,7 @@ function restore(family: 4 | 6, script: string): void {
 function nftRules(): NftRule[] {
   const viaNetlink = nftChainRules("inet", NFT_TABLE, NFT_CHAIN);
   if (viaNetlink) return viaNetlink;
-  const r = run("nft", ["--json", "list", "chain", "inet", NFT_TABLE, NFT_CHAIN]);
+  const r = runTool("nft", ["--json", "list", "chain", "inet", NFT_TABLE, NFT_CHAIN]);
   // A missing table/chain simply means nothing was set up yet.
   if (r.status !== 0) return [];
   return parseNftRules(r.stdout);
@@ -184,7 +151,7 @@ export function setupSpoofCheck(hostIf: string, mac: string, t: SpoofTarget): vo
 function preroutingRules(): NftRule[] {
   const viaNetlink = nftChainRules("bridge", "nat", "PREROUTING");
   if (viaNetlink) return viaNetlink;
-  const r = run("nft", ["--json", "-a", "list", "chain", "bridge", "nat", "PREROUTING"]);
+  const r = runTool("nft", ["--json", "-a", "list", "chain", "bridge", "nat", "PREROUTING"]);
   return r.status === 0 ? parseNftRules(r.stdout) : [];
 }
 
@@ -206,7 +173,7 @@ function removeSpoofState(names: SpoofNames[]): void {
   for (const rule of rules) {
     if (present.some((n) => n.isMine(rule.comment))) lines.push(`delete rule ${SPOOF_TABLE} PREROUTING handle ${rule.handle}`);
   }
-  const chains = run("nft", ["--json", "list", "chains", "bridge"]);
+  const chains = runTool("nft", ["--json", "list", "chains", "bridge"]);
   const has = (name: string) => chains.status === 0 && chains.stdout.includes(`"${name}"`);
   const ofNames = (n: SpoofNames) => (n.macOf !== undefined && rules.some((r) => r.comment === n.macOf) ? [n.iface] : [n.iface, n.mac]);
   // Empty the chains first: a chain still jumped to, or holding rules, cannot be deleted.

@@ -8,19 +8,29 @@
 // The IFB we create carries IFB_MARK as its alias; only such an IFB (or an earlier build's, see
 // ownership.ts) is ever deleted. On an IFB named by ifbDevice that is not ours we add and remove
 // only our root qdisc and classes.
-import * as fs from "node:fs";
+import * as path from "node:path";
 import { UndoStack } from "../../core/undo";
-import { withFileLock } from "../../kernel/flock";
+import { FileLock } from "../../kernel/flock";
 import { type Link, type Rtnl, isNetlinkError, rootQdisc, tcMajor, tcMinor } from "../../kernel/netlink/index";
+import { RUN_DIR, openPrivateFile, runDir } from "../../kernel/rundir";
 import { OUR_ROOT_KINDS, deleteClassTree, deleteHtbRoot, ensureRoot, gone } from "./htb";
 import { GUEST_DEFCLS, IFB_MARK, foreignRootError, guestIfbDownError, ifbOwner, notIfbError, rootOwner } from "./ownership";
 import { IFB_MAJOR, LEAF_STRIDE, parentMinor, pickMinor } from "./plan";
 
-export const LOCK_FILE = "/run/tscni/ebpf-bandwidth.lock";
+export const LOCK_FILE = path.join(RUN_DIR, "ebpf-bandwidth.lock");
 
+/**
+ * Run `fn` holding the IFB lock. The lock file is root's and 0600 in a 0700 directory
+ * (kernel/rundir.ts): a lock anyone could open would let anyone stall every ebpf-bandwidth call.
+ */
 export function withLock<T>(fn: () => T): T {
-  fs.mkdirSync("/run/tscni", { recursive: true, mode: 0o755 });
-  return withFileLock(LOCK_FILE, fn);
+  runDir();
+  const lock = FileLock.adopt(openPrivateFile(LOCK_FILE), LOCK_FILE);
+  try {
+    return fn();
+  } finally {
+    lock.release();
+  }
 }
 
 /**

@@ -26,6 +26,30 @@ export function daemonSocket(nsPath: string): string | undefined {
   }
 }
 
+export interface DaemonStatus {
+  pid: number;
+  served: number;
+  digest: string;
+}
+
+/** What `tscni daemon status` says about the daemon of `nsPath` (or at `socket`); undefined: none answers. */
+export function daemonStatus(nsPath: string, socket = daemonSocket(nsPath)): DaemonStatus | undefined {
+  if (!socket || !fs.existsSync(socket)) return undefined;
+  const r = spawnSync("nsenter", [`--net=${nsPath}`, DIST_BIN, "daemon", "status", "--socket", socket], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const m = /pid (\d+) .* (\d+) requests, build ([0-9a-f]{32})/.exec(r.stdout);
+  return m ? { pid: Number(m[1]), served: Number(m[2]), digest: m[3]! } : undefined;
+}
+
+/** Wait (up to 5 s) until a daemon answers for `nsPath`: a shim starts one detached, after its own call. */
+export async function waitForDaemon(nsPath: string, socket?: string): Promise<DaemonStatus> {
+  for (let i = 0; i < 100; i++) {
+    const s = daemonStatus(nsPath, socket);
+    if (s) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no daemon came up for ${nsPath}`);
+}
+
 /** Stop the daemon serving `nsPath`, if any (it would keep the namespace alive). */
 export function stopDaemon(nsPath: string): void {
   const sock = daemonSocket(nsPath);

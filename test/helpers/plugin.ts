@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { MODE } from "./mode";
-import type { Netns } from "./netns";
+import type { Netns, NsScope } from "./netns";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const DIST_BIN = path.join(REPO, "dist/tscni");
@@ -38,6 +38,15 @@ export function ourBinDir(): string {
 }
 
 export const usingBuiltBinary = () => fs.existsSync(DIST_BIN);
+
+/** `tscni install` (the executable and the shims) into a fresh directory of `scope`. */
+export function installInto(scope: NsScope, prefix = "tscni-inst-"): string {
+  const dir = scope.tmpdir(prefix);
+  const r = spawnSync(DIST_BIN, ["install", "--dir", dir], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  if (r.status !== 0) throw new Error(`tscni install failed: ${r.stderr}`);
+  return dir;
+}
+
 export const haveReference = (name = "bridge") => fs.existsSync(path.join(REFERENCE_DIR, name));
 
 export interface ExecOptions {

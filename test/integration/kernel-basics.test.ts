@@ -1,13 +1,15 @@
 // The kernel access primitives in real namespaces: setns round trip, sysctl per namespace, flock.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Code } from "../../core/errors";
+import { DeadlineError, inRequest, scopeFor } from "../../core/request";
 import { FileLock } from "../../kernel/flock";
 import { native } from "../../kernel/native";
 import { NetnsError, currentNetnsPath, isNetnsMissing, netnsId, withNetns, withNetnsAlias } from "../../kernel/netns";
 import { sysctlGet, sysctlSet } from "../../kernel/sysctl";
+import { caught } from "../helpers/caught";
 import { NsScope } from "../helpers/netns";
 
 const scope = new NsScope();
@@ -91,5 +93,58 @@ describe("flock", () => {
     expect(await tryLock()).not.toBe(0);
     lock.release();
     expect(await tryLock()).toBe(0);
+  });
+
+  /** Another process holding `file` until the returned function (or a timeout) ends it. */
+  async function holdElsewhere(file: string, seconds: number) {
+    const holder = spawn("flock", [file, "sleep", String(seconds)], { stdio: "ignore", detached: true });
+    const release = () => {
+      try {
+        process.kill(-holder.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    };
+    scope.onCleanup(release);
+    // Held once flock(1) reports the lock taken: try until a non-blocking attempt fails.
+    for (let i = 0; i < 100 && spawnSync("flock", ["-n", file, "true"]).status === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    return release;
+  }
+
+  it("waits for a held lock no longer than the call's deadline, and says so with code 11", async () => {
+    const file = path.join(scope.tmpdir(), "lock");
+    await holdElsewhere(file, 10);
+    const t0 = Date.now();
+    const err = await inRequest(scopeFor({}, Date.now() + 400), async () => caught(() => FileLock.acquire(file)));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(err).toBeInstanceOf(DeadlineError);
+    expect((err as DeadlineError).code).toBe(Code.TryAgainLater);
+    expect((err as DeadlineError).msg).toBe(`timed out waiting for the lock on ${file}`);
+  });
+
+  it("gets a lock the moment its holder lets go (a blocking wait woken by the kernel, not a poll)", async () => {
+    const dir = scope.tmpdir();
+    const file = path.join(dir, "lock");
+    const stamp = path.join(dir, "released");
+    // This thread waits synchronously, so the holder lets go by itself and notes when.
+    const holder = spawn("flock", [file, "sh", "-c", `sleep 0.45; date +%s%3N > ${stamp}`], { stdio: "ignore" });
+    scope.onCleanup(() => holder.kill("SIGKILL"));
+    for (let i = 0; i < 100 && spawnSync("flock", ["-n", file, "true"]).status === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const lock = await inRequest(scopeFor({}, Date.now() + 5_000), async () => FileLock.acquire(file));
+    const got = Date.now();
+    lock.release();
+    const released = Number(fs.readFileSync(stamp, "utf8"));
+    expect(got - released).toBeGreaterThanOrEqual(0);
+    expect(got - released).toBeLessThan(40); // a 100 ms poll would be late by up to 100 ms
+  });
+
+  it("stops waiting as soon as the call is cancelled (its caller went away)", async () => {
+    const file = path.join(scope.tmpdir(), "lock");
+    await holdElsewhere(file, 10);
+    const t0 = Date.now();
+    const err = await inRequest(scopeFor({}, Date.now() + 5_000, () => Date.now() - t0 > 200), async () => caught(() => FileLock.acquire(file)));
+    expect((err as DeadlineError).reason).toBe("cancelled");
+    expect(Date.now() - t0).toBeLessThan(1000);
   });
 });

@@ -5,9 +5,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CniError, Code } from "../../core/errors";
+import { STDIN_LIMIT } from "../../core/limits";
 import type { CmdArgs, Plugin } from "../../core/plugin";
 import { dispatch } from "../../core/skel";
 import { SUPPORTED_VERSIONS } from "../../core/version";
+import { paddedConfig } from "../helpers/padded";
 
 function fakePlugin(calls: CmdArgs[] = [], fail?: unknown): Plugin {
   const record = async (a: CmdArgs) => {
@@ -158,6 +160,43 @@ describe("dispatch", () => {
     const errnoErr = Object.assign(new Error("RTM_NEWLINK: File exists"), { code: "EEXIST", errno: 17 });
     const r3 = await run(baseEnv, conf(), fakePlugin([], errnoErr));
     expect(r3.json).toMatchObject({ code: 100, details: "EEXIST" });
+  });
+});
+
+describe("stdin limit (core/limits.ts)", () => {
+  const fields = { cniVersion: "1.0.0", name: "net1", type: "fake" };
+  const tooLarge = (cniVersion: string) =>
+    `{\n    "cniVersion": "${cniVersion}",\n    "code": 6,\n    "msg": "network config too large",\n    "details": "stdin exceeds 4194304 bytes"\n}`;
+
+  it("runs the plugin on a stdin of exactly STDIN_LIMIT bytes", async () => {
+    const calls: CmdArgs[] = [];
+    const r = await run(baseEnv, paddedConfig(STDIN_LIMIT, fields), fakePlugin(calls));
+    expect(r.code).toBe(0);
+    expect(r.json.ips[0].address).toBe("10.1.0.2/24");
+    expect(calls).toHaveLength(1);
+  });
+
+  it("answers STDIN_LIMIT + 1 bytes with code 6 in the config's version, without running the plugin", async () => {
+    const calls: CmdArgs[] = [];
+    const r = await run(baseEnv, paddedConfig(STDIN_LIMIT + 1, fields), fakePlugin(calls));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe(tooLarge("1.0.0"));
+    expect(calls).toHaveLength(0);
+  });
+
+  it("refuses it for VERSION too, and before looking at the environment", async () => {
+    const big = paddedConfig(STDIN_LIMIT + 1, fields);
+    for (const env of [{ CNI_COMMAND: "VERSION" }, {}, { ...baseEnv, CNI_IFNAME: "a/b" }]) {
+      const r = await run(env, big);
+      expect([r.code, r.stdout]).toEqual([1, tooLarge("1.0.0")]);
+    }
+  });
+
+  it("answers from the first STDIN_LIMIT + 1 bytes only (all the shim and the fallback read)", async () => {
+    const whole = paddedConfig(STDIN_LIMIT + 4096, fields); // valid JSON, but no path reads it all
+    const r = await run(baseEnv, whole);
+    expect(r.stdout).toBe(tooLarge("1.1.0")); // its first STDIN_LIMIT + 1 bytes are no JSON: our newest
+    expect((await run(baseEnv, whole.subarray(0, STDIN_LIMIT + 1))).stdout).toBe(r.stdout);
   });
 });
 

@@ -1,0 +1,32 @@
+// What the daemon's threads tell each other (worker_threads messages; plain data).
+import type { RequestInfo, SessionResult } from "./session";
+
+/** Main → worker: serve this connection. */
+export interface ConnMessage {
+  t: "conn";
+  fd: number;
+}
+
+export type WorkerMessage =
+  /** Warm and waiting for a connection. */
+  | { t: "ready" }
+  /** The connection's request was acked and runs now. */
+  | { t: "accepted"; info: RequestInfo }
+  /** The connection is finished and closed. */
+  | { t: "done"; result: SessionResult }
+  /** A line for the daemon's log. */
+  | { t: "log"; line: string }
+  /** The worker must not serve again (it is about to exit). */
+  | { t: "fatal"; why: string };
+
+/** What every request worker is started with (worker_threads' workerData). */
+export interface WorkerData {
+  tscniRole: "request-worker";
+  slot: SharedArrayBuffer;
+  digest: string;
+  ownNetIno: number;
+  ownMntIno: number;
+  maxRequestBytes: number;
+  readDeadlineMs: number;
+  replyTimeoutMs: number;
+}

@@ -1,0 +1,111 @@
+// A daemon worker thread: serves the connections the main thread hands it, one at a time, each
+// through the same dispatcher as a plugin process (core/skel.ts). Being its own OS thread, it can
+// block (in a lock wait, a tool, a slow kernel call) without delaying any other request, and its
+// setns() moves only itself. What a request must not leave behind is checked after each one: the
+// worker exits, and is replaced, if it ever finds itself outside the daemon's namespaces.
+import * as fs from "node:fs";
+import { enableInProcessDelegation } from "../../core/delegate";
+import { childEnv } from "../../core/request";
+import { dispatch } from "../../core/skel";
+import { native } from "../../kernel/native";
+import { withNetnsAlias } from "../../kernel/netns";
+import { unixSockets } from "../../kernel/unix-socket";
+import { isPluginName, loadPlugin, PLUGIN_NAMES } from "../registry";
+import { isThisBuild } from "../self";
+import type { ConnMessage, WorkerData, WorkerMessage } from "./messages";
+import type { Request } from "./protocol";
+import { type Outcome, type SessionDeps, serveConnection } from "./session";
+import { claimReply, IDLE, RUNNING, setState, stateOf, ABANDONED } from "./slot";
+
+/**
+ * Fault injection for the daemon's own tests: TSCNI_DAEMON_FAULT=before-read|before-reply in the
+ * daemon's environment makes it SIGKILL itself (the whole process) at that point of a request.
+ */
+const FAULT = process.env.TSCNI_DAEMON_FAULT;
+const fault = (at: "before-read" | "before-reply") => {
+  if (FAULT === at) process.kill(process.pid, "SIGKILL");
+};
+
+const inoOf = (p: string) => {
+  try {
+    return fs.statSync(p).ino;
+  } catch {
+    return undefined;
+  }
+};
+const threadNsIno = (ns: "net" | "mnt") => inoOf(`/proc/self/task/${native().gettid()}/ns/${ns}`);
+
+/** One request, run as a plugin process would run it, with the request's environment (minus NODE_*). */
+async function runRequest(req: Request, nsFd: number | undefined, deadline: number, cancelled: () => boolean): Promise<Outcome> {
+  const plugin = await loadPlugin(req.argv0);
+  if (!plugin) throw new Error(`not a plugin name: ${req.argv0}`);
+  // A plugin this request execs (an IPAM of another build, say) takes the fallback rather than
+  // this daemon: that way a chain of calls never waits for a worker of its own.
+  const env = { ...childEnv(req.env), TSCNI_IN_DAEMON: "1" };
+  let stdout = "";
+  let stderr = "";
+  const go = () => dispatch(plugin, { env, stdin: req.stdin, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), deadline, cancelled });
+  const netns = req.env.CNI_NETNS;
+  const exit = netns && nsFd !== undefined ? await withNetnsAlias(netns, nsFd, go) : await go();
+  fault("before-reply");
+  return { exit, stdout, stderr };
+}
+
+export async function runWorker(): Promise<void> {
+  const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
+  const data = workerData as WorkerData;
+  const port = parentPort!;
+  const post = (m: WorkerMessage) => port.postMessage(m);
+  const slot = new Int32Array(data.slot);
+  // This build's plugins found on CNI_PATH (an IPAM, say) run in-process, as in a plugin process.
+  enableInProcessDelegation(loadPlugin, isThisBuild);
+  // Warm: every plugin's code loaded before the first connection, not during it.
+  await Promise.all(PLUGIN_NAMES.map((n) => loadPlugin(n)));
+
+  const deps: SessionDeps = {
+    sockets: unixSockets,
+    digest: data.digest,
+    ownNetIno: data.ownNetIno,
+    netInoOf: (pid) => inoOf(`/proc/${pid}/ns/net`),
+    servesName: isPluginName,
+    limits: { maxRequestBytes: data.maxRequestBytes, readDeadlineMs: data.readDeadlineMs, replyTimeoutMs: data.replyTimeoutMs },
+    now: Date.now,
+    onAccepted: (info) => {
+      setState(slot, RUNNING);
+      post({ t: "accepted", info });
+    },
+    run: runRequest,
+    claimReply: () => claimReply(slot),
+    abandoned: () => stateOf(slot) === ABANDONED,
+  };
+
+  port.on("message", async (m: ConnMessage) => {
+    if (m.t !== "conn") return;
+    fault("before-read");
+    const fds: number[] = [];
+    let result: Awaited<ReturnType<typeof serveConnection>>;
+    try {
+      result = await serveConnection(m.fd, deps, fds);
+    } catch (e) {
+      post({ t: "log", line: `request failed: ${(e as Error).stack ?? e}` });
+      result = "failed";
+    } finally {
+      for (const fd of [...fds, m.fd]) {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* already closed */
+        }
+      }
+    }
+    setState(slot, IDLE);
+    // A request must never leave this thread elsewhere: every later request would run there.
+    if (threadNsIno("net") !== data.ownNetIno || threadNsIno("mnt") !== data.ownMntIno) {
+      post({ t: "done", result });
+      post({ t: "fatal", why: "a request left the worker outside the daemon's namespaces" });
+      process.exit(70); // this worker only; the main thread starts another
+    }
+    post({ t: "done", result });
+  });
+  post({ t: "ready" });
+}
