@@ -60,6 +60,7 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("lock-fd", { type: "number", hidden: true })
           .option("read-deadline-ms", { type: "number", hidden: true })
           .option("max-request-bytes", { type: "number", hidden: true })
+          .option("deadline-grace-ms", { type: "number", hidden: true })
           .option("netns-check", { type: "number", describe: "run: seconds between checks that anything but the daemon uses its network namespace (0: never)" })
           .option("json", { type: "boolean", default: false, describe: "status: print the answer as JSON" })
           .option("force", { type: "boolean", default: false, describe: "stop: end requests in flight at once (their callers get code 11)" })
@@ -68,7 +69,7 @@ export async function runCli(argv: string[]): Promise<number> {
         const { daemonCommand } = await import("./daemon/command");
         code = await daemonCommand({
           action: a.action as "run" | "status" | "stop", socket: a.socket, idleExit: a["idle-exit"], spawned: a.spawned, lockFd: a["lock-fd"],
-          readDeadlineMs: a["read-deadline-ms"], maxRequestBytes: a["max-request-bytes"], netnsCheck: a["netns-check"], json: a.json, force: a.force, graceMs: a["grace-ms"],
+          readDeadlineMs: a["read-deadline-ms"], maxRequestBytes: a["max-request-bytes"], deadlineGraceMs: a["deadline-grace-ms"], netnsCheck: a["netns-check"], json: a.json, force: a.force, graceMs: a["grace-ms"],
         });
       },
     )

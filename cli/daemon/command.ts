@@ -13,6 +13,8 @@ export interface DaemonArgs {
   lockFd?: number;
   readDeadlineMs?: number | undefined;
   maxRequestBytes?: number | undefined;
+  /** run: how long past its own deadline a request may run before the daemon answers for it. */
+  deadlineGraceMs?: number | undefined;
   /** status: print the daemon's answer as JSON. */
   json?: boolean;
   /** stop: end requests in flight at once instead of waiting for them. */
@@ -89,7 +91,7 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
   const code = await serve({
     socket, digest: BUILD_DIGEST, idleExitMs, spawned: a.spawned, ...(a.lockFd !== undefined ? { lockFd: a.lockFd } : {}),
     ...(a.readDeadlineMs ? { readDeadlineMs: a.readDeadlineMs } : {}), ...(a.maxRequestBytes ? { maxRequestBytes: a.maxRequestBytes } : {}),
-    netnsCheckMs: (a.netnsCheck ?? NETNS_CHECK_S) * 1000, netnsUsed: (ino) => netnsUsers(ino, process.pid), log,
+    ...(a.deadlineGraceMs ? { graceMs: a.deadlineGraceMs } : {}), netnsCheckMs: (a.netnsCheck ?? NETNS_CHECK_S) * 1000, netnsUsed: (ino) => netnsUsers(ino, process.pid), log,
   }, async () => {
     await control(socket, { op: "stop", force: false }, STOP_GRACE_MS + 5_000).catch(() => undefined);
   });

@@ -18,12 +18,16 @@ import { type Outcome, type SessionDeps, serveConnection } from "./session";
 import { claimReply, IDLE, RUNNING, setState, stateOf, ABANDONED } from "./slot";
 
 /**
- * Fault injection for the daemon's own tests: TSCNI_DAEMON_FAULT=before-read|before-reply in the
- * daemon's environment makes it SIGKILL itself (the whole process) at that point of a request.
+ * Fault injection for the daemon's own tests, from TSCNI_DAEMON_FAULT in the daemon's environment:
+ * before-read|before-reply make it SIGKILL itself (the whole process) at that point of a request;
+ * spin makes a request whose container ID is "spin" loop forever (a bug no deadline can bound).
  */
 const FAULT = process.env.TSCNI_DAEMON_FAULT;
 const fault = (at: "before-read" | "before-reply") => {
   if (FAULT === at) process.kill(process.pid, "SIGKILL");
+};
+const spin = (req: Request) => {
+  if (FAULT === "spin" && req.env.CNI_CONTAINERID === "spin") for (;;);
 };
 
 const inoOf = (p: string) => {
@@ -39,9 +43,10 @@ const threadNsIno = (ns: "net" | "mnt") => inoOf(`/proc/self/task/${native().get
 async function runRequest(req: Request, nsFd: number | undefined, deadline: number, cancelled: () => boolean): Promise<Outcome> {
   const plugin = await loadPlugin(req.argv0);
   if (!plugin) throw new Error(`not a plugin name: ${req.argv0}`);
-  // A plugin this request execs (an IPAM of another build, say) takes the fallback rather than
-  // this daemon: that way a chain of calls never waits for a worker of its own.
-  const env = { ...childEnv(req.env), TSCNI_IN_DAEMON: "1" };
+  spin(req);
+  // NODE_* is the runtime's, not ours: removed here as the shim removes it before the fallback.
+  // (A plugin this request execs that calls this daemon again gets a worker of its own.)
+  const env = childEnv(req.env);
   let stdout = "";
   let stderr = "";
   const go = () => dispatch(plugin, { env, stdin: req.stdin, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), deadline, cancelled });

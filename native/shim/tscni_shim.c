@@ -351,11 +351,10 @@ int main(int argc, char **argv) {
   int got = read_stdin(&in);
   char sock_path[PATH_MAX];
   socket_path(sock_path, sizeof sock_path);
-  const char *inside = getenv("TSCNI_IN_DAEMON"); // called by a plugin the daemon runs: it is busy with that call
   const char *off = getenv("TSCNI_NO_DAEMON");
   // The operator's switch for the whole node: no daemon is used or started while this file exists.
   int node_off = access(NO_DAEMON_FILE, F_OK) == 0;
-  if (got != STDIN_WHOLE || (inside && *inside) || node_off) return fallback(name, &in, got != STDIN_ERROR, 0, sock_path);
+  if (got != STDIN_WHOLE || node_off) return fallback(name, &in, got != STDIN_ERROR, 0, sock_path);
   if (off && *off && !getenv("TSCNI_SOCKET")) return fallback(name, &in, 1, 0, sock_path);
   // Missing, it is made (0700) when a daemon is started; anything else not private is refused.
   if (!socket_dir_ok(sock_path)) return fallback(name, &in, 1, errno == ENOENT, sock_path);

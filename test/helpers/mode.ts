@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { StatusInfo } from "../../cli/daemon/control";
 
 export type Mode = "resident" | "fallback";
 export const MODE: Mode = process.env.TSCNI_TEST_MODE === "fallback" ? "fallback" : "resident";
@@ -30,14 +31,17 @@ export interface DaemonStatus {
   pid: number;
   served: number;
   digest: string;
+  /** Everything `tscni daemon status --json` says. */
+  info: StatusInfo;
 }
 
 /** What `tscni daemon status` says about the daemon of `nsPath` (or at `socket`); undefined: none answers. */
 export function daemonStatus(nsPath: string, socket = daemonSocket(nsPath)): DaemonStatus | undefined {
   if (!socket || !fs.existsSync(socket)) return undefined;
-  const r = spawnSync("nsenter", [`--net=${nsPath}`, DIST_BIN, "daemon", "status", "--socket", socket], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
-  const m = /pid (\d+) .* (\d+) requests, build ([0-9a-f]{32})/.exec(r.stdout);
-  return m ? { pid: Number(m[1]), served: Number(m[2]), digest: m[3]! } : undefined;
+  const r = spawnSync("nsenter", [`--net=${nsPath}`, DIST_BIN, "daemon", "status", "--json", "--socket", socket], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  if (r.status !== 0) return undefined;
+  const info = JSON.parse(r.stdout) as StatusInfo;
+  return { pid: info.pid, served: info.counts.served, digest: info.digest, info };
 }
 
 /** Wait (up to 5 s) until a daemon answers for `nsPath`: a shim starts one detached, after its own call. */

@@ -1,7 +1,7 @@
 // Run plugins as a runtime does: a process with CNI_* variables and the config on stdin, inside a
 // given "node" namespace. Uses the built executable (dist/tscni, installed under the plugin names
 // into a private bin dir) when present, else wrapper scripts that run the TypeScript through tsx.
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -75,7 +75,8 @@ export interface ExecResult {
   json: any;
 }
 
-export function execPlugin(name: string, o: ExecOptions): ExecResult {
+/** The process a runtime would exec for `name` with `o`: command, argv, environment, stdin. */
+function invocation(name: string, o: ExecOptions) {
   const dir = o.binDir ?? ourBinDir();
   const bin = path.join(dir, name);
   const env: Record<string, string> = o.rawEnv ?? {
@@ -96,12 +97,42 @@ export function execPlugin(name: string, o: ExecOptions): ExecResult {
   // add a private one with a fresh /sys, where a bpffs mounted by the plugin dies with it).
   const cmd = o.node ? "nsenter" : bin;
   const argv = o.node ? [`--net=${o.node.path}`, "--", bin] : [];
-  const r = spawnSync(cmd, argv, { input, env, encoding: "utf8", maxBuffer: 64 << 20, timeout: 120_000 });
+  return { cmd, argv, env, input };
+}
+
+function result(code: number | null, stdout: string, stderr: string): ExecResult {
   let json: any;
   try {
-    json = JSON.parse(r.stdout);
+    json = JSON.parse(stdout);
   } catch {
     json = undefined;
   }
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "", json };
+  return { code: code ?? -1, stdout, stderr, json };
+}
+
+export function execPlugin(name: string, o: ExecOptions): ExecResult {
+  const { cmd, argv, env, input } = invocation(name, o);
+  const r = spawnSync(cmd, argv, { input, env, encoding: "utf8", maxBuffer: 64 << 20, timeout: 120_000 });
+  return result(r.status, r.stdout ?? "", r.stderr ?? "");
+}
+
+export interface RunningPlugin {
+  /** The runtime's child: nsenter, which execs the plugin (so this is the plugin's process). */
+  child: ChildProcess;
+  done: Promise<ExecResult & { ms: number }>;
+}
+
+/** execPlugin without waiting: for a call that blocks while others are made. */
+export function startPlugin(name: string, o: ExecOptions): RunningPlugin {
+  const { cmd, argv, env, input } = invocation(name, o);
+  const t0 = Date.now();
+  const child = spawn(cmd, argv, { env, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  child.stdin!.on("error", () => {});
+  child.stdin!.end(input);
+  const done = new Promise<ExecResult & { ms: number }>((resolve) => child.on("close", (code) => resolve({ ...result(code, stdout, stderr), ms: Date.now() - t0 })));
+  return { child, done };
 }
