@@ -8,7 +8,7 @@ import { enableInProcessDelegation } from "../../core/delegate";
 import { childEnv } from "../../core/request";
 import { dispatch } from "../../core/skel";
 import { native } from "../../kernel/native";
-import { withNetnsAlias } from "../../kernel/netns";
+import { CLONE_NEWNET, withNetnsAlias } from "../../kernel/netns";
 import { unixSockets } from "../../kernel/unix-socket";
 import { isPluginName, loadPlugin, PLUGIN_NAMES } from "../registry";
 import { isThisBuild } from "../self";
@@ -20,7 +20,8 @@ import { claimReply, IDLE, RUNNING, setState, stateOf, ABANDONED } from "./slot"
 /**
  * Fault injection for the daemon's own tests, from TSCNI_DAEMON_FAULT in the daemon's environment:
  * before-read|before-reply make it SIGKILL itself (the whole process) at that point of a request;
- * spin makes a request whose container ID is "spin" loop forever (a bug no deadline can bound).
+ * spin makes a request whose container ID is "spin" loop forever (a bug no deadline can bound);
+ * leave-netns makes a request whose container ID is "leave" end inside its container's namespace.
  */
 const FAULT = process.env.TSCNI_DAEMON_FAULT;
 const fault = (at: "before-read" | "before-reply") => {
@@ -28,6 +29,9 @@ const fault = (at: "before-read" | "before-reply") => {
 };
 const spin = (req: Request) => {
   if (FAULT === "spin" && req.env.CNI_CONTAINERID === "spin") for (;;);
+};
+const leave = (req: Request, nsFd: number | undefined) => {
+  if (FAULT === "leave-netns" && req.env.CNI_CONTAINERID === "leave" && nsFd !== undefined) native().setns(nsFd, CLONE_NEWNET);
 };
 
 const inoOf = (p: string) => {
@@ -52,6 +56,7 @@ async function runRequest(req: Request, nsFd: number | undefined, deadline: numb
   const go = () => dispatch(plugin, { env, stdin: req.stdin, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), deadline, cancelled });
   const netns = req.env.CNI_NETNS;
   const exit = netns && nsFd !== undefined ? await withNetnsAlias(netns, nsFd, go) : await go();
+  leave(req, nsFd);
   fault("before-reply");
   return { exit, stdout, stderr };
 }

@@ -144,6 +144,25 @@ describe.skipIf(!canRun)("the daemon's operators' view while it is busy", () => 
     expect(execPlugin("host-local", hostLocal(node, "DEL", dataDir, "after")).code).toBe(0);
   });
 
+  it("a worker that a request left in another namespace is replaced; the next request runs in the daemon's own", async () => {
+    const node = scope.netns("op");
+    await daemon(node, [], { TSCNI_DAEMON_FAULT: "leave-netns" });
+    const ctr = scope.netns("opc");
+    const dataDir = scope.tmpdir("tscni-op-");
+    const bridge = (command: string, id: string) =>
+      execPlugin("bridge", { ...hostLocal(node, command, dataDir, id), netns: ctr.path, ifname: `e${id}`, config: { cniVersion: "1.0.0", name: "opnet", type: "bridge", bridge: "opbr0", ipam: { type: "host-local", dataDir, ranges: [[{ subnet: "10.88.0.0/24" }]] } } });
+    expect(bridge("ADD", "leave").code).toBe(0);
+    await until(() => {
+      const w = daemonStatus(node.path)?.info.workers;
+      return !!w && w.idle >= 2 && w.busy === 0 && w.starting === 0;
+    }, "the worker to be replaced");
+    for (let i = 0; i < 4; i++) expect(bridge("ADD", `next${i}`).code).toBe(0); // whichever worker takes them
+    // Every veth's host end is in the node, none in the container: no request ran in the wrong place.
+    const hostVeths = (JSON.parse(node.ip("-j", "link", "show", "type", "veth")) as unknown[]).length;
+    expect(hostVeths).toBe(5);
+    expect(JSON.parse(ctr.ip("-j", "link", "show", "type", "bridge"))).toEqual([]);
+  });
+
   it("exits when nothing but itself uses its network namespace any more, not before", async () => {
     const node = createNetns("opx"); // deleted by the test itself, not by the scope
     scope.onCleanup(() => deleteNetns(node));

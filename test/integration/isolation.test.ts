@@ -306,4 +306,19 @@ describe.skipIf(!canRun)(`delegation to another process (${MODE})`, () => {
     delNetworkList({ binDir: bin, nodeNetns: w.node.name }, list, { containerID: "d1", netns: ctr.path, ifname: "eth0" }, result);
     expectNothingLeft(w);
   });
+
+  it("an IPAM process that never answers is killed at the call's deadline: code 11, nothing left", async () => {
+    const w = await world();
+    const marker = `1000.${process.pid}${Date.now() % 100000}`;
+    const bin = toolDir({ bridge: path.join(w.bin, "bridge"), "host-local": `#!/bin/sh
+exec sleep ${marker}
+` });
+    const ctr = scope.netns("ic");
+    const t0 = Date.now();
+    const r = execPlugin("bridge", { ...bridgeCall(w, "ADD", bridgeConf(w, "slowipam", 68), "s1", ctr, { TSCNI_REQUEST_TIMEOUT_MS: "1500" }), binDir: bin, path: bin });
+    expect(Date.now() - t0).toBeLessThan(1500 + 3000);
+    expect([r.code, r.json?.code, r.json?.msg]).toEqual([1, 11, 'IPAM plugin "host-local" ADD: timed out running plugin "host-local"']);
+    expect(spawnSync("pgrep", ["-f", `sleep ${marker}`]).status).not.toBe(0); // killed, not left running
+    expectNothingLeft(w);
+  });
 });
