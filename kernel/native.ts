@@ -27,6 +27,8 @@ export interface Native {
   peerCred(fd: number): [number, number, number];
   /** [bytes (-1 timeout, 0 end of stream), ...received fds (close-on-exec, caller closes)]. */
   recvWithFds(fd: number, buf: Buffer, timeoutMs: number): number[];
+  /** close(2) a descriptor the addon made (fs.closeSync in a worker thread warns about those). */
+  close(fd: number): void;
   /** Has the peer of a connected socket closed or shut down its side (poll POLLRDHUP, no wait)? */
   peerGone(fd: number): boolean;
   /** Send without blocking: bytes sent, or -1 (buffer full, peer gone). */

@@ -2,7 +2,6 @@
 // daemon's logic — read a request within a deadline and a size limit, check the peer, ack, reply —
 // is tested against a fake without root or sockets. The real one is the addon's thin wrappers:
 // Node's net module offers neither SO_PEERCRED nor descriptors passed with SCM_RIGHTS.
-import * as fs from "node:fs";
 import { native } from "./native";
 
 export interface PeerCred {
@@ -48,5 +47,5 @@ export const unixSockets: SocketOps = {
   sendAll: (fd, buf, timeoutMs) => native().sendAll(fd, buf, timeoutMs),
   sendNoWait: (fd, buf) => native().sendNoWait(fd, buf),
   peerGone: (fd) => native().peerGone(fd),
-  close: (fd) => fs.closeSync(fd),
+  close: (fd) => native().close(fd),
 };

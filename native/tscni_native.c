@@ -403,6 +403,16 @@ static napi_value js_recv_with_fds(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+// close(fd): for descriptors this addon made (sockets, bpf objects, received descriptors). Node's
+// fs.closeSync in a worker thread warns about every descriptor it did not open itself.
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t fd;
+  if (!get_i32(env, argv[0], &fd)) return type_error(env, "close(fd)");
+  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, "close", errno);
+  return make_undef(env);
+}
+
 // peerGone(fd): has the other end of a connected socket closed or shut down its side? (poll with
 // POLLRDHUP, no wait.) The daemon asks while a request waits, so that a caller killed by its
 // runtime's timeout cancels the wait instead of leaving a request running for nobody.
@@ -482,6 +492,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvWithFds", NULL, js_recv_with_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"flockTimed", NULL, js_flock_timed, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerGone", NULL, js_peer_gone, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendNoWait", NULL, js_send_no_wait, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendAll", NULL, js_send_all, NULL, NULL, NULL, napi_enumerable, NULL},

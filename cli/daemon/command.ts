@@ -2,6 +2,7 @@
 import { BUILD_DIGEST } from "../self";
 import { control, type StatusInfo } from "./control";
 import { netnsUsers } from "./netns-usage";
+import { DEFAULT_POLICY } from "./pool";
 import { defaultSocketPath, serve, STOP_GRACE_MS } from "./server";
 
 export interface DaemonArgs {
@@ -85,6 +86,10 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
     say(`stopped tscni daemon pid ${begun.pid}${begun.inFlight.length ? ` (${begun.inFlight.length} requests were in flight; ${stopped.abandoned} ended unfinished)` : ""}`);
     return 0;
   }
+  // libuv's thread pool is shared by every worker thread of the process, and a DEL writes its veth
+  // deletion (tens of ms in the kernel) from it: at the default of 4, no more than 4 DELs of a
+  // burst could wait on the kernel at once. Read when the pool first starts, after this line.
+  process.env.UV_THREADPOOL_SIZE ??= String(DEFAULT_POLICY.maxWorkers);
   const idleExitMs = (a.idleExit || (a.spawned ? SPAWNED_IDLE_EXIT_S : 0)) * 1000;
   // A daemon that outlives a request's failure is the point: log to stderr (journald / kubectl logs).
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

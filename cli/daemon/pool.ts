@@ -17,7 +17,7 @@ export interface PoolPolicy {
   retireAfterMs: number;
 }
 
-export const DEFAULT_POLICY: PoolPolicy = { minWorkers: 2, maxWorkers: 32, growAfterMs: 25, queueLimitMs: 2_000, retireAfterMs: 60_000 };
+export const DEFAULT_POLICY: PoolPolicy = { minWorkers: 4, maxWorkers: 32, growAfterMs: 25, queueLimitMs: 2_000, retireAfterMs: 60_000 };
 
 export interface PoolEffects<C> {
   /** Start a worker; it reports `ready(id)` when it can take a connection. */

@@ -102,7 +102,7 @@ export async function runWorker(): Promise<void> {
     } finally {
       for (const fd of [...fds, m.fd]) {
         try {
-          fs.closeSync(fd);
+          unixSockets.close(fd);
         } catch {
           /* already closed */
         }

@@ -1,6 +1,5 @@
 // Typed wrappers over the raw bpf() syscall, one per command we use. Each returns plain values or
 // fds (numbers the caller owns and must close) and throws BpfError. Nothing here keeps state.
-import * as fs from "node:fs";
 import { native } from "../native";
 import { Attr, Info, type Layout, type Values, cstr, encode, readName, readTag, readU32, readU64 } from "./attr";
 import { Cmd, type CmdName, MprogFlag } from "./constants";
@@ -22,7 +21,7 @@ function call<L extends Layout>(cmd: CmdName, l: L, values: Values<L>, what: str
 export function closeFd(fd: number | undefined): void {
   if (fd === undefined || fd < 0) return;
   try {
-    fs.closeSync(fd);
+    native().close(fd);
   } catch {
     /* already closed */
   }

@@ -54,7 +54,7 @@ function fdTransport(fd: number): Transport {
         }),
       ),
     recv: (buf) => native().netlinkRecv(fd, buf),
-    close: () => fs.closeSync(fd),
+    close: () => native().close(fd),
   };
 }
 

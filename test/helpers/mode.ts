@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { StatusInfo } from "../../cli/daemon/control";
+import { controlPath, type StatusInfo } from "../../cli/daemon/control";
 
 export type Mode = "resident" | "fallback";
 export const MODE: Mode = process.env.TSCNI_TEST_MODE === "fallback" ? "fallback" : "resident";
@@ -67,6 +67,7 @@ export function stopDaemon(nsPath: string): void {
   // A daemon that was killed leaves its socket: a namespace made later may get the same inode.
   if (spawnSync("flock", ["-n", lock, "true"]).status === 0) {
     fs.rmSync(sock, { force: true });
+    fs.rmSync(controlPath(sock), { force: true });
     fs.rmSync(lock, { force: true });
   }
 }
