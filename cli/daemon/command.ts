@@ -16,6 +16,9 @@ export interface DaemonArgs {
   maxRequestBytes?: number | undefined;
   /** run: how long past its own deadline a request may run before the daemon answers for it. */
   deadlineGraceMs?: number | undefined;
+  /** run: request worker threads kept warm, and the most there may be. */
+  minWorkers?: number | undefined;
+  maxWorkers?: number | undefined;
   /** status: print the daemon's answer as JSON. */
   json?: boolean;
   /** stop: end requests in flight at once instead of waiting for them. */
@@ -89,14 +92,19 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
   // libuv's thread pool is shared by every worker thread of the process, and a DEL writes its veth
   // deletion (tens of ms in the kernel) from it: at the default of 4, no more than 4 DELs of a
   // burst could wait on the kernel at once. Read when the pool first starts, after this line.
-  process.env.UV_THREADPOOL_SIZE ??= String(DEFAULT_POLICY.maxWorkers);
+  const policy = { minWorkers: a.minWorkers ?? DEFAULT_POLICY.minWorkers, maxWorkers: a.maxWorkers ?? DEFAULT_POLICY.maxWorkers };
+  if (!(policy.minWorkers >= 1 && policy.maxWorkers >= policy.minWorkers && policy.maxWorkers <= 256)) {
+    process.stderr.write(`tscni daemon: need 1 <= --min-workers <= --max-workers <= 256\n`);
+    return 2;
+  }
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, policy.maxWorkers));
   const idleExitMs = (a.idleExit || (a.spawned ? SPAWNED_IDLE_EXIT_S : 0)) * 1000;
   // A daemon that outlives a request's failure is the point: log to stderr (journald / kubectl logs).
   const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const code = await serve({
     socket, digest: BUILD_DIGEST, idleExitMs, spawned: a.spawned, ...(a.lockFd !== undefined ? { lockFd: a.lockFd } : {}),
     ...(a.readDeadlineMs ? { readDeadlineMs: a.readDeadlineMs } : {}), ...(a.maxRequestBytes ? { maxRequestBytes: a.maxRequestBytes } : {}),
-    ...(a.deadlineGraceMs ? { graceMs: a.deadlineGraceMs } : {}), netnsCheckMs: (a.netnsCheck ?? NETNS_CHECK_S) * 1000, netnsUsed: (ino) => netnsUsers(ino, process.pid), log,
+    ...(a.deadlineGraceMs ? { graceMs: a.deadlineGraceMs } : {}), policy, netnsCheckMs: (a.netnsCheck ?? NETNS_CHECK_S) * 1000, netnsUsed: (ino) => netnsUsers(ino, process.pid), log,
   }, async () => {
     await control(socket, { op: "stop", force: false }, STOP_GRACE_MS + 5_000).catch(() => undefined);
   });
