@@ -15,6 +15,11 @@ const LOCK_UN = 8;
 /** How often a waiting call looks at its deadline and its caller. */
 const SLICE_MS = 100;
 
+/** Take an exclusive lock on `fd` if it is free this instant; false when someone holds it. */
+export function tryLock(fd: number): boolean {
+  return native().flockTimed(fd, LOCK_EX, 0);
+}
+
 /** Wait for an exclusive lock on `fd`, bounded by the current call; `label` names it in the error. */
 export function lockBounded(fd: number, label: string): void {
   const t0 = Date.now();

@@ -10,7 +10,21 @@ export const CLONE_NEWNET = 0x40000000;
 
 /** The calling thread's current network namespace (main thread: the process's). */
 export function currentNetnsPath(): string {
-  return `/proc/self/task/${native().gettid()}/ns/net`;
+  return threadNsPath("net");
+}
+
+/** The calling thread's namespace of `kind` (each thread has its own: setns moves one thread). */
+export function threadNsPath(kind: "net" | "mnt"): string {
+  return `/proc/self/task/${native().gettid()}/ns/${kind}`;
+}
+
+/**
+ * Move the calling thread into the network namespace behind `fd` and leave it there. Nothing on
+ * the CNI path does this (withNetns always switches back): the daemon's fault injection uses it to
+ * show that a worker left elsewhere is replaced.
+ */
+export function strandInNetns(fd: number): void {
+  native().setns(fd, CLONE_NEWNET);
 }
 
 // The resident daemon (cli/daemon) receives CNI_NETNS as an open fd from the caller, whose mount

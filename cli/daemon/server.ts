@@ -11,8 +11,7 @@ import { CniError, Code } from "../../core/errors";
 import { STDIN_LIMIT } from "../../core/limits";
 import { printJson } from "../../core/skel";
 import { inInitialMountNamespace } from "../../kernel/bpf/pin";
-import { lockBounded } from "../../kernel/flock";
-import { native } from "../../kernel/native";
+import { lockBounded, tryLock } from "../../kernel/flock";
 import { openPrivateFile, RUN_DIR, runDir } from "../../kernel/rundir";
 import { type SocketOps, unixSockets } from "../../kernel/unix-socket";
 import { type Counts, type InFlight, type StatusInfo, controlPath, serveControl } from "./control";
@@ -54,8 +53,6 @@ const REPLY_TIMEOUT_MS = 5_000;
 const DEFAULT_GRACE_MS = 5_000;
 /** How long `stop` (and SIGTERM) wait for requests in flight before ending them. */
 export const STOP_GRACE_MS = 10_000;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 
 /** The socket of the daemon serving this network namespace (what the shim computes). */
 export function defaultSocketPath(): string {
@@ -91,9 +88,7 @@ function privateDir(dir: string): void {
 async function takeLock(o: DaemonOptions, stopOther: () => Promise<void>): Promise<number> {
   if (o.lockFd !== undefined) return o.lockFd;
   const fd = openPrivateFile(`${o.socket}.lock`);
-  try {
-    native().flock(fd, LOCK_EX | LOCK_NB);
-  } catch {
+  if (!tryLock(fd)) {
     // Another daemon (likely one a shim spawned) serves this socket: we are the configured one.
     await stopOther();
     lockBounded(fd, `${o.socket}.lock`);

@@ -7,8 +7,7 @@ import * as fs from "node:fs";
 import { enableInProcessDelegation } from "../../core/delegate";
 import { childEnv } from "../../core/request";
 import { dispatch } from "../../core/skel";
-import { native } from "../../kernel/native";
-import { CLONE_NEWNET, withNetnsAlias } from "../../kernel/netns";
+import { strandInNetns, threadNsPath, withNetnsAlias } from "../../kernel/netns";
 import { unixSockets } from "../../kernel/unix-socket";
 import { isPluginName, loadPlugin, PLUGIN_NAMES } from "../registry";
 import { isThisBuild } from "../self";
@@ -31,7 +30,7 @@ const spin = (req: Request) => {
   if (FAULT === "spin" && req.env.CNI_CONTAINERID === "spin") for (;;);
 };
 const leave = (req: Request, nsFd: number | undefined) => {
-  if (FAULT === "leave-netns" && req.env.CNI_CONTAINERID === "leave" && nsFd !== undefined) native().setns(nsFd, CLONE_NEWNET);
+  if (FAULT === "leave-netns" && req.env.CNI_CONTAINERID === "leave" && nsFd !== undefined) strandInNetns(nsFd);
 };
 
 const inoOf = (p: string) => {
@@ -41,7 +40,7 @@ const inoOf = (p: string) => {
     return undefined;
   }
 };
-const threadNsIno = (ns: "net" | "mnt") => inoOf(`/proc/self/task/${native().gettid()}/ns/${ns}`);
+const threadNsIno = (ns: "net" | "mnt") => inoOf(threadNsPath(ns));
 
 /** One request, run as a plugin process would run it, with the request's environment (minus NODE_*). */
 async function runRequest(req: Request, nsFd: number | undefined, deadline: number, cancelled: () => boolean): Promise<Outcome> {
