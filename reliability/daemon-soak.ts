@@ -53,11 +53,14 @@ function daemonPid(): number {
 
 const sample = (pid: number) => {
   const sock = `/run/tscni/tscni-${fs.statSync(`/var/run/netns/${node}`).ino}.sock`;
-  const st = spawnSync(DIST, ["daemon", "status", "--socket", sock], { encoding: "utf8" }).stdout;
+  const st = JSON.parse(spawnSync(DIST, ["daemon", "status", "--json", "--socket", sock], { encoding: "utf8" }).stdout);
+  const w = st.workers;
   return {
     fds: fs.readdirSync(`/proc/${pid}/fd`).length,
     rssMiB: Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024,
-    heapMiB: Number(/heap ([\d.]+) MiB/.exec(st)?.[1] ?? NaN),
+    heapMiB: st.heapUsedBytes / 1048576,
+    workersHeapMiB: st.workersHeapUsedBytes / 1048576,
+    workers: w.busy + w.idle + w.starting,
   };
 };
 
@@ -72,12 +75,12 @@ for (let i = 0; i < 100; i++) {
 }
 const pid = daemonPid();
 console.log(`daemon pid ${pid}; ${PAIRS} ADD/DEL pairs of bridge + host-local, ebpf-bandwidth on every 10th`);
-console.log("| pairs | seconds | open fds | RSS MiB | V8 heap used MiB |");
-console.log("|---:|---:|---:|---:|---:|");
+console.log("| pairs | seconds | open fds | RSS MiB | main V8 heap MiB | workers | workers' V8 heaps MiB |");
+console.log("|---:|---:|---:|---:|---:|---:|---:|");
 const started = Date.now();
 const row = (n: number) => {
   const s = sample(pid);
-  console.log(`| ${n} | ${((Date.now() - started) / 1000).toFixed(0)} | ${s.fds} | ${s.rssMiB.toFixed(1)} | ${s.heapMiB.toFixed(1)} |`);
+  console.log(`| ${n} | ${((Date.now() - started) / 1000).toFixed(0)} | ${s.fds} | ${s.rssMiB.toFixed(1)} | ${s.heapMiB.toFixed(1)} | ${s.workers} | ${s.workersHeapMiB.toFixed(1)} |`);
 };
 row(0);
 for (let i = 1; i <= PAIRS; i++) {
