@@ -1,4 +1,4 @@
-// Entry point of the single executable. Called as bridge / host-local / ebpf-bandwidth it is that
+// Entry point of the single executable. Called as bridge / host-local / ebpf-bandwidth / loopback it is that
 // CNI plugin (multi-call, like busybox); called by any other name it is the human-facing tool.
 // The plugin path stays lean: no yargs, only the modules the called plugin needs.
 import * as fs from "node:fs";

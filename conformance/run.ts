@@ -20,7 +20,7 @@ export function ourPluginDir(bin = DIST_BIN): string {
   if (!fs.existsSync(bin)) throw new Error(`${bin} not built: run npm run build`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cni-conf-ours-"));
   process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-  for (const name of ["bridge", "host-local", "ebpf-bandwidth"]) fs.linkSync(bin, path.join(dir, name));
+  for (const name of ["bridge", "host-local", "ebpf-bandwidth", "loopback"]) fs.linkSync(bin, path.join(dir, name));
   return dir;
 }
 

@@ -1,7 +1,7 @@
 // The network configuration on stdin: decoded, validated and turned into the typed NetConf every
 // plugin receives. Keys match case-insensitively (Go semantics, see json.ts).
 import { CniError, Code, configError } from "./errors";
-import { field, isObject, optObject, optString, type JsonObject } from "./json";
+import { field, isObject, optObject, optString, type JsonObject, typeName } from "./json";
 import type { Attachment, Command, NetConf } from "./plugin";
 import { parseResult } from "./result/convert";
 import { atLeast, isSupported, parseVersion, SUPPORTED_VERSIONS } from "./version";
@@ -69,18 +69,31 @@ export function parseNetConf(stdin: Buffer, command: Exclude<Command, "VERSION">
       throw new CniError(Code.DecodingFailure, "failed to parse prevResult", e instanceof CniError ? e.details : String(e));
     }
   }
-  if (command === "GC") conf.validAttachments = parseAttachments(raw);
   return conf;
 }
 
-/** GC's list of attachments to keep: `cni.dev/valid-attachments`, or older libcni's `cni.dev/attachments`. */
-function parseAttachments(raw: JsonObject): Attachment[] {
-  const list = field(raw, "cni.dev/valid-attachments") ?? field(raw, "cni.dev/attachments") ?? [];
-  if (!Array.isArray(list)) throw configError(`invalid "cni.dev/valid-attachments"`, "must be an array");
+/** The keys GC's list may come under: the spec's current name first, then the 1.1.0 text's (older libcni). */
+export const GC_LIST_KEYS = ["cni.dev/valid-attachments", "cni.dev/attachments"] as const;
+
+/**
+ * The one GC policy (every plugin, through the dispatcher): the attachments a GC must keep, from
+ * `cni.dev/valid-attachments` or else `cni.dev/attachments`. A GC without the list, or with a
+ * malformed one (not an array; an entry that is not an object with non-empty string `containerID`
+ * and `ifname`), is refused with code 7 before any plugin code runs: read as "nothing is valid",
+ * it would strip every live attachment on the node of its state.
+ */
+export function parseValidAttachments(raw: JsonObject): Attachment[] {
+  const key = GC_LIST_KEYS.find((k) => field(raw, k) !== undefined);
+  if (!key) throw configError(`missing "${GC_LIST_KEYS[0]}"`, `GC needs the list of attachments to keep (or "${GC_LIST_KEYS[1]}"); without it nothing is removed`);
+  const list = field(raw, key);
+  if (!Array.isArray(list)) throw configError(`invalid "${key}"`, `must be an array, got ${typeName(list)}`);
   return list.map((a, i) => {
-    if (!isObject(a)) throw configError(`invalid "cni.dev/valid-attachments[${i}]"`, "must be an object");
-    const containerID = optString(a, "containerID", `cni.dev/valid-attachments[${i}].containerID`) ?? "";
-    const ifname = optString(a, "ifname", `cni.dev/valid-attachments[${i}].ifname`) ?? "";
-    return { containerID, ifname };
+    if (!isObject(a)) throw configError(`invalid "${key}[${i}]"`, `must be an object, got ${typeName(a)}`);
+    const str = (name: string) => {
+      const v = optString(a, name, `${key}[${i}].${name}`);
+      if (!v) throw configError(`invalid "${key}[${i}].${name}"`, v === undefined ? "missing" : "must not be empty");
+      return v;
+    };
+    return { containerID: str("containerID"), ifname: str("ifname") };
   });
 }

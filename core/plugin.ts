@@ -5,9 +5,15 @@ import type { Result } from "./result/types";
 
 export type Command = "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" | "VERSION";
 
+/** One attachment as the spec names it (CNI_CONTAINERID, CNI_IFNAME); GC's list is made of these. */
 export interface Attachment {
   containerID: string;
   ifname: string;
+}
+
+/** An attachment of one network: the key every per-attachment name of ours is derived from. */
+export interface AttachmentKey extends Attachment {
+  network: string;
 }
 
 /** The fields every network configuration shares (spec section "Network configuration"). */
@@ -25,8 +31,6 @@ export interface NetConf {
   runtimeConfig: JsonObject;
   /** `args.cni` (conventions: ips, mac, …); empty object when absent. */
   argsCni: JsonObject;
-  /** GC only: `cni.dev/valid-attachments` (or the older `cni.dev/attachments`). */
-  validAttachments?: Attachment[];
 }
 
 export interface CmdArgs {
@@ -43,14 +47,24 @@ export interface CmdArgs {
   env: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * GC's input: the runtime's list of attachments to keep, always present and well formed (the
+ * dispatcher refuses a GC without it with code 7: config.ts parseValidAttachments). GC never
+ * removes state of an attachment in it.
+ */
+export interface GcArgs extends CmdArgs {
+  command: "GC";
+  validAttachments: readonly Attachment[];
+}
+
 export interface Plugin {
-  /** The name it is installed and called by: "bridge", "host-local", "ebpf-bandwidth". */
+  /** The name it is installed and called by: "bridge", "host-local", "ebpf-bandwidth", "loopback". */
   name: string;
   /** Spec versions accepted in config; VERSION reports them. */
   supportedVersions: readonly string[];
   add(args: CmdArgs): Promise<Result>;
   del(args: CmdArgs): Promise<void>;
   check(args: CmdArgs): Promise<void>;
-  gc(args: CmdArgs): Promise<void>;
+  gc(args: GcArgs): Promise<void>;
   status(args: CmdArgs): Promise<void>;
 }

@@ -1,7 +1,7 @@
 // The dispatcher: environment + stdin in, result or error JSON out, exit code returned. It runs
 // without processes (tests call it directly) and is the only place that prints to the runtime.
 import { parseCniArgs } from "./args";
-import { decodeJson, parseNetConf } from "./config";
+import { decodeJson, parseNetConf, parseValidAttachments } from "./config";
 import { asCniError } from "./errors";
 import { readCommand, readEnv } from "./env";
 import { optString } from "./json";
@@ -59,6 +59,8 @@ async function run(plugin: Plugin, io: Io): Promise<number> {
     const env = readEnv(io.env);
     errVersion = versionForErrors(io.stdin) ?? errVersion;
     const conf = parseNetConf(io.stdin, command as CmdArgs["command"], plugin.supportedVersions);
+    // GC's list, checked before any plugin code runs: a GC without it is refused (code 7).
+    const validAttachments = command === "GC" ? parseValidAttachments(conf.raw) : undefined;
     setLogFile(optString(conf.raw, "debugLog"));
     const parsed = parseCniArgs(env.args);
     const args: CmdArgs = {
@@ -87,7 +89,7 @@ async function run(plugin: Plugin, io: Io): Promise<number> {
         await plugin.check(args);
         break;
       case "GC":
-        await plugin.gc(args);
+        await plugin.gc({ ...args, command: "GC", validAttachments: validAttachments! });
         break;
       case "STATUS":
         await plugin.status(args);

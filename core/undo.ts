@@ -160,6 +160,11 @@ export class Teardown {
     else this.failures.push(err);
   }
 
+  /** No part has failed so far. */
+  get ok(): boolean {
+    return this.failures.length === 0;
+  }
+
   /** Throw when a part failed: the first failure, with every other one in its details. */
   finish(): void {
     const [first, ...rest] = this.failures;

@@ -32,15 +32,17 @@ export function strandInNetns(fd: number): void {
 // opens that fd instead. Requests run one at a time, so one alias at a time suffices.
 let alias: { path: string; fdPath: string } | undefined;
 
-/** Run `fn` with `nsPath` opening the descriptor `fd` (of this process) instead; undone afterwards. */
-export async function withNetnsAlias<T>(nsPath: string, fd: number, fn: () => Promise<T>): Promise<T> {
-  if (alias) throw new Error("withNetnsAlias: requests must not overlap");
-  alias = { path: nsPath, fdPath: `/proc/self/fd/${fd}` };
-  try {
-    return await fn();
-  } finally {
-    alias = undefined;
-  }
+/**
+ * From now on `nsPath` opens the descriptor `fd` (of this process) instead, until the function
+ * returned is called (synchronous, as all of kernel/: the caller awaits its request in between).
+ */
+export function aliasNetns(nsPath: string, fd: number): () => void {
+  if (alias) throw new Error("aliasNetns: requests must not overlap");
+  const mine = { path: nsPath, fdPath: `/proc/self/fd/${fd}` };
+  alias = mine;
+  return () => {
+    if (alias === mine) alias = undefined;
+  };
 }
 
 /** What opening `nsPath` opens: the aliased fd during a daemon request, else the path itself. */

@@ -2,7 +2,8 @@
 // daemon's logic — read a request within a deadline and a size limit, check the peer, ack, reply —
 // is tested against a fake without root or sockets. The real one is the addon's thin wrappers:
 // Node's net module offers neither SO_PEERCRED nor descriptors passed with SCM_RIGHTS.
-import { native } from "./native";
+import type { Worker } from "node:worker_threads";
+import { native, nativeAddonPath } from "./native";
 
 export interface PeerCred {
   pid: number;
@@ -49,3 +50,38 @@ export const unixSockets: SocketOps = {
   peerGone: (fd) => native().peerGone(fd),
   close: (fd) => native().close(fd),
 };
+
+// The daemon's acceptor thread: waits in accept() on the listening socket and passes each
+// connection's descriptor to the main thread (descriptors are per process: any thread may use the
+// number). A few lines of its own rather than the bundle, loading the same addon file directly.
+const ACCEPTOR = `
+const { parentPort, workerData: d } = require("node:worker_threads");
+const addon = { exports: {} };
+process.dlopen(addon, d.addon);
+const stop = new Int32Array(d.stop);
+while (Atomics.load(stop, 0) === 0) {
+  let fd;
+  try {
+    fd = addon.exports.unixAccept(d.fd, 250);
+  } catch (e) {
+    if (Atomics.load(stop, 0) === 0) parentPort.postMessage({ error: e.message });
+    break;
+  }
+  if (fd >= 0) parentPort.postMessage({ fd });
+}
+`;
+
+export interface Acceptor {
+  worker: Worker;
+  /** Stop accepting: the thread ends within a quarter of a second. */
+  stop(): void;
+}
+
+export function startAcceptor(listenFd: number, onConnection: (fd: number) => void, onError: (msg: string) => void): Acceptor {
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const { Worker } = process.getBuiltinModule("node:worker_threads");
+  const worker = new Worker(ACCEPTOR, { eval: true, workerData: { fd: listenFd, addon: nativeAddonPath(), stop: stop.buffer } });
+  worker.on("message", (m: { fd?: number; error?: string }) => (m.fd !== undefined ? onConnection(m.fd) : onError(m.error ?? "")));
+  worker.on("error", (e) => onError(e.message));
+  return { worker, stop: () => Atomics.store(stop, 0, 1) };
+}

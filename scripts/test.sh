@@ -28,7 +28,7 @@ if (($# == 0)); then
   # The suites that exec our plugins (bpf-*, netlink-*, kernel-* and unit tests do not).
   run fallback TSCNI_TEST_MODE=fallback -- test/integration/bridge test/integration/host-local test/integration/ebpf-bandwidth \
     test/integration/names test/integration/libcni test/integration/podman test/integration/executable test/integration/cri \
-    test/integration/loopback test/integration/isolation conformance/
+    test/integration/loopback test/integration/isolation test/integration/gc-table conformance/
 fi
 
 node -e '

@@ -48,7 +48,7 @@ export function formatStatus(st: StatusInfo, buildDigest: string, now: number): 
       `${st.spawned ? ", spawned on demand" : ""}${st.stopping ? ", STOPPING" : ""}`,
     `  requests: ${c.served} served (${c.failed} failed, ${c.timedOut} timed out), ${c.cancelled} cancelled by their caller, ${c.refused} refused, ${c.abandoned} abandoned`,
     `  workers: ${w.busy} busy, ${w.idle} idle, ${w.starting} starting; ${w.queued} connections waiting`,
-    `  memory: rss ${mib(st.rssBytes)} MiB, heap ${mib(st.heapUsedBytes)} MiB`,
+    `  memory: rss ${mib(st.rssBytes)} MiB, heap ${mib(st.heapUsedBytes)} MiB, workers' heaps ${mib(st.workersHeapUsedBytes)} MiB`,
   ];
   if (st.inFlight.length === 0) lines.push("  in flight: none");
   else {

@@ -36,7 +36,9 @@ export interface StatusInfo {
   inFlight: InFlight[];
   counts: Counts;
   rssBytes: number;
+  /** The main thread's V8 heap in use, and the request workers' (as of their last request). */
   heapUsedBytes: number;
+  workersHeapUsedBytes: number;
 }
 
 export type ControlRequest = { op: "status" } | { op: "stop"; force: boolean; graceMs?: number };

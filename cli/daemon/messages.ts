@@ -12,8 +12,8 @@ export type WorkerMessage =
   | { t: "ready" }
   /** The connection's request was acked and runs now. */
   | { t: "accepted"; info: RequestInfo }
-  /** The connection is finished and closed. */
-  | { t: "done"; result: SessionResult }
+  /** The connection is finished and closed; the worker's V8 heap in use, for `status`. */
+  | { t: "done"; result: SessionResult; heapUsed: number }
   /** A line for the daemon's log. */
   | { t: "log"; line: string }
   /** The worker must not serve again (it is about to exit). */

@@ -13,14 +13,14 @@ import { printJson } from "../../core/skel";
 import { inInitialMountNamespace } from "../../kernel/bpf/pin";
 import { lockBounded, tryLock } from "../../kernel/flock";
 import { openPrivateFile, RUN_DIR, runDir } from "../../kernel/rundir";
-import { type SocketOps, unixSockets } from "../../kernel/unix-socket";
+import { type Acceptor, type SocketOps, startAcceptor, unixSockets } from "../../kernel/unix-socket";
 import { type Counts, type InFlight, type StatusInfo, controlPath, serveControl } from "./control";
 import type { WorkerData, WorkerMessage } from "./messages";
 import { DEFAULT_POLICY, Pool, type PoolPolicy } from "./pool";
 import { Ack, DIGEST_LEN, encodeAck, encodeReply } from "./protocol";
 import type { RequestInfo, SessionResult } from "./session";
 import { IDLE, abandon, newSlot, stateOf } from "./slot";
-import { type Acceptor, startAcceptor, startRequestWorker } from "./threads";
+import { startRequestWorker } from "./threads";
 
 export interface DaemonOptions {
   socket: string;
@@ -103,6 +103,8 @@ interface Running {
   conn?: number;
   request?: RequestInfo & { startedMs: number };
   backstop?: NodeJS.Timeout;
+  /** Its V8 heap in use after its last request. */
+  heapUsed?: number;
 }
 
 /** The error the daemon itself sends for a request it answers for (deadline far past, or a forced stop). */
@@ -198,6 +200,7 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
         w.request = undefined;
         w.conn = undefined;
         tally(m.result);
+        w.heapUsed = m.heapUsed;
         if (m.result === "other-build" && o.spawned) {
           log("a shim of another build called: exiting so that the next call starts the right daemon");
           beginStop(0);
@@ -258,6 +261,7 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
     return {
       pid: process.pid, digest: o.digest, socket: o.socket, startedMs: started, spawned: o.spawned, stopping: !!stopping,
       workers: pool.stats(), inFlight: inFlight(), counts: { ...counts }, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed,
+      workersHeapUsedBytes: [...workers.values()].reduce((sum, w) => sum + (w.heapUsed ?? 0), 0),
     };
   };
 

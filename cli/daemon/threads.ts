@@ -2,11 +2,10 @@
 // and hands out work), so two kinds of worker_threads do what blocks:
 //   acceptor        waits in accept() on the listening socket and passes each connection's
 //                   descriptor to the main thread (descriptors are per process: any thread may
-//                   use the number). A few lines of its own, with the addon loaded directly.
+//                   use the number): kernel/unix-socket.ts startAcceptor.
 //   request worker  the whole bundle, loaded as in the executable (in the SEA, by the same boot
 //                   loader, with the trained code cache), running cli/daemon/worker.ts.
 import type { Worker } from "node:worker_threads";
-import { nativeAddonPath } from "../../kernel/native";
 import { seaAsset } from "../../kernel/sea";
 import type { WorkerData } from "./messages";
 
@@ -38,35 +37,4 @@ const WORKER_HEAP = { maxOldGenerationSizeMb: 256 };
 export function startRequestWorker(data: WorkerData): Worker {
   source ??= bundleSource();
   return new (workerThreads().Worker)(source, { eval: true, workerData: data, resourceLimits: WORKER_HEAP });
-}
-
-const ACCEPTOR = `
-const { parentPort, workerData: d } = require("node:worker_threads");
-const addon = { exports: {} };
-process.dlopen(addon, d.addon);
-const stop = new Int32Array(d.stop);
-while (Atomics.load(stop, 0) === 0) {
-  let fd;
-  try {
-    fd = addon.exports.unixAccept(d.fd, 250);
-  } catch (e) {
-    if (Atomics.load(stop, 0) === 0) parentPort.postMessage({ error: e.message });
-    break;
-  }
-  if (fd >= 0) parentPort.postMessage({ fd });
-}
-`;
-
-export interface Acceptor {
-  worker: Worker;
-  /** Stop accepting: the thread ends within a quarter of a second. */
-  stop(): void;
-}
-
-export function startAcceptor(listenFd: number, onConnection: (fd: number) => void, onError: (msg: string) => void): Acceptor {
-  const stop = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new (workerThreads().Worker)(ACCEPTOR, { eval: true, workerData: { fd: listenFd, addon: nativeAddonPath(), stop: stop.buffer } });
-  worker.on("message", (m: { fd?: number; error?: string }) => (m.fd !== undefined ? onConnection(m.fd) : onError(m.error ?? "")));
-  worker.on("error", (e) => onError(e.message));
-  return { worker, stop: () => Atomics.store(stop, 0, 1) };
 }

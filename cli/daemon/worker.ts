@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { enableInProcessDelegation } from "../../core/delegate";
 import { childEnv } from "../../core/request";
 import { dispatch } from "../../core/skel";
-import { strandInNetns, threadNsPath, withNetnsAlias } from "../../kernel/netns";
+import { aliasNetns, strandInNetns, threadNsPath } from "../../kernel/netns";
 import { unixSockets } from "../../kernel/unix-socket";
 import { isPluginName, loadPlugin, PLUGIN_NAMES } from "../registry";
 import { isThisBuild } from "../self";
@@ -54,11 +54,20 @@ async function runRequest(req: Request, nsFd: number | undefined, deadline: numb
   let stderr = "";
   const go = () => dispatch(plugin, { env, stdin: req.stdin, stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), deadline, cancelled });
   const netns = req.env.CNI_NETNS;
-  const exit = netns && nsFd !== undefined ? await withNetnsAlias(netns, nsFd, go) : await go();
+  const unalias = netns && nsFd !== undefined ? aliasNetns(netns, nsFd) : undefined;
+  let exit: Awaited<ReturnType<typeof go>>;
+  try {
+    exit = await go();
+  } finally {
+    unalias?.();
+  }
   leave(req, nsFd);
   fault("before-reply");
   return { exit, stdout, stderr };
 }
+
+/** This thread's V8 heap in use (process.memoryUsage() would report the process's RSS too, and cost more). */
+const heapUsed = () => process.getBuiltinModule("node:v8").getHeapStatistics().used_heap_size;
 
 export async function runWorker(): Promise<void> {
   const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
@@ -110,11 +119,11 @@ export async function runWorker(): Promise<void> {
     setState(slot, IDLE);
     // A request must never leave this thread elsewhere: every later request would run there.
     if (threadNsIno("net") !== data.ownNetIno || threadNsIno("mnt") !== data.ownMntIno) {
-      post({ t: "done", result });
+      post({ t: "done", result, heapUsed: heapUsed() });
       post({ t: "fatal", why: "a request left the worker outside the daemon's namespaces" });
       process.exit(70); // this worker only; the main thread starts another
     }
-    post({ t: "done", result });
+    post({ t: "done", result, heapUsed: heapUsed() });
   });
   post({ t: "ready" });
 }

@@ -2,7 +2,7 @@
 // order and the duplicate rule are the reference's (allocator.go), so both plugins pick the same
 // address from the same store.
 import { CniError, Code } from "../../core/errors";
-import { formatIP, parseIP, type IP } from "./ip";
+import { formatIP, parseIP, type IP } from "../../core/ip";
 import { isExcluded, usableCount, type Range } from "./range";
 import { iterate, rangeFor, rangeSetString, type RangeSet } from "./range-set";
 import { ownerOf, type Store } from "./store";

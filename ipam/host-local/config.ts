@@ -6,7 +6,7 @@ import { field, isObject, optArray, optInt, optString, typeName, type JsonObject
 import type { CmdArgs, NetConf } from "../../core/plugin";
 import type { Route } from "../../core/result/types";
 import { atLeast } from "../../core/version";
-import { formatIP, parseCIDR, parseIP, parseIPOrCIDR, type IP } from "./ip";
+import { formatIP, parseIP, parseIPNet, parseIPOrCIDR, type IP } from "../../core/ip";
 import { isExcluded, parseRange } from "./range";
 import { rangeFor, rangeSetString, setsOverlap, validateRangeSet, type RangeSet } from "./range-set";
 import { checkNetworkName } from "./side-files";
@@ -132,7 +132,7 @@ function parseRoutes(ipam: JsonObject): Route[] {
     if (!isObject(r)) throw configError(`invalid "${p}"`, `must be an object, got ${typeName(r)}`);
     const dstText = optString(r, "dst", `${p}.dst`);
     if (!dstText) throw configError(`missing "${p}.dst"`, "a route needs a destination");
-    const dst = parseCIDR(dstText);
+    const dst = parseIPNet(dstText);
     if (!dst) throw configError(`invalid "${p}.dst"`, `"${dstText}" is not a CIDR`);
     // Go prints the route as parsed: the address as written (host bits kept), canonical form.
     const route: Route = { dst: `${formatIP(dst.ip)}/${dst.prefix}` };

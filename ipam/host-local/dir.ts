@@ -106,3 +106,24 @@ export function readBuffer(p: string): Buffer | undefined {
 }
 
 export const readText = (p: string): string | undefined => readBuffer(p)?.toString("utf8");
+
+/**
+ * The text of the regular file `p`, for DEL, GC and CHECK: undefined only when there definitely is
+ * no such file (ENOENT), or it is not a regular file (a symlink, refused by O_NOFOLLOW with ELOOP;
+ * a socket, ENXIO; a FIFO, directory or device). Any other failure (EACCES, EIO, …) is thrown: a
+ * reservation we could not read is not a reservation that is not there.
+ */
+export function readTextStrict(p: string): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    if (errno(e) === "ENOENT" || errno(e) === "ELOOP" || errno(e) === "ENXIO") return undefined;
+    throw e;
+  }
+  try {
+    return fs.fstatSync(fd).isFile() ? fs.readFileSync(fd, "utf8") : undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

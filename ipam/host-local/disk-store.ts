@@ -37,8 +37,8 @@ import { CniError, Code } from "../../core/errors";
 import type { FileLock } from "../../kernel/flock";
 import { CacheFile, dropCaches, stampOf } from "./cache-file";
 import { Index } from "./cache-index";
-import { Dir, errno, isSpaceError, readText, storeError, unlinkQuiet, withRoom, writeAll, writeNew } from "./dir";
-import { parseIP } from "./ip";
+import { Dir, errno, isSpaceError, readText, readTextStrict, storeError, unlinkQuiet, withRoom, writeAll, writeNew } from "./dir";
+import { parseIP } from "../../core/ip";
 import { CACHE_DIR, checkNetworkName, NAME_MAX, TMP } from "./side-files";
 import { lockStore } from "./store-lock";
 import { ownerOf, type Store } from "./store";
@@ -78,6 +78,12 @@ export class DiskStore implements Store {
     private readonly index: Index,
     /** The cache body the index was loaded from; undefined after a rescan. */
     private readonly base: string | undefined,
+    /**
+     * Files named like addresses that the scan could not read (address → error): not in the index,
+     * never removed, reported by DEL and GC (they cannot tell whose they are). While there are
+     * any, no cache is kept, so every call scans and sees them.
+     */
+    readonly unreadable: ReadonlyMap<string, string> = new Map(),
   ) {
     this.fromCache = base !== undefined;
     this.dirty = !this.fromCache;
@@ -92,7 +98,7 @@ export class DiskStore implements Store {
     // No directory can have such a name, so nothing can be stored under it (DEL succeeds).
     if (!opts.create && Buffer.byteLength(network) > NAME_MAX) return undefined;
     const dir = networkDir(dataDir, network);
-    if (!opts.create && !fs.existsSync(dir)) return undefined;
+    if (!opts.create && !exists(dir)) return undefined;
     const cacheDir = path.join(path.dirname(dir), CACHE_DIR);
     // Before the lock, only cache files can be given back when the file system is full (safe unlocked).
     const roomy = <T>(fn: () => T) => withRoom(fn, () => dropCaches(cacheDir));
@@ -105,7 +111,9 @@ export class DiskStore implements Store {
       cache = new CacheFile(cacheDir, network);
       const body = cache.load(stampOf(fs.fstatSync(net.fd, { bigint: true })));
       const index = body === undefined ? undefined : Index.parse(body);
-      return index ? new DiskStore(net, lock, cache, index, body) : new DiskStore(net, lock, cache, scan(net), undefined);
+      if (index) return new DiskStore(net, lock, cache, index, body);
+      const scanned = scan(net);
+      return new DiskStore(net, lock, cache, scanned.index, undefined, scanned.unreadable);
     } catch (e) {
       cache?.close();
       lock?.release();
@@ -121,7 +129,7 @@ export class DiskStore implements Store {
     this.dirty = true;
     if (existing !== undefined) this.removeIfBlank(name);
     if (!this.createExclusive(name, ownerOf(id, ifname))) {
-      this.reread(ip); // taken meanwhile (or not a regular file, which the index leaves out, as scan does)
+      this.refresh(ip); // taken meanwhile (or not a regular file, which the index leaves out, as scan does)
       return false;
     }
     this.index.set(ip, ownerOf(id, ifname));
@@ -151,11 +159,33 @@ export class DiskStore implements Store {
     return c === undefined || c === "" ? undefined : c;
   }
 
+  /** Store.reread: a file that cannot be read is an error (host-local store, code 5), never "free". */
   reread(ip: string): string | undefined {
-    const c = readText(this.net.at(checkedName(ip)));
+    let c: string | undefined;
+    try {
+      c = readTextStrict(this.net.at(checkedName(ip)));
+    } catch (e) {
+      throw storeError(`cannot read reservation ${this.net.show(ip)}`, e);
+    }
+    return this.note(ip, c);
+  }
+
+  /** ADD's look after losing a race: an unreadable file is simply not free (the allocator moves on). */
+  private refresh(ip: string): void {
+    this.note(ip, readText(this.net.at(checkedName(ip))));
+  }
+
+  private note(ip: string, c: string | undefined): string | undefined {
     if (c === undefined) this.index.drop(ip);
     else this.index.set(ip, c.trim());
     return c === undefined || c.trim() === "" ? undefined : c;
+  }
+
+  /** DEL and GC: the files named like addresses that could not be read are an error (code 5); they stay. */
+  assertAllRead(): void {
+    if (this.unreadable.size === 0) return;
+    const list = [...this.unreadable].map(([ip, e]) => `${ip}: ${e}`).join("; ");
+    throw new CniError(Code.IOFailure, `host-local store: cannot read ${this.unreadable.size} reservation(s) in ${this.net.shown}; they are left in place`, list);
   }
 
   list(): ReadonlyMap<string, string> {
@@ -264,6 +294,7 @@ export class DiskStore implements Store {
   private seal(): void {
     if (!this.cache.enabled) return;
     try {
+      if (this.unreadable.size > 0) return this.cache.remove(); // the next call must scan and see them again
       const body = this.index.serialise(this.base);
       if (body === undefined) return this.cache.remove();
       const before = fs.fstatSync(this.net.fd);
@@ -298,9 +329,25 @@ function openNetworkDir(dir: string, roomy: <T>(fn: () => T) => T): Dir {
   }
 }
 
-/** Every file named like an address, with its content: the reference's view of the store. */
-function scan(dir: Dir): Index {
+/** The network directory exists; only a definite ENOENT says it does not (anything else is code 5). */
+function exists(dir: string): boolean {
+  try {
+    fs.statSync(dir);
+    return true;
+  } catch (e) {
+    if (errno(e) === "ENOENT") return false;
+    throw storeError(`cannot open ${dir}`, e);
+  }
+}
+
+/**
+ * Every file named like an address, with its content: the reference's view of the store. A file
+ * that cannot be opened or read (other than gone meanwhile, or a symlink) is listed in
+ * `unreadable`: not a reservation we can match, and not one that is not there.
+ */
+function scan(dir: Dir): { index: Index; unreadable: Map<string, string> } {
   const m = new Index();
+  const unreadable = new Map<string, string>();
   // One reused buffer and plain open/read/close: half the cost of readFileSync per small file.
   const buf = Buffer.allocUnsafe(4096);
   for (const d of fs.readdirSync(dir.at(), { withFileTypes: true })) {
@@ -308,19 +355,21 @@ function scan(dir: Dir): Index {
     let fd: number;
     try {
       fd = fs.openSync(dir.at(d.name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
-    } catch {
-      continue; // removed meanwhile (cannot happen under the lock) or a symlink
+    } catch (e) {
+      // Removed meanwhile (cannot happen under the lock) or a symlink: not a reservation.
+      if (errno(e) !== "ENOENT" && errno(e) !== "ELOOP") unreadable.set(d.name, errno(e) ?? String(e));
+      continue;
     }
     try {
       const n = fs.readSync(fd, buf, 0, buf.length, 0);
       m.set(d.name, (n < buf.length ? buf.toString("utf8", 0, n) : fs.readFileSync(fd, "utf8")).trim());
-    } catch {
-      /* unreadable: not a reservation we can match */
+    } catch (e) {
+      unreadable.set(d.name, errno(e) ?? String(e));
     } finally {
       fs.closeSync(fd);
     }
   }
-  return m;
+  return { index: m, unreadable };
 }
 
 /** Run `fn` with the store open and locked; the cache is sealed and the lock released after. */

@@ -1,14 +1,14 @@
 // The host-local IPAM plugin: config → typed object (config.ts), allocation decisions
 // (allocator.ts) against the on-disk store (disk-store.ts), under the store's flock.
-import { CniError, Code, configError } from "../../core/errors";
-import { field } from "../../core/json";
-import type { CmdArgs, Plugin } from "../../core/plugin";
+import { CniError, Code } from "../../core/errors";
+import type { CmdArgs, GcArgs, Plugin } from "../../core/plugin";
 import type { IPConfig, Result } from "../../core/result/types";
+import { Teardown } from "../../core/undo";
 import { SUPPORTED_VERSIONS } from "../../core/version";
 import { allocateAll, freeCount } from "./allocator";
 import { parseConfig, parseDataDir } from "./config";
 import { withStore } from "./disk-store";
-import { formatIP, parseIPOrCIDR } from "./ip";
+import { formatIP, formatIPNet, parseIPOrCIDR } from "../../core/ip";
 import { fmt } from "./range";
 import { rangeFor, rangeSetString } from "./range-set";
 import { readResolvConf } from "./resolv-conf";
@@ -21,7 +21,7 @@ async function add(args: CmdArgs): Promise<Result> {
   const allocs = withStore(cfg.dataDir, cfg.network, { create: true }, (s) =>
     allocateAll(s, cfg.rangeSets, cfg.requested, args.containerID, args.ifname),
   )!;
-  const ips: IPConfig[] = allocs.map((a) => ({ address: `${formatIP(a.ip)}/${a.range.prefix}`, gateway: fmt(a.range, a.range.gateway) }));
+  const ips: IPConfig[] = allocs.map((a) => ({ address: formatIPNet(a.ip, a.range.prefix), gateway: fmt(a.range, a.range.gateway) }));
   return {
     cniVersion: cfg.cniVersion,
     ips,
@@ -33,12 +33,16 @@ async function add(args: CmdArgs): Promise<Result> {
 /**
  * Release every reservation of the attachment (ID + ifname; legacy ID-only files when there are
  * none). Needs only the store location: a DEL must succeed even if the ranges were since edited
- * into something invalid. A missing store means nothing to release (so does a name too long to
- * have one); DEL does not create it.
+ * into something invalid. A missing store (ENOENT) means nothing to release (so does a name too
+ * long to have one); DEL does not create it. A reservation that cannot be read may be this
+ * attachment's: it stays, and DEL reports it.
  */
 async function del(args: CmdArgs): Promise<void> {
   withStore(parseDataDir(args.conf), args.conf.name, { create: false }, (s) => {
-    releaseAttachment(s, args.containerID, args.ifname);
+    const parts = new Teardown();
+    parts.attempt(undefined, () => releaseAttachment(s, args.containerID, args.ifname));
+    parts.attempt(undefined, () => s.assertAllRead());
+    parts.finish();
   });
 }
 
@@ -71,18 +75,21 @@ async function check(args: CmdArgs): Promise<void> {
   if (!done) throw fail("no reservations for this network", `store ${cfg.dataDir}/${cfg.network} does not exist`);
 }
 
-/** Remove every reservation not held by a valid attachment; lock and last_reserved_ip.* stay. */
-async function gc(args: CmdArgs): Promise<void> {
+/**
+ * Remove every reservation not held by a valid attachment (the list is required: the dispatcher
+ * refuses a GC without it); lock and last_reserved_ip.* stay. Every removal is attempted; those
+ * that fail, and reservations that could not be read, stay and are reported.
+ */
+async function gc(args: GcArgs): Promise<void> {
   checkNetworkName(args.conf.name);
-  // An absent list must not read as "nothing is valid": that would wipe the store.
-  if (field(args.conf.raw, "cni.dev/valid-attachments") === undefined && field(args.conf.raw, "cni.dev/attachments") === undefined) {
-    throw configError(`missing "cni.dev/valid-attachments"`, "GC needs the list of attachments to keep");
-  }
-  const valid = args.conf.validAttachments ?? [];
+  const valid = args.validAttachments;
   withStore(parseDataDir(args.conf), args.conf.name, { create: false }, (s) => {
+    const parts = new Teardown();
     for (const [ip, content] of [...s.list()]) {
-      if (!valid.some((a) => matchOwner(content, a.containerID, a.ifname))) s.release(ip);
+      if (!valid.some((a) => matchOwner(content, a.containerID, a.ifname))) parts.attempt(undefined, () => s.release(ip));
     }
+    parts.attempt(undefined, () => s.assertAllRead());
+    parts.finish();
   });
 }
 

@@ -3,7 +3,7 @@
 // between the two plugins and keep the same allocation sequence.
 import { configError } from "../../core/errors";
 import { fmt, isExcluded, overlaps, rangeContains, rangeString, type Range } from "./range";
-import type { IP } from "./ip";
+import type { IP } from "../../core/ip";
 
 export type RangeSet = Range[];
 

@@ -4,7 +4,7 @@
 // the broadcast address for IPv4).
 import { configError } from "../../core/errors";
 import { optString, type JsonObject } from "../../core/json";
-import { bits, formatIP, hostMask, parseCIDR, parseIP, type Family, type IP } from "./ip";
+import { bits, formatIP, hostMask, parseIP, parseIPNet, type Family, type IP } from "../../core/ip";
 
 export interface Range {
   family: Family;
@@ -47,7 +47,7 @@ export function usableCount(r: Range): bigint {
 export function parseRange(obj: JsonObject, path: string): Range {
   const subnetText = optString(obj, "subnet", `${path}.subnet`);
   if (subnetText === undefined || subnetText === "") throw configError(`missing "${path}.subnet"`, "every range needs a subnet in CIDR form");
-  const cidr = parseCIDR(subnetText);
+  const cidr = parseIPNet(subnetText);
   if (!cidr) throw configError(`invalid "${path}.subnet"`, `"${subnetText}" is not a CIDR (address/prefix length)`);
   const { family, value } = cidr.ip;
   const width = bits(family);

@@ -1,6 +1,7 @@
 // What the allocator needs from the reservation store. Addresses are canonical strings (Go's
 // IP.String(), which is also the file name on disk); owners are a reservation file's content.
 // Implementations: disk-store.ts (the reference's on-disk format) and fake-store.ts (tests).
+import { Teardown } from "../../core/undo";
 
 export interface Store {
   /**
@@ -15,6 +16,7 @@ export interface Store {
   /**
    * The owner as stored right now, bypassing any cache (CHECK, and DEL before removing a file):
    * a reservation rewritten in place does not change the directory, so a cache cannot see it.
+   * Undefined only when there is no reservation; a file that cannot be read throws.
    */
   reread(ip: string): string | undefined;
   /** Every reservation: address → owner. */
@@ -50,9 +52,20 @@ export function reservationsOf(store: Store, id: string, ifname: string): string
   return [...(exact.length > 0 ? exact : store.ownedBy(id.trim()))];
 }
 
-/** Release the attachment's reservations (DEL), each re-read first so only its own files go. */
+/**
+ * Release the attachment's reservations (DEL), each re-read first so only its own files go. Every
+ * one is attempted; a file that could not be read or removed stays and is reported.
+ */
 export function releaseAttachment(store: Store, id: string, ifname: string): string[] {
-  const gone = reservationsOf(store, id, ifname).filter((ip) => matchOwner(store.reread(ip) ?? "", id, ifname));
-  for (const ip of gone) store.release(ip);
+  const parts = new Teardown();
+  const gone: string[] = [];
+  for (const ip of reservationsOf(store, id, ifname)) {
+    parts.attempt(undefined, () => {
+      if (!matchOwner(store.reread(ip) ?? "", id, ifname)) return;
+      store.release(ip);
+      gone.push(ip);
+    });
+  }
+  parts.finish();
   return gone;
 }

@@ -63,16 +63,13 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
   });
 }
 
-/** Filters on a device's clsact hook (empty if there is no clsact qdisc). */
+/**
+ * Filters on a device's clsact hook. The kernel's dump is empty when there is no clsact qdisc (or
+ * no such ifindex); every error it does return (an interrupted dump, ENODEV for a name) is thrown,
+ * never read as "no filters".
+ */
 export function listClsact(o: Omit<ClsactOptions, "priority" | "handle">) {
-  return Rtnl.with(o.netns, (nl) => {
-    try {
-      return nl.listFilters(o.link, o.direction);
-    } catch (e) {
-      if (isNetlinkError(e, "EINVAL") || isNetlinkError(e, "ENOENT")) return [];
-      throw e;
-    }
-  });
+  return Rtnl.with(o.netns, (nl) => nl.listFilters(o.link, o.direction));
 }
 
 export interface ClsactDetachOptions extends ClsactOptions {

@@ -1,7 +1,7 @@
 // Addresses (RTM_*ADDR): ifaddrmsg + IFA_* schema, typed results and pure request builders.
 import { decodeBody, defineAttrs, defineBody, encodeBody } from "./attrs";
 import { AF_INET, AF_INET6, AF_UNSPEC, IFA, IFA_F, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, RT_SCOPE } from "./constants";
-import { broadcastOf, parseCidr } from "./ip";
+import { broadcastOf, parseCidr } from "../../core/ip";
 import { ifaCacheinfo, ifaddrmsg } from "./layouts";
 import type { Request } from "./socket";
 

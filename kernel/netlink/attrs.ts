@@ -4,7 +4,8 @@
 // Nested schemas may depend on a sibling (IFLA_INFO_DATA depends on IFLA_INFO_KIND, TCA_OPTIONS on
 // TCA_KIND): a "dynamic" type is a function of the known siblings, typed by what it can decode to.
 import { NLA_F_NESTED, NLA_TYPE_MASK } from "./constants";
-import { formatIp, formatMac, parseIp, parseMac } from "./ip";
+import { formatIpBytes, parseIpBytes } from "../../core/ip";
+import { formatMac, parseMac } from "./mac";
 import { type Scalar, type Struct, readScalar, writeScalar } from "./struct";
 
 export const NLA_ALIGNTO = 4;
@@ -146,7 +147,7 @@ function encodeValue(def: AttrDef, value: unknown, siblings: Attrs, path: string
       case "string": return Buffer.from(`${String(value)}\0`, "utf8");
       case "bytes": return Buffer.from(value as Uint8Array);
       case "mac": return parseMac(String(value));
-      case "ip": return parseIp(String(value));
+      case "ip": return parseIpBytes(String(value));
       default:
         if (typeof value !== "number" && typeof value !== "bigint") throw new TypeError(`${path}: expected a number`);
         return scalarBuf(t, value);
@@ -192,7 +193,7 @@ function decodeValue(def: AttrDef, payload: Buffer, siblings: Attrs): unknown {
       }
       case "bytes": return Buffer.from(payload);
       case "mac": return formatMac(payload);
-      case "ip": return formatIp(payload);
+      case "ip": return formatIpBytes(payload);
       default: {
         // Tolerate short payloads (u8 sent where u32 expected never happens, but be safe).
         const need = t === "u8" || t === "s8" ? 1 : t === "u64" ? 8 : t.endsWith("16") ? 2 : 4;

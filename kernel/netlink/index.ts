@@ -56,7 +56,7 @@
 //   nl.listBridgeVlans(link): {vid, pvid, untagged}[]   nl.listBridgeLinks(): {index, name, master?, vlans, port?}[]
 export * from "./constants";
 export { NetlinkError, isNetlinkError, errnoName } from "./errors";
-export { type Cidr, parseCidr, parseIp, formatIp, parseMac, formatMac, networkOf, broadcastOf, ipFamily } from "./ip";
+export { parseMac, formatMac } from "./mac";
 export type { Link, LinkRef, LinkChanges, BridgeOptions, BridgePortOptions, BridgePortInfo, VlanOptions, CommonLinkOptions, OperState } from "./link";
 export type { Addr, AddrOptions } from "./addr";
 export type { Route, RouteSpec, RouteType } from "./route";

@@ -2,7 +2,7 @@
 import { decodeBody, defineAttrs, defineBody, encodeBody } from "./attrs";
 import { AF_UNSPEC, NDA, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NTF, NUD, RTM } from "./constants";
 import { afToFamily, familyToAf } from "./addr";
-import { ipFamily } from "./ip";
+import { ipFamily } from "../../core/ip";
 import { ndmsg } from "./layouts";
 import type { Request } from "./socket";
 

@@ -6,7 +6,7 @@ import {
   AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA, RTAX, RTM, RTN, RTNH_F_ONLINK, RTPROT, RT_SCOPE, RT_TABLE,
 } from "./constants";
 import { familyToAf, afToFamily } from "./addr";
-import { ipFamily, networkOf, parseCidr } from "./ip";
+import { ipFamily, networkOf, parseCidr } from "../../core/ip";
 import { rtmsg } from "./layouts";
 import type { Request } from "./socket";
 

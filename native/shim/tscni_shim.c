@@ -1,4 +1,4 @@
-// tscni shim: what a runtime execs as bridge / host-local / ebpf-bandwidth. Transport only: every
+// tscni shim: what a runtime execs as bridge / host-local / ebpf-bandwidth / loopback. Transport only: every
 // decision about the CNI call is made in TypeScript, by the resident `tscni daemon` or, when no
 // daemon answers, by the self-contained executable `tscni` next to this file.
 //

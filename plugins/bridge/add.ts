@@ -4,10 +4,11 @@
 // The bridge and its gateway address are shared by the network and are kept (see bridge-dev.ts).
 import { delegate } from "../../core/delegate";
 import { CniError, Code } from "../../core/errors";
-import type { CmdArgs } from "../../core/plugin";
+import type { AttachmentKey, CmdArgs } from "../../core/plugin";
 import type { Result } from "../../core/result/types";
 import { step, stepAsync, UndoStack } from "../../core/undo";
-import { isNetlinkError, parseCidr, Rtnl } from "../../kernel/netlink/index";
+import { parseCidr } from "../../core/ip";
+import { isNetlinkError, Rtnl } from "../../kernel/netlink/index";
 import { addAddresses, addRoutes, announceIPv4, containerSysctls, settleAddresses, writeSysctlsIn } from "./addresses";
 import { enableForwarding, ensureBridge, ensureGatewayAddr, ensureVlanGateway } from "./bridge-dev";
 import { type BridgeConfig, parseBridgeConfig } from "./config";
@@ -51,7 +52,7 @@ async function addSteps(args: CmdArgs, cfg: BridgeConfig, masqBackend: ReturnTyp
   if (contUp) step(`set ${args.ifname} up`, () => cont.setUp(contLink.index));
 
   if (cfg.macspoofchk) {
-    const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
+    const target: AttachmentKey = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
     step("set up MAC spoof check", () => setupSpoofCheck(hostName, contLink.mac ?? "", target));
     undo.push("remove MAC spoof check", () => teardownSpoofCheck(target));
   }
@@ -103,7 +104,7 @@ async function addSteps(args: CmdArgs, cfg: BridgeConfig, masqBackend: ReturnTyp
   }
 
   if (l3 && masqBackend) {
-    const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
+    const target: AttachmentKey = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
     const cidrs = l3.ips.map((ip) => ip.address);
     undo.push("remove masquerade rules", () => teardownMasq(target, cidrs));
     step(`set up masquerading (${masqBackend})`, () => setupMasq(masqBackend, target, cidrs));

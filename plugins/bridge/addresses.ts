@@ -9,7 +9,8 @@
 import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
 import { withNetns } from "../../kernel/netns";
-import { isNetlinkError, parseCidr, type Rtnl } from "../../kernel/netlink/index";
+import { parseCidr } from "../../core/ip";
+import { isNetlinkError, type Rtnl } from "../../kernel/netlink/index";
 import type { Route } from "../../core/result/types";
 import type { Layer3 } from "./result";
 

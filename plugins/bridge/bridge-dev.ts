@@ -3,7 +3,8 @@
 // (as the reference does): removing them could break a concurrent ADD that just found them.
 import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
-import { isNetlinkError, parseCidr, type Link, type Rtnl } from "../../kernel/netlink/index";
+import { parseCidr } from "../../core/ip";
+import { isNetlinkError, type Link, type Rtnl } from "../../kernel/netlink/index";
 import type { BridgeConfig } from "./config";
 import { canonicalPrefix } from "./result";
 

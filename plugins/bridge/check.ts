@@ -6,11 +6,12 @@ import { CniError, Code } from "../../core/errors";
 import type { CmdArgs } from "../../core/plugin";
 import type { Interface, Result } from "../../core/result/types";
 import { stepAsync } from "../../core/undo";
-import { type Link, parseCidr, parseIp, Rtnl } from "../../kernel/netlink/index";
+import { parseCidr, parseIpBytes } from "../../core/ip";
+import { type Link, Rtnl } from "../../kernel/netlink/index";
 import { type BridgeConfig, parseBridgeConfig } from "./config";
 import { canonicalPrefix } from "./result";
 
-const sameIp = (a: string, b: string) => parseIp(a).equals(parseIp(b));
+const sameIp = (a: string, b: string) => parseIpBytes(a).equals(parseIpBytes(b));
 const fail = (msg: string, details = "") => new CniError(Code.CheckFailed, msg, details);
 
 export async function cmdCheck(args: CmdArgs): Promise<void> {

@@ -3,7 +3,7 @@
 // then: containernetworking/plugins #810). Every part is attempted; every failure is reported, the
 // first as the error (core/undo.ts Teardown).
 import { delegate } from "../../core/delegate";
-import type { CmdArgs } from "../../core/plugin";
+import type { AttachmentKey, CmdArgs } from "../../core/plugin";
 import { Teardown, traceStep } from "../../core/undo";
 import { isNetlinkError, Rtnl } from "../../kernel/netlink/index";
 import { isNetnsMissing } from "../../kernel/netns";
@@ -62,7 +62,7 @@ export async function cmdDel(args: CmdArgs): Promise<void> {
     const type = cfg.ipamType;
     await parts.attemptAsync(`IPAM plugin "${type}" DEL`, () => delegate(type, "DEL", args.stdin, args, cfg.cniVersion));
   }
-  const target = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
+  const target: AttachmentKey = { network: cfg.name, containerID: args.containerID, ifname: args.ifname };
   if (cfg.macspoofchk) parts.attempt("remove MAC spoof check", () => teardownSpoofCheck(target));
   if (cfg.ipMasq) parts.attempt("remove masquerade rules", () => teardownMasq(target, addressesOf(args)));
   if (linkDeleted) {

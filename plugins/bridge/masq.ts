@@ -22,7 +22,13 @@
 // refuses parameters over 1,024 bytes), so comments are cut to 255 bytes here. A cut comment may
 // no longer name the network exactly (networks of 248+ characters): then the rules inside our
 // chain carry `name-sha512: <32 hex> id-sha512: <32 hex>` instead, which GC matches.
-import { formatIp, networkOf, parseCidr, parseIp } from "../../kernel/netlink/ip";
+//
+// Keys are typed: an attachment travels as one AttachmentKey {network, containerID, ifname} (core/
+// plugin.ts), the iptables key as MasqKey {network, containerID}. The name functions also take the
+// positional forms the name tests use, in the reference's own argument orders (nftInstanceHash:
+// network, ifname, ID; spoofKey: network, ID, ifname); our code passes keys.
+import type { Attachment, AttachmentKey } from "../../core/plugin";
+import { formatIpBytes, networkOf, parseCidr, parseIpBytes } from "../../core/ip";
 
 // node:crypto is loaded on first use: an ADD without masquerading never needs it (start-up time).
 const sha512hex = (s: string) => process.getBuiltinModule("node:crypto").createHash("sha512").update(s).digest("hex");
@@ -46,25 +52,43 @@ export function cutBytes(s: string, max: number): string {
 /** What iptables keeps of a comment: XT_MAX_COMMENT_LEN (256) with its NUL. */
 export const IPT_COMMENT_MAX = 255;
 
-export interface MasqKey {
-  network: string;
-  containerID: string;
-}
+/** The reference's iptables key: no ifname (a pod's interfaces on one network share it). */
+export type MasqKey = Pick<AttachmentKey, "network" | "containerID">;
+
+/** A key from a MasqKey or the positional (network, containerID). */
+const masqKey = (k: MasqKey | string, containerID?: string): MasqKey => (typeof k === "string" ? { network: k, containerID: containerID! } : k);
 
 /** The reference's chain name (sha512 of the plain concatenation). */
-export const iptChainName = (network: string, containerID: string) => `CNI-${sha512hex(network + containerID)}`.slice(0, 28);
+export function iptChainName(key: MasqKey): string;
+export function iptChainName(network: string, containerID: string): string;
+export function iptChainName(k: MasqKey | string, id?: string): string {
+  const { network, containerID } = masqKey(k, id);
+  return `CNI-${sha512hex(network + containerID)}`.slice(0, 28);
+}
 /** Ours when the reference name is taken by another key; never equal to a reference name ("/" is in no name). */
-export const iptAltChainName = (network: string, containerID: string) => `CNI-${sha512hex(`${network}/${containerID}`)}`.slice(0, 28);
+export function iptAltChainName(key: MasqKey): string;
+export function iptAltChainName(network: string, containerID: string): string;
+export function iptAltChainName(k: MasqKey | string, id?: string): string {
+  const { network, containerID } = masqKey(k, id);
+  return `CNI-${sha512hex(`${network}/${containerID}`)}`.slice(0, 28);
+}
 /** Go's fmt %q; names and IDs are validated to [A-Za-z0-9_.-] so plain quoting is exact. */
 const goQuote = (s: string) => JSON.stringify(s);
-const fullComment = (network: string, containerID: string) => `name: ${goQuote(network)} id: ${goQuote(containerID)}`;
+const fullComment = (k: MasqKey) => `name: ${goQuote(k.network)} id: ${goQuote(k.containerID)}`;
 /** The POSTROUTING comment, as iptables stores it (the reference's, cut to 255 bytes). */
-export const iptComment = (network: string, containerID: string) => cutBytes(fullComment(network, containerID), IPT_COMMENT_MAX);
+export function iptComment(key: MasqKey): string;
+export function iptComment(network: string, containerID: string): string;
+export function iptComment(k: MasqKey | string, id?: string): string {
+  return cutBytes(fullComment(masqKey(k, id)), IPT_COMMENT_MAX);
+}
 const netHashComment = (network: string) => `name-sha512: ${sha512hex(network).slice(0, 32)} `;
 /** The comment of the rules inside the chain: the reference's, or hashes when that had to be cut. */
-export function iptChainComment(network: string, containerID: string): string {
-  const full = fullComment(network, containerID);
-  return Buffer.byteLength(full) <= IPT_COMMENT_MAX ? full : `${netHashComment(network)}id-sha512: ${sha512hex(containerID).slice(0, 32)}`;
+export function iptChainComment(key: MasqKey): string;
+export function iptChainComment(network: string, containerID: string): string;
+export function iptChainComment(k: MasqKey | string, id?: string): string {
+  const key = masqKey(k, id);
+  const full = fullComment(key);
+  return Buffer.byteLength(full) <= IPT_COMMENT_MAX ? full : `${netHashComment(key.network)}id-sha512: ${sha512hex(key.containerID).slice(0, 32)}`;
 }
 
 /** Quoting for iptables-restore: double quotes with backslash-escaped inner quotes. */
@@ -146,7 +170,7 @@ export function parseIptablesSave(text: string): NatTable {
 function canonCidr(s: string): string {
   try {
     const c = parseCidr(s);
-    return `${formatIp(parseIp(c.address))}/${c.prefixLen}`;
+    return `${formatIpBytes(parseIpBytes(c.address))}/${c.prefixLen}`;
   } catch {
     return s;
   }
@@ -179,11 +203,11 @@ function heldByOthers(nat: NatTable, name: string, own: Set<string>, jumps: IptR
  * used by this key's other interfaces is kept, only what it lacks is added.
  */
 export function iptablesSetupScript(nat: NatTable, family: 4 | 6, cidrs: string[], key: MasqKey): string {
-  const comment = iptComment(key.network, key.containerID);
-  const inChain = iptChainComment(key.network, key.containerID);
+  const comment = iptComment(key);
+  const inChain = iptChainComment(key);
   const own = new Set([comment, inChain]);
-  const ref = iptChainName(key.network, key.containerID);
-  const alt = iptAltChainName(key.network, key.containerID);
+  const ref = iptChainName(key);
+  const alt = iptAltChainName(key);
   const ours = new Set(cidrs.map(hostCidr));
   const jumps = nat.rules.filter((r) => isJump(r) && (r.target === ref || r.target === alt));
   const replaced = jumps.filter((r) => r.comment === comment && r.source !== undefined && ours.has(canonCidr(r.source)));
@@ -218,9 +242,9 @@ export function iptablesSetupScript(nat: NatTable, family: 4 | 6, cidrs: string[
  * chains that no jump is left to. Never a jump with another comment, never a chain still in use.
  */
 export function iptablesTeardownScript(nat: NatTable, key: MasqKey, addresses?: string[]): string {
-  const comment = iptComment(key.network, key.containerID);
-  const own = new Set([comment, iptChainComment(key.network, key.containerID)]);
-  const names = [iptChainName(key.network, key.containerID), iptAltChainName(key.network, key.containerID)];
+  const comment = iptComment(key);
+  const own = new Set([comment, iptChainComment(key)]);
+  const names = [iptChainName(key), iptAltChainName(key)];
   const only = addresses?.length ? new Set(addresses.map(hostCidr)) : undefined;
   const jumps = nat.rules.filter((r) => isJump(r) && names.includes(r.target!));
   const mine = jumps.filter((r) => r.comment === comment && (!only || (r.source !== undefined && only.has(canonCidr(r.source)))));
@@ -240,15 +264,15 @@ export function iptablesTeardownScript(nat: NatTable, key: MasqKey, addresses?: 
  * characters), when the rules inside its chain carry this network's hash (we made it).
  */
 export function iptablesGcScript(nat: NatTable, network: string, validIDs: Iterable<string>): string {
-  const validChains = new Set([...validIDs].flatMap((id) => [iptChainName(network, id), iptAltChainName(network, id)]));
+  const validChains = new Set([...validIDs].flatMap((containerID) => [iptChainName({ network, containerID }), iptAltChainName({ network, containerID })]));
   const head = `name: ${goQuote(network)}`;
   const exact = Buffer.byteLength(head) <= IPT_COMMENT_MAX; // the comment still shows where the name ends
   const prefix = cutBytes(`${head} id: "`, IPT_COMMENT_MAX);
   const hashed = netHashComment(network);
   const inside = (chain: string) => nat.rules.filter((r) => r.chain === chain);
   const idFits = (chain: string, comment: string) => {
-    const id = /^([A-Za-z0-9][A-Za-z0-9_.\-]*)"$/.exec(comment.slice(prefix.length))?.[1];
-    return id === undefined || chain === iptChainName(network, id) || chain === iptAltChainName(network, id);
+    const containerID = /^([A-Za-z0-9][A-Za-z0-9_.\-]*)"$/.exec(comment.slice(prefix.length))?.[1];
+    return containerID === undefined || chain === iptChainName({ network, containerID }) || chain === iptAltChainName({ network, containerID });
   };
   const hashedInside = (chain: string) => inside(chain).length > 0 && inside(chain).every((r) => r.comment?.startsWith(hashed));
   const jumpOfNetwork = (r: IptRule) =>
@@ -275,11 +299,23 @@ export const NFT_CHAIN = "masq_checks";
 /** nft refuses comments over 128 bytes. */
 export const NFT_COMMENT_MAX = 128;
 export const nftNetworkHash = (network: string) => sha512hex(network).slice(0, 16);
-export const nftInstanceHash = (network: string, ifname: string, id: string) => `${nftNetworkHash(network)}-${sha512hex(`${ifname}:${id}`).slice(0, 16)}`;
+/** A key from an AttachmentKey or the reference's positional (network, ifname, containerID). */
+const byIfname = (k: AttachmentKey | string, ifname?: string, containerID?: string): AttachmentKey =>
+  typeof k === "string" ? { network: k, containerID: containerID!, ifname: ifname! } : k;
+/** The reference's instance hash: sha512(network)[:16] "-" sha512(ifname ":" containerID)[:16]. */
+export function nftInstanceHash(key: AttachmentKey): string;
+export function nftInstanceHash(network: string, ifname: string, containerID: string): string;
+export function nftInstanceHash(k: AttachmentKey | string, ifname?: string, containerID?: string): string {
+  const key = byIfname(k, ifname, containerID);
+  return `${nftNetworkHash(key.network)}-${sha512hex(`${key.ifname}:${key.containerID}`).slice(0, 16)}`;
+}
 const INSTANCE_HASH_LEN = 33;
-export function nftComment(network: string, ifname: string, id: string): string {
+export function nftComment(key: AttachmentKey): string;
+export function nftComment(network: string, ifname: string, containerID: string): string;
+export function nftComment(k: AttachmentKey | string, ifname?: string, containerID?: string): string {
+  const key = byIfname(k, ifname, containerID);
   const strip = (s: string) => s.replace(/"/g, "");
-  return cutBytes(`${nftInstanceHash(network, ifname, id)}, net: ${strip(network)}, if: ${strip(ifname)}, id: ${strip(id)}`, NFT_COMMENT_MAX);
+  return cutBytes(`${nftInstanceHash(key)}, net: ${strip(key.network)}, if: ${strip(key.ifname)}, id: ${strip(key.containerID)}`, NFT_COMMENT_MAX);
 }
 
 export interface NftRule {
@@ -324,8 +360,8 @@ export const nftDeleteScript = (rules: NftRule[]) => rules.map((r) => `delete ru
 export const nftRulesWithPrefix = (rules: NftRule[], prefix: string) => rules.filter((r) => r.comment?.startsWith(prefix));
 
 /** GC: rules of this network whose instance hash (the comment's first 33 characters) is no valid attachment's, as the reference. */
-export function nftStaleRules(rules: NftRule[], network: string, valid: { containerID: string; ifname: string }[]): NftRule[] {
-  const keep = new Set(valid.map((a) => nftInstanceHash(network, a.ifname, a.containerID)));
+export function nftStaleRules(rules: NftRule[], network: string, valid: readonly Attachment[]): NftRule[] {
+  const keep = new Set(valid.map((a) => nftInstanceHash({ network, containerID: a.containerID, ifname: a.ifname })));
   return nftRulesWithPrefix(rules, `${nftNetworkHash(network)}-`).filter((r) => !keep.has(r.comment!.slice(0, INSTANCE_HASH_LEN)));
 }
 
@@ -338,12 +374,23 @@ export function nftStaleRules(rules: NftRule[], network: string, valid: { contai
 // "cni-br-iface-<network hash>-<instance hash>" (50 bytes with "-mac"); the PREROUTING rule's
 // comment starts with "macspoofchk-" and the same key, so GC can find a network's rules.
 
-export const spoofKey = (network: string, containerID: string, ifname: string) => nftInstanceHash(network, ifname, containerID);
+/** A key from an AttachmentKey or the positional (network, containerID, ifname). */
+const byID = (k: AttachmentKey | string, containerID?: string, ifname?: string): AttachmentKey =>
+  typeof k === "string" ? { network: k, containerID: containerID!, ifname: ifname! } : k;
+/** The spoof-check key: the attachment's nft instance hash. */
+export function spoofKey(key: AttachmentKey): string;
+export function spoofKey(network: string, containerID: string, ifname: string): string;
+export function spoofKey(k: AttachmentKey | string, containerID?: string, ifname?: string): string {
+  return nftInstanceHash(byID(k, containerID, ifname));
+}
 export const spoofChains = (key: string) => ({ iface: `cni-br-iface-${key}`, mac: `cni-br-iface-${key}-mac` });
 export const spoofCommentPrefix = (key: string) => `macspoofchk-${key}`;
-export function spoofComment(network: string, containerID: string, ifname: string): string {
+export function spoofComment(key: AttachmentKey): string;
+export function spoofComment(network: string, containerID: string, ifname: string): string;
+export function spoofComment(k: AttachmentKey | string, containerID?: string, ifname?: string): string {
+  const key = byID(k, containerID, ifname);
   const strip = (s: string) => s.replace(/"/g, "");
-  return cutBytes(`${spoofCommentPrefix(spoofKey(network, containerID, ifname))}, net: ${strip(network)}, if: ${strip(ifname)}, id: ${strip(containerID)}`, NFT_COMMENT_MAX);
+  return cutBytes(`${spoofCommentPrefix(spoofKey(key))}, net: ${strip(key.network)}, if: ${strip(key.ifname)}, id: ${strip(key.containerID)}`, NFT_COMMENT_MAX);
 }
 /** The key a spoof-check comment of ours carries, if it is one. */
 export function spoofKeyOf(comment: string | undefined): string | undefined {
@@ -359,7 +406,10 @@ export function spoofKeyOf(comment: string | undefined): string | undefined {
  * PREROUTING rule, which the caller checks. Names nft text syntax cannot spell are left (the
  * reference writes JSON, so it may have made them).
  */
-export function legacySpoofNames(containerID: string, ifname: string): { iface: string; mac: string; comment: string; macOf: string } | undefined {
+export function legacySpoofNames(a: Attachment): { iface: string; mac: string; comment: string; macOf: string } | undefined;
+export function legacySpoofNames(containerID: string, ifname: string): { iface: string; mac: string; comment: string; macOf: string } | undefined;
+export function legacySpoofNames(a: Attachment | string, ifnameArg?: string): { iface: string; mac: string; comment: string; macOf: string } | undefined {
+  const { containerID, ifname } = typeof a === "string" ? { containerID: a, ifname: ifnameArg! } : a;
   if (!/^[A-Za-z0-9_.]+$/.test(ifname) || !/^[A-Za-z0-9_.]+$/.test(containerID)) return undefined;
   const iface = `cni-br-iface-${containerID}-${ifname}`;
   const comment = `macspoofchk-${containerID}-${ifname}`;

@@ -2,6 +2,8 @@
 // reference execs the same tools; we batch each change into one atomic script per tool and
 // family, so an ADD costs 2 execs per family instead of ~8 per address.
 import { CniError, Code } from "../../core/errors";
+import type { Attachment, AttachmentKey } from "../../core/plugin";
+import { Teardown } from "../../core/undo";
 import { findTool, runTool } from "../../kernel/tools";
 import type { MasqBackend } from "./config";
 import {
@@ -9,7 +11,7 @@ import {
   nftInstanceHash, nftNetworkHash, nftRulesWithPrefix, nftSetupScript, nftStaleRules, NFT_CHAIN, NFT_TABLE, type NftRule, parseIptablesSave,
   parseNftRules, spoofChains, spoofComment, spoofCommentPrefix, spoofKey, spoofKeyOf,
 } from "./masq";
-import { iptablesNatMayHold, nftChainExists, nftChainRules } from "./nf-probe";
+import { iptablesNatMayHold, nftChainExists, nftChainRules, nftTableExists } from "./nf-probe";
 
 function mustRun(tool: string, args: string[], input?: string): string {
   const r = runTool(tool, args, input);
@@ -30,11 +32,10 @@ function natTable(family: 4 | 6) {
 }
 
 /** Can this attachment's state exist in the nat table of `family` (either of its chain names)? */
-const keyMayExist = (family: 4 | 6, t: MasqTarget) =>
-  iptablesNatMayHold(family, iptChainName(t.network, t.containerID)) || iptablesNatMayHold(family, iptAltChainName(t.network, t.containerID));
+const keyMayExist = (family: 4 | 6, t: AttachmentKey) => iptablesNatMayHold(family, iptChainName(t)) || iptablesNatMayHold(family, iptAltChainName(t));
 
 /** The nat table as far as this attachment is concerned: read with iptables-save only if its chains can exist. */
-function natTableFor(family: 4 | 6, t: MasqTarget) {
+function natTableFor(family: 4 | 6, t: AttachmentKey) {
   return keyMayExist(family, t) ? natTable(family) : { chains: new Set<string>(), rules: [] };
 }
 
@@ -42,26 +43,27 @@ function restore(family: 4 | 6, script: string): void {
   if (script) mustRun(ipt(family).restore, ["-w", "--noflush"], script);
 }
 
-/** Our masquerade rules: from a netlink dump, or from nft when the kernel could not be asked that way. */
-function nftRules(): NftRule[] {
-  const viaNetlink = nftChainRules("inet", NFT_TABLE, NFT_CHAIN);
+/**
+ * The rules of one chain: from a netlink dump, or from nft when the kernel could not be asked that
+ * way. "None" only when the kernel said the chain does not exist (ENOENT); nft failing otherwise is
+ * an error, never an empty list, which DEL and GC would take for "nothing of ours is there".
+ */
+function chainRules(family: "inet" | "bridge", table: string, chain: string): NftRule[] {
+  const viaNetlink = nftChainRules(family, table, chain);
   if (viaNetlink) return viaNetlink;
-  const r = runTool("nft", ["--json", "list", "chain", "inet", NFT_TABLE, NFT_CHAIN]);
-  // A missing table/chain simply means nothing was set up yet.
-  if (r.status !== 0) return [];
-  return parseNftRules(r.stdout);
+  const r = runTool("nft", ["--json", "-a", "list", "chain", family, table, chain]);
+  if (r.status === 0) return parseNftRules(r.stdout);
+  if (nftChainExists(family, table, chain) === false) return [];
+  throw new CniError(Code.Internal, `nft list chain ${family} ${table} ${chain} failed`, (r.stderr || r.stdout).trim().slice(0, 500));
 }
 
-export interface MasqTarget {
-  network: string;
-  containerID: string;
-  ifname: string;
-}
+/** Our masquerade rules (inet cni_plugins_masquerade masq_checks). */
+const nftRules = () => chainRules("inet", NFT_TABLE, NFT_CHAIN);
 
-export function setupMasq(backend: MasqBackend, t: MasqTarget, cidrs: string[]): void {
+export function setupMasq(backend: MasqBackend, t: AttachmentKey, cidrs: string[]): void {
   if (backend === "nftables") {
-    const stale = nftRulesWithPrefix(nftRules(), nftInstanceHash(t.network, t.ifname, t.containerID));
-    mustRun("nft", ["-f", "-"], nftSetupScript(stale, cidrs, nftComment(t.network, t.ifname, t.containerID)));
+    const stale = nftRulesWithPrefix(nftRules(), nftInstanceHash(t));
+    mustRun("nft", ["-f", "-"], nftSetupScript(stale, cidrs, nftComment(t)));
     return;
   }
   for (const family of [4, 6] as const) {
@@ -78,7 +80,7 @@ export function setupMasq(backend: MasqBackend, t: MasqTarget, cidrs: string[]):
  * `addresses` (from prevResult, or the ADD being undone) narrows the iptables jumps to this
  * interface's: the pod's other interfaces on the same network share the reference's key.
  */
-export function teardownMasq(t: MasqTarget, addresses?: string[]): void {
+export function teardownMasq(t: AttachmentKey, addresses?: string[]): void {
   const errors: string[] = [];
   const attempt = (what: string, fn: () => void) => {
     try {
@@ -89,7 +91,7 @@ export function teardownMasq(t: MasqTarget, addresses?: string[]): void {
   };
   if (findTool("nft")) {
     attempt("nftables", () => {
-      const rules = nftRulesWithPrefix(nftRules(), nftInstanceHash(t.network, t.ifname, t.containerID));
+      const rules = nftRulesWithPrefix(nftRules(), nftInstanceHash(t));
       if (rules.length) mustRun("nft", ["-f", "-"], nftDeleteScript(rules));
     });
   }
@@ -103,17 +105,24 @@ export function teardownMasq(t: MasqTarget, addresses?: string[]): void {
   if (errors.length) throw new CniError(Code.Internal, "failed to remove masquerade rules", errors.join("; "));
 }
 
-/** GC: remove masquerade state of this network's attachments that are not in `valid`. */
-export function gcMasq(network: string, valid: { containerID: string; ifname: string }[]): void {
+/**
+ * GC: remove masquerade state of this network's attachments that are not in `valid`. Each backend
+ * and family is attempted whatever happened to the others; every failure is reported.
+ */
+export function gcMasq(network: string, valid: readonly Attachment[]): void {
+  const parts = new Teardown();
   if (findTool("nft")) {
-    const stale = nftStaleRules(nftRules(), network, valid);
-    if (stale.length) mustRun("nft", ["-f", "-"], nftDeleteScript(stale));
+    parts.attempt("nftables", () => {
+      const stale = nftStaleRules(nftRules(), network, valid);
+      if (stale.length) mustRun("nft", ["-f", "-"], nftDeleteScript(stale));
+    });
   }
   const ids = valid.map((a) => a.containerID);
   for (const family of [4, 6] as const) {
     if (!findTool(ipt(family).save) || !iptablesNatMayHold(family)) continue;
-    restore(family, iptablesGcScript(natTable(family), network, ids));
+    parts.attempt(`iptables (IPv${family})`, () => restore(family, iptablesGcScript(natTable(family), network, ids)));
   }
+  parts.finish();
 }
 
 // ---------------- MAC spoof check (nftables bridge family, like the reference's SpoofChecker) ----------------
@@ -122,16 +131,10 @@ export function gcMasq(network: string, valid: { containerID: string; ifname: st
 
 const SPOOF_TABLE = "bridge nat";
 
-export interface SpoofTarget {
-  network: string;
-  containerID: string;
-  ifname: string;
-}
-
 /** Frames entering from `hostIf` must carry `mac` as source, else they are dropped. */
-export function setupSpoofCheck(hostIf: string, mac: string, t: SpoofTarget): void {
-  const c = spoofChains(spoofKey(t.network, t.containerID, t.ifname));
-  const comment = spoofComment(t.network, t.containerID, t.ifname).replace(/"/g, "");
+export function setupSpoofCheck(hostIf: string, mac: string, t: AttachmentKey): void {
+  const c = spoofChains(spoofKey(t));
+  const comment = spoofComment(t).replace(/"/g, "");
   const script = [
     `add table ${SPOOF_TABLE}`,
     `add chain ${SPOOF_TABLE} PREROUTING { type filter hook prerouting priority -300 ; }`,
@@ -147,12 +150,15 @@ export function setupSpoofCheck(hostIf: string, mac: string, t: SpoofTarget): vo
   mustRun("nft", ["-f", "-"], script.join("\n") + "\n");
 }
 
-/** PREROUTING rules of the bridge nat table: netlink dump, else nft; [] when the chain is missing. */
-function preroutingRules(): NftRule[] {
-  const viaNetlink = nftChainRules("bridge", "nat", "PREROUTING");
-  if (viaNetlink) return viaNetlink;
-  const r = runTool("nft", ["--json", "-a", "list", "chain", "bridge", "nat", "PREROUTING"]);
-  return r.status === 0 ? parseNftRules(r.stdout) : [];
+/** PREROUTING rules of the bridge nat table; [] only when the kernel says the chain is missing. */
+const preroutingRules = () => chainRules("bridge", "nat", "PREROUTING");
+
+/** The chains of the bridge family as `nft --json list chains bridge` prints them; "" when the kernel says there is no bridge nat table. */
+function bridgeChains(): string {
+  const r = runTool("nft", ["--json", "list", "chains", "bridge"]);
+  if (r.status === 0) return r.stdout;
+  if (nftTableExists("bridge", "nat") === false) return "";
+  throw new CniError(Code.Internal, "nft list chains bridge failed", (r.stderr || r.stdout).trim().slice(0, 500));
 }
 
 interface SpoofNames {
@@ -173,8 +179,8 @@ function removeSpoofState(names: SpoofNames[]): void {
   for (const rule of rules) {
     if (present.some((n) => n.isMine(rule.comment))) lines.push(`delete rule ${SPOOF_TABLE} PREROUTING handle ${rule.handle}`);
   }
-  const chains = runTool("nft", ["--json", "list", "chains", "bridge"]);
-  const has = (name: string) => chains.status === 0 && chains.stdout.includes(`"${name}"`);
+  const chains = bridgeChains();
+  const has = (name: string) => chains.includes(`"${name}"`);
   const ofNames = (n: SpoofNames) => (n.macOf !== undefined && rules.some((r) => r.comment === n.macOf) ? [n.iface] : [n.iface, n.mac]);
   // Empty the chains first: a chain still jumped to, or holding rules, cannot be deleted.
   for (const n of present) for (const name of ofNames(n)) if (has(name)) lines.push(`flush chain ${SPOOF_TABLE} ${name}`);
@@ -187,18 +193,18 @@ const ourSpoofNames = (key: string): SpoofNames => {
   return { ...spoofChains(key), isMine: (c) => c === prefix || c?.startsWith(`${prefix},`) === true };
 };
 
-export function teardownSpoofCheck(t: SpoofTarget): void {
+export function teardownSpoofCheck(t: AttachmentKey): void {
   if (!findTool("nft")) return;
-  const names = [ourSpoofNames(spoofKey(t.network, t.containerID, t.ifname))];
-  const legacy = legacySpoofNames(t.containerID, t.ifname);
+  const names = [ourSpoofNames(spoofKey(t))];
+  const legacy = legacySpoofNames(t);
   if (legacy) names.push({ iface: legacy.iface, mac: legacy.mac, isMine: (c) => c === legacy.comment, macOf: legacy.macOf });
   removeSpoofState(names);
 }
 
 /** GC: spoof-check state of this network's attachments that are not valid (ours only: the reference's names carry no network). */
-export function gcSpoofCheck(network: string, valid: { containerID: string; ifname: string }[]): void {
+export function gcSpoofCheck(network: string, valid: readonly Attachment[]): void {
   if (!findTool("nft") || nftChainExists("bridge", "nat", "PREROUTING") === false) return;
-  const keep = new Set(valid.map((a) => spoofKey(network, a.containerID, a.ifname)));
+  const keep = new Set(valid.map((a) => spoofKey({ network, containerID: a.containerID, ifname: a.ifname })));
   const stale = new Set<string>();
   for (const rule of preroutingRules()) {
     const key = spoofKeyOf(rule.comment);

@@ -2,7 +2,7 @@
 // address belongs to the container interface (index 2), gateways default to the subnet's first
 // address when the bridge is a gateway, and isDefaultGateway adds a default route per family
 // unless the IPAM already gave one with a gateway. Pure.
-import { formatIp, networkOf, parseCidr, parseIp } from "../../kernel/netlink/ip";
+import { formatIpBytes, networkOf, parseCidr, parseIpBytes } from "../../core/ip";
 import type { DNS, Interface, IPConfig, Result, Route } from "../../core/result/types";
 import type { BridgeConfig } from "./config";
 
@@ -19,12 +19,12 @@ export interface Layer3 {
 
 /** The address after `ip` (network + 1 for the default gateway). */
 export function nextIp(ip: string): string {
-  const b = parseIp(ip);
+  const b = parseIpBytes(ip);
   for (let i = b.length - 1; i >= 0; i--) {
     b[i] = (b[i]! + 1) & 0xff;
     if (b[i] !== 0) break;
   }
-  return formatIp(b);
+  return formatIpBytes(b);
 }
 
 /** "10.1.2.3/24" → "10.1.2.1" */

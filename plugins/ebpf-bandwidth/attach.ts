@@ -5,14 +5,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
 import type { Result } from "../../core/result/types";
-import { Teardown, UndoStack } from "../../core/undo";
+import { step, Teardown, UndoStack } from "../../core/undo";
 import {
-  BpfLink, DIR_KEY, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, detachPinnedLink, makePinDir, openShapingMap, pinName, removePinDir,
+  BpfLink, DIR_KEY, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, detachPinnedLink, isBpfError, makePinDir, openShapingMap, pinName,
+  removePinDir,
 } from "../../kernel/bpf/index";
-import { Rtnl, isNetlinkError, tcMajor, tcMinor } from "../../kernel/netlink/index";
+import { Rtnl, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import {
-  type AttachMode, type BeforeStep, type Meta, attachHooks, detachClsactHooks, findOurFilter, pinIfbRecord, readIfbRecord, readMeta, sweepClsactOrphans,
+  type AttachMode, type BeforeStep, type Meta, attachHooks, detachClsactHooks, findOurFilter, missingQdisc, pinIfbRecord, readIfbRecord, readMeta,
+  sweepClsactOrphans,
 } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
 import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
@@ -53,7 +55,10 @@ export function findHostVeth(prev: Result, netns: string, ifname: string): HostV
   }
 }
 
-/** What a pinned attachment says about itself; missing pieces are simply absent. */
+/**
+ * What a pinned attachment says about itself. A pin that is not there (ENOENT) is simply absent;
+ * a pin that is there but could not be read is listed in `unreadable`, never taken for absent.
+ */
 export interface PinnedState {
   dir: string;
   cfg: Partial<Record<Direction, ShapeConfig>>;
@@ -68,12 +73,27 @@ export interface PinnedState {
   links: Partial<Record<Direction, { id: number; progId: number; ifindex: number }>>;
   /** IFB class minor this attachment owns, from the ingress cfg. */
   ifbMinor?: number;
+  /**
+   * What could not be read (a pin other than missing, or our clsact filter's listing), with the
+   * error: keyed by the pin's name (`map_meta`, `map_cfg`, `map_ifb`, `link_<dir>`) or `filter_<dir>`.
+   */
+  unreadable: Map<string, unknown>;
 }
 
 export function inspect(dir: string): PinnedState {
-  const meta = readMeta(dir);
-  const st: PinnedState = { dir, cfg: {}, links: {}, mode: meta?.mode ?? "tcx", ...(meta ? { meta } : {}) };
-  try {
+  const unreadable = new Map<string, unknown>();
+  /** Run one read; a missing pin (ENOENT) is absent, any other failure is recorded under `what`. */
+  const read = <T>(what: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isBpfError(e, "ENOENT")) unreadable.set(what, e);
+      return undefined;
+    }
+  };
+  const meta = read(pinName.map("meta"), () => readMeta(dir));
+  const st: PinnedState = { dir, cfg: {}, links: {}, mode: meta?.mode ?? "tcx", ...(meta ? { meta } : {}), unreadable };
+  read(pinName.map("cfg"), () => {
     const m = openShapingMap(dir, "cfg");
     try {
       for (const d of DIRECTIONS) {
@@ -83,57 +103,73 @@ export function inspect(dir: string): PinnedState {
     } finally {
       m.close();
     }
-  } catch {
-    /* no cfg pin: a half-made or foreign directory */
-  }
+  });
   if (meta?.mode === "clsact") {
     for (const d of DIRECTIONS) {
       const progId = meta.progIds[d];
-      if (progId) st.links[d] = { id: 0, progId, ifindex: findOurFilter(meta.ifindex, d, progId) ? meta.ifindex : 0 };
+      if (!progId) continue;
+      // Only a missing device means "not there" (findOurFilter); an interrupted dump is recorded.
+      const found = read(`filter_${d}`, () => findOurFilter(meta.ifindex, d, progId));
+      if (!unreadable.has(`filter_${d}`)) st.links[d] = { id: 0, progId, ifindex: found ? meta.ifindex : 0 };
     }
-  }
-  for (const d of DIRECTIONS) {
-    if (meta?.mode === "clsact") break;
-    const p = path.join(dir, pinName.link(d));
-    if (!fs.existsSync(p)) continue;
-    try {
-      const l = BpfLink.fromPin(p);
-      try {
-        const i = l.info();
-        st.links[d] = { id: i.id, progId: i.progId, ifindex: i.ifindex };
-      } finally {
-        l.close();
-      }
-    } catch {
-      /* unreadable pin: teardown still removes it */
+  } else {
+    for (const d of DIRECTIONS) {
+      read(pinName.link(d), () => {
+        const l = BpfLink.fromPin(path.join(dir, pinName.link(d)));
+        try {
+          const i = l.info();
+          st.links[d] = { id: i.id, progId: i.progId, ifindex: i.ifindex };
+        } finally {
+          l.close();
+        }
+      });
     }
   }
   const c = st.cfg.ingress?.classid ?? 0;
   if (c && tcMajor(c) === IFB_MAJOR) st.ifbMinor = parentMinor(tcMinor(c)); // classify steers to the bulk leaf
-  else st.ifbMinor = readIfbRecord(dir); // ADD stopped between making the class and pinning cfg
-  if (st.ifbMinor === undefined) delete st.ifbMinor;
+  else {
+    const recorded = read(pinName.map("ifb"), () => readIfbRecord(dir)); // ADD stopped between making the class and pinning cfg
+    if (recorded !== undefined) st.ifbMinor = recorded;
+  }
   return st;
+}
+
+/**
+ * DEL, GC and CHECK act only on an attachment whose pins could all be read: a pin that is there
+ * but unreadable may record a live class or link, so the attachment is left in place and this
+ * error (code 100, the errno in details) is reported.
+ */
+export function assertReadable(st: PinnedState): void {
+  if (st.unreadable.size === 0) return;
+  const parts = [...st.unreadable].map(([what, e]) => `${what}: ${e instanceof Error ? e.message : String(e)}`);
+  const first = [...st.unreadable.values()][0] as { code?: unknown } | undefined;
+  const errno = typeof first?.code === "string" && /^E[A-Z0-9]+$/.test(first.code) ? first.code : "EIO";
+  throw new CniError(Code.Kernel, `ebpf-bandwidth: cannot read the pins of ${st.dir} (${[...st.unreadable.keys()].join(", ")}); the attachment is left in place`, `${errno}: ${parts.join("; ")}`);
 }
 
 /**
  * Remove everything one attachment made. Idempotent; works with the veth gone. The caller holds
  * the IFB lock. `hostIndex` (when known from CNI args) lets us clean a veth even without pins.
- * Every part is attempted; every failure is reported.
+ * Nothing is touched when a pin could not be read (assertReadable). Every part is attempted and
+ * every failure reported, each naming its part; the pins, the record of what is left to undo, are
+ * removed only when every other part succeeded, so a retried DEL or GC finishes the job.
  */
 export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: number): void {
   const st = inspect(dir);
+  assertReadable(st);
   const parts = new Teardown();
-  if (st.meta) parts.attempt(undefined, () => detachClsactHooks(st.meta!)); // only filters still running our programs
+  // Only filters still running our programs.
+  if (st.meta) parts.attempt(`remove the clsact filters on ifindex ${st.meta.ifindex}`, () => detachClsactHooks(st.meta!));
   // No map_meta: a crash before it was pinned may have left a filter of ours that no pin records.
   // On this container's own veth any such filter is this attachment's.
-  if (hostIndex && !st.meta) parts.attempt(undefined, () => void sweepClsactOrphans(nl, hostIndex, new Set()));
-  for (const d of DIRECTIONS) parts.attempt(undefined, () => detachLink(dir, d));
+  if (hostIndex && !st.meta) parts.attempt(`remove unrecorded clsact filters on ifindex ${hostIndex}`, () => void sweepClsactOrphans(nl, hostIndex, new Set()));
+  for (const d of DIRECTIONS) parts.attempt(`detach the ${d} link`, () => detachLink(dir, d));
   const vethIndex = st.links.egress?.ifindex || hostIndex;
-  if (vethIndex) parts.attempt(undefined, () => void deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
+  if (vethIndex) parts.attempt(`delete the root qdisc of ifindex ${vethIndex}`, () => void deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
   // Also without a minor: an IFB with none of our classes left (ADD killed right after creating it)
   // is used by nobody, since ADD holds the IFB lock from creating it until everything is pinned.
-  parts.attempt(undefined, () => releaseIfbClass(nl, ifbName, st.ifbMinor));
-  parts.attempt(undefined, () => removeAttachmentDir(dir));
+  parts.attempt(st.ifbMinor ? `release IFB class ${st.ifbMinor} on ${ifbName}` : `release ${ifbName}`, () => releaseIfbClass(nl, ifbName, st.ifbMinor));
+  if (parts.ok) parts.attempt(`remove ${dir}`, () => removeAttachmentDir(dir));
   parts.finish();
 }
 
@@ -150,23 +186,21 @@ function detachHooks(dir: string): void {
 /** Remove the attachment's pins, then its network directory if that is empty now. */
 function removeAttachmentDir(dir: string): void {
   removePinDir(dir);
+  removeDirIfEmpty(path.dirname(dir));
+}
+
+/** rmdir, where "not empty" (another attachment uses it) and "already gone" are fine; any other failure is thrown. */
+export function removeDirIfEmpty(dir: string): void {
   try {
-    fs.rmdirSync(path.dirname(dir));
-  } catch {
-    /* not empty (another attachment uses it), or already gone */
+    fs.rmdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT") throw e;
   }
 }
 
 /** `dir` (an attachment path under `pinRoot`) created on bpffs, mounting /sys/fs/bpf if needed. */
 const makeAttachmentDir = (pinRoot: string, dir: string) => makePinDir(pinRoot, ...path.relative(pinRoot, dir).split(path.sep));
-
-/** A qdisc kind this kernel lacks (the kernel answers ENOENT naming it): error 50, not 100. */
-function missingQdisc(e: unknown): unknown {
-  if (isNetlinkError(e, "ENOENT") && String((e as Error).message).includes("qdisc")) {
-    return new CniError(Code.PluginNotAvailable, "a required qdisc is missing from this kernel", (e as Error).message);
-  }
-  return e;
-}
 
 /**
  * ADD: the pin directory first (nothing is touched when pins could not be kept), then qdiscs and
@@ -175,50 +209,51 @@ function missingQdisc(e: unknown): unknown {
  * for tests (hooks.ts BeforeStep).
  */
 export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode, host: HostVeth, dir: string, beforeStep?: BeforeStep): { plan: Plan; dir: string } {
-  const at = (step: string) => beforeStep?.(step);
+  // Each step names itself in its errors ("set the veth class: ..."), as bridge's do; a missing
+  // qdisc kind becomes code 50 first. beforeStep (tests) runs before the step, unlabelled.
+  const at = <T>(what: string, fn: () => T): T => {
+    beforeStep?.(what);
+    return step(what, () => {
+      try {
+        return fn();
+      } catch (e) {
+        throw missingQdisc(e);
+      }
+    });
+  };
   return new UndoStack().runSync((undo) => {
-    try {
-      at("make the pin directory");
-      makeAttachmentDir(cfg.pinRoot, dir);
-      undo.push(`remove ${dir}`, () => removeAttachmentDir(dir));
-      let ifb: { ifindex: number; minor: number } | undefined;
-      if (usesIfb(cfg, mode)) {
-        at("set up the IFB");
-        const ifindex = ensureIfb(nl, cfg.ifbName);
-        // Deleted again if it is ours and none of our classes is left (it may have just been made).
-        undo.push(`release ${cfg.ifbName}`, () => releaseIfbClass(nl, cfg.ifbName, undefined));
-        at("choose the IFB class");
-        const minor = allocateMinor(nl, ifindex, path.basename(dir));
-        ifb = { ifindex, minor };
-        undo.push(`release IFB class ${minor}`, () => releaseIfbClass(nl, cfg.ifbName, minor));
-        // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
-        at("record the IFB class");
-        pinIfbRecord(dir, minor);
-      }
-      const plan = makePlan(cfg, mode, ifb, attach);
-      if (plan.ifb) {
-        at("set the IFB class");
-        setClass(nl, plan.ifb.ifindex, plan.ifb);
-      }
-      if (plan.veth || plan.vethFq) undo.push(`delete the root qdisc of ${host.name}`, () => void deleteHtbRoot(nl, host.index, VETH_MAJOR));
-      if (plan.veth) {
-        at("set the veth's HTB root");
-        ensureHtbRoot(nl, host.index, VETH_MAJOR, steerMinor(plan.veth));
-        at("set the veth class");
-        setClass(nl, host.index, plan.veth);
-      }
-      if (plan.vethFq) {
-        at("set the veth's fq root");
-        ensureFqRoot(nl, host.index, plan.vethFq);
-      }
-      attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep });
-      undo.push("detach the programs", () => detachHooks(dir));
-      // The cfg map now records the class (inspect reads it there first); the record has done its job.
-      at("drop the IFB record");
-      fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true });
-      return { plan, dir };
-    } catch (e) {
-      throw missingQdisc(e);
+    at("make the pin directory", () => makeAttachmentDir(cfg.pinRoot, dir));
+    undo.push(`remove ${dir}`, () => removeAttachmentDir(dir));
+    let ifb: { ifindex: number; minor: number } | undefined;
+    if (usesIfb(cfg, mode)) {
+      const ifindex = at("set up the IFB", () => ensureIfb(nl, cfg.ifbName));
+      // Deleted again if it is ours and none of our classes is left (it may have just been made).
+      undo.push(`release ${cfg.ifbName}`, () => releaseIfbClass(nl, cfg.ifbName, undefined));
+      const minor = at("choose the IFB class", () => allocateMinor(nl, ifindex, path.basename(dir)));
+      ifb = { ifindex, minor };
+      undo.push(`release IFB class ${minor}`, () => releaseIfbClass(nl, cfg.ifbName, minor));
+      // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
+      at("record the IFB class", () => pinIfbRecord(dir, minor));
     }
+    const plan = makePlan(cfg, mode, ifb, attach);
+    if (plan.ifb) {
+      const c = plan.ifb;
+      at("set the IFB class", () => setClass(nl, c.ifindex, c));
+    }
+    if (plan.veth || plan.vethFq) undo.push(`delete the root qdisc of ${host.name}`, () => void deleteHtbRoot(nl, host.index, VETH_MAJOR));
+    if (plan.veth) {
+      const c = plan.veth;
+      at("set the veth's HTB root", () => ensureHtbRoot(nl, host.index, VETH_MAJOR, steerMinor(c)));
+      at("set the veth class", () => setClass(nl, host.index, c));
+    }
+    if (plan.vethFq) {
+      const fq = plan.vethFq;
+      at("set the veth's fq root", () => ensureFqRoot(nl, host.index, fq));
+    }
+    attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep });
+    undo.push("detach the programs", () => detachHooks(dir));
+    // The cfg map now records the class (inspect reads it there first); the record has done its job.
+    at("drop the IFB record", () => fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true }));
+    return { plan, dir };
   });
 }

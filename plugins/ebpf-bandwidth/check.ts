@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { CniError, Code } from "../../core/errors";
 import { DIRECTIONS, type ShapeConfig, queryTcx } from "../../kernel/bpf/index";
 import type { Rtnl } from "../../kernel/netlink/index";
-import { type HostVeth, inspect } from "./attach";
+import { type HostVeth, assertReadable, inspect } from "./attach";
 import type { BandwidthConfig } from "./config";
 import { findOurFilter } from "./hooks";
 import { classMatches, findClass, fqMatches } from "./htb";
@@ -27,6 +27,7 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   if (!cfg.ingress && !cfg.egress) return;
   if (!fs.existsSync(dir)) throw fail("no attachment pinned", dir);
   const st = inspect(dir);
+  assertReadable(st); // an unreadable pin is an error of its own (code 100), not a missing link
   if (cfg.attach !== "auto" && cfg.attach !== st.mode) throw fail(`attached with ${st.mode}, configured "attach": "${cfg.attach}"`);
   const needIfb = usesIfb(cfg, mode);
   const ifb = needIfb ? nl.findLink(cfg.ifbName) : undefined;

@@ -18,10 +18,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { CniError, Code } from "../../core/errors";
-import { UndoStack } from "../../core/undo";
+import { step, UndoStack } from "../../core/undo";
 import {
   type BpfLink, BpfMap, type Collection, DIR_KEY, DIRECTIONS, type Direction, MapType, type ObjectName, type ShapeConfig,
-  attachTcx, createMap, encodeShapeConfig, haveTcx, loadCollection, objectSpec, pinName,
+  attachTcx, createMap, encodeShapeConfig, haveTcx, isBpfError, loadCollection, objectSpec, pinName,
 } from "../../kernel/bpf/index";
 import type { AttachWanted } from "./config";
 import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
@@ -82,13 +82,17 @@ function pinRecord(dir: string, name: string, value: Buffer): void {
   }
 }
 
-/** The record's value, or undefined when it is not pinned (or empty). */
+/**
+ * The record's value, or undefined when it is not pinned (ENOENT) or empty. A pin that is there
+ * but cannot be opened (EACCES, EIO, …) is an error: "could not read" is never "not pinned".
+ */
 function readRecord(dir: string, name: string): Buffer | undefined {
   let m: BpfMap;
   try {
     m = BpfMap.fromPin(path.join(dir, pinName.map(name)));
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (isBpfError(e, "ENOENT")) return undefined;
+    throw e;
   }
   try {
     return m.lookup(0);
@@ -97,7 +101,7 @@ function readRecord(dir: string, name: string): Buffer | undefined {
   }
 }
 
-/** The attachment's meta, or undefined (no pin: made by a build that only knew TCX, or half-made). */
+/** The attachment's meta, or undefined (no pin: made by a build that only knew TCX, or half-made); throws when unreadable. */
 export function readMeta(dir: string): Meta | undefined {
   const v = readRecord(dir, "meta");
   return v ? decodeMeta(v) : undefined;
@@ -115,7 +119,7 @@ export function pinIfbRecord(dir: string, minor: number): void {
   pinRecord(dir, "ifb", v);
 }
 
-/** The recorded IFB class minor, or undefined (no record: no IFB class, or made before the record existed). */
+/** The recorded IFB class minor, or undefined (no record: no IFB class, or made before the record existed); throws when unreadable. */
 export function readIfbRecord(dir: string): number | undefined {
   return readRecord(dir, "ifb")?.readUInt32LE(0) || undefined;
 }
@@ -154,7 +158,9 @@ const isOurProgram = (name?: string) => !!name && /^(classify|police|edt)_(ingre
 /**
  * Delete our cls_bpf filters on `ifindex` (our pref/handle, one of our programs) whose program id
  * is not in `live`: what a crash between attaching a filter and pinning `map_meta` leaves (no pin
- * records it). The clsact qdisc stays: without `map_meta` nobody knows who made it.
+ * records it). The clsact qdisc stays: without `map_meta` nobody knows who made it. A device
+ * without clsact lists no filters (the kernel's dump is empty); only a device that is gone
+ * (ENODEV) is skipped, any other failure to list is thrown.
  */
 export function sweepClsactOrphans(nl: Rtnl, ifindex: number, live: ReadonlySet<number>): number {
   let n = 0;
@@ -162,8 +168,9 @@ export function sweepClsactOrphans(nl: Rtnl, ifindex: number, live: ReadonlySet<
     let filters: TcFilter[];
     try {
       filters = nl.listFilters(ifindex, d);
-    } catch {
-      continue; // no clsact qdisc, or the device went away meanwhile
+    } catch (e) {
+      if (isNetlinkError(e, "ENODEV")) continue; // the device went away meanwhile
+      throw e;
     }
     for (const f of filters) {
       if (f.priority !== CLSACT_PRIORITY || f.handle !== CLSACT_HANDLE || !isOurProgram(f.bpf?.name)) continue;
@@ -180,6 +187,18 @@ export function sweepClsactOrphans(nl: Rtnl, ifindex: number, live: ReadonlySet<
 }
 
 // ---- attach ---------------------------------------------------------------------------------------
+
+/**
+ * A qdisc kind this kernel lacks: error 50, not 100. Told by the errno and the request, not the
+ * message: the qdiscs we add have no parent that could be missing (a root, clsact, or the leaf of
+ * a class made just before), so ENOENT answering RTM_NEWQDISC is the kernel's "unknown kind".
+ */
+export function missingQdisc(e: unknown): unknown {
+  if (isNetlinkError(e, "ENOENT") && e.op === "RTM_NEWQDISC") {
+    return new CniError(Code.PluginNotAvailable, "a required qdisc is missing from this kernel", e.message);
+  }
+  return e;
+}
 
 /** Called with each step's name before the step runs. Tests throw from it to inject a failure there. */
 export type BeforeStep = (step: string) => void;
@@ -210,53 +229,65 @@ export function attachHooks(o: AttachOptions): void {
   objects.sort((a, b) => Object.keys(objectSpec(b).maps).length - Object.keys(objectSpec(a).maps).length);
   const colls: Collection[] = [];
   const links: BpfLink[] = [];
-  const at = (step: string) => o.beforeStep?.(step);
+  // Each step names itself in its errors ("attach egress: ..."); beforeStep (tests) runs first, unlabelled.
+  const at = <T>(what: string, fn: () => T): T => {
+    o.beforeStep?.(what);
+    return step(what, () => {
+      try {
+        return fn();
+      } catch (e) {
+        throw missingQdisc(e);
+      }
+    });
+  };
   try {
     new UndoStack().runSync((undo) => {
-      at("load");
       const maps: Record<string, BpfMap> = {};
-      for (const obj of objects) {
-        const spec = objectSpec(obj);
-        const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
-        const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
-        const c = loadCollection(spec, { programs: progs, maps: given });
-        colls.push(c);
-        for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
-      }
-      at("configure");
-      for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
+      at("load", () => {
+        for (const obj of objects) {
+          const spec = objectSpec(obj);
+          const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
+          const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
+          const c = loadCollection(spec, { programs: progs, maps: given });
+          colls.push(c);
+          for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
+        }
+      });
+      at("configure", () => {
+        for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));
+      });
       for (const [n, m] of Object.entries(maps)) {
         const pin = path.join(o.dir, pinName.map(n));
-        at(`pin ${pinName.map(n)}`);
-        m.pin(pin);
+        at(`pin ${pinName.map(n)}`, () => m.pin(pin));
         undo.push(`remove ${pin}`, () => unpin(pin));
       }
       const meta: Meta = { mode: o.mode, ifindex: o.ifindex, createdClsact: false, progIds: {} };
       const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
       for (const d of directions) {
         const p = prog(d);
-        at(`attach ${d}`);
         if (o.mode === "tcx") {
-          const link = attachTcx(p, { ifindex: o.ifindex, direction: d });
+          const link = at(`attach ${d}`, () => attachTcx(p, { ifindex: o.ifindex, direction: d }));
           links.push(link);
           undo.push(`detach the ${d} link`, () => link.detach());
           const pin = path.join(o.dir, pinName.link(d));
-          at(`pin ${pinName.link(d)}`);
-          link.pin(pin);
-          undo.push(`remove ${pin}`, () => unpin(pin));
-          meta.progIds[d] = link.info().progId;
+          at(`pin ${pinName.link(d)}`, () => {
+            link.pin(pin);
+            undo.push(`remove ${pin}`, () => unpin(pin));
+            meta.progIds[d] = link.info().progId;
+          });
         } else {
           const c = o.config[d]!;
-          const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
-          meta.createdClsact ||= a.createdQdisc;
-          const progId = a.progId ?? p.info().id;
-          meta.progIds[d] = progId;
-          // Read when undone: the qdisc goes with the last of our filters only if one of them made it.
-          undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));
+          at(`attach ${d}`, () => {
+            const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
+            meta.createdClsact ||= a.createdQdisc;
+            const progId = a.progId ?? p.info().id;
+            meta.progIds[d] = progId;
+            // Read when undone: the qdisc goes with the last of our filters only if one of them made it.
+            undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));
+          });
         }
       }
-      at(`pin ${pinName.map("meta")}`);
-      pinMeta(o.dir, meta);
+      at(`pin ${pinName.map("meta")}`, () => pinMeta(o.dir, meta));
     });
   } finally {
     for (const l of links) l.close();

@@ -69,14 +69,13 @@ function useExisting(nl: Rtnl, name: string, link: Link): number {
   return link.index;
 }
 
-/** Attachment (parent) minors of our classes on the IFB; a leaf counts as its parent. */
+/**
+ * Attachment (parent) minors of our classes on the IFB; a leaf counts as its parent. A failed
+ * listing is thrown, never "no classes" (releaseIfbClass would delete the IFB on that); the
+ * kernel's dump of a device without classes, or that is gone, is simply empty.
+ */
 export function usedMinors(nl: Rtnl, ifindex: number): Set<number> {
-  try {
-    return new Set(nl.listClasses(ifindex).filter((c) => tcMajor(c.handle) === IFB_MAJOR).map((c) => parentMinor(tcMinor(c.handle))));
-  } catch (e) {
-    if (gone(e)) return new Set();
-    throw e;
-  }
+  return new Set(nl.listClasses(ifindex).filter((c) => tcMajor(c.handle) === IFB_MAJOR).map((c) => parentMinor(tcMinor(c.handle))));
 }
 
 export const allocateMinor = (nl: Rtnl, ifindex: number, key: string) => pickMinor(key, usedMinors(nl, ifindex));

@@ -4,8 +4,10 @@
 import { CniError, Code, configError } from "../../core/errors";
 import type { CmdArgs, Plugin } from "../../core/plugin";
 import type { Result } from "../../core/result/types";
+import { step, Teardown } from "../../core/undo";
 import { SUPPORTED_VERSIONS } from "../../core/version";
 import { Rtnl } from "../../kernel/netlink/index";
+import { isNetnsMissing } from "../../kernel/netns";
 import { addAttachment, findHostVeth, teardown } from "./attach";
 import { checkAttachment } from "./check";
 import { type BandwidthConfig, parseConfig } from "./config";
@@ -43,6 +45,14 @@ function prevResult(a: CmdArgs): Result {
 
 const dirOf = (cfg: BandwidthConfig, a: CmdArgs) => attachmentPath(cfg.pinRoot, cfg.network, a.containerID, a.ifname);
 
+/**
+ * DEL's look for the host veth failed because there definitely is none to clean: the namespace is
+ * gone or is no network namespace, the interface is gone, or its peer is no host veth of
+ * prevResult's. Anything else (an interrupted dump, a refused socket) is a failed look, reported.
+ */
+const NO_VETH_CODES: ReadonlySet<number> = new Set([Code.UnknownContainer, Code.InvalidNetworkConfig, Code.InvalidNetNS]);
+const noVeth = (e: unknown) => isNetnsMissing(e) || (e instanceof CniError && NO_VETH_CODES.has(e.code));
+
 export const plugin: Plugin = {
   name: "ebpf-bandwidth",
   supportedVersions: SUPPORTED_VERSIONS,
@@ -53,11 +63,11 @@ export const plugin: Plugin = {
     if (!cfg.ingress && !cfg.egress) return prev; // nothing to limit: pass the result on, like the reference
     const mode = resolveMode(cfg);
     const attach = resolveAttach(cfg.attach);
-    const host = findHostVeth(prev, a.netns, a.ifname);
+    const host = step("find the host veth", () => findHostVeth(prev, a.netns, a.ifname));
     Rtnl.with(undefined, (nl) =>
       withLock(() => {
         const dir = dirOf(cfg, a);
-        teardown(nl, dir, cfg.ifbName, host.index); // a retried ADD starts clean
+        step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index)); // a retried ADD starts clean
         addAttachment(nl, cfg, mode, attach, host, dir);
       }),
     );
@@ -66,17 +76,20 @@ export const plugin: Plugin = {
 
   async del(a) {
     const cfg = config(a);
+    const parts = new Teardown();
     // The veth may already be gone (bridge DEL ran first, or the netns was deleted): the pins
     // alone say what to undo. When the veth still exists, also clean an HTB left without pins.
     let hostIndex: number | undefined;
     if (a.netns && a.conf.prevResult) {
+      const prev = a.conf.prevResult;
       try {
-        hostIndex = findHostVeth(a.conf.prevResult, a.netns, a.ifname).index;
-      } catch {
-        hostIndex = undefined;
+        hostIndex = findHostVeth(prev, a.netns, a.ifname).index;
+      } catch (e) {
+        if (!noVeth(e)) parts.fail(e, "find the host veth");
       }
     }
-    Rtnl.with(undefined, (nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex)));
+    parts.attempt(undefined, () => Rtnl.with(undefined, (nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex))));
+    parts.finish();
   },
 
   async check(a) {
@@ -89,7 +102,7 @@ export const plugin: Plugin = {
 
   async gc(a) {
     const cfg = config(a);
-    Rtnl.with(undefined, (nl) => withLock(() => gc(nl, cfg, a.conf.validAttachments ?? [])));
+    Rtnl.with(undefined, (nl) => withLock(() => gc(nl, cfg, a.validAttachments)));
   },
 
   async status(a) {

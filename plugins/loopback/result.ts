@@ -3,7 +3,7 @@
 // address found on it.
 import { CniError, Code } from "../../core/errors";
 import type { Result } from "../../core/result/types";
-import { parseIp } from "../../kernel/netlink/ip";
+import { parseIpBytes } from "../../core/ip";
 
 export const LO = "lo";
 /** What the reference reports for lo (it never reads the device's address). */
@@ -18,7 +18,7 @@ export interface LoAddr {
 
 /** 127.0.0.0/8, ::1, and 127/8 written as an IPv4-mapped IPv6 address (Go folds those to IPv4). */
 export function isLoopbackIp(address: string): boolean {
-  const b = parseIp(address);
+  const b = parseIpBytes(address);
   if (b.length === 4) return b[0] === 127;
   const mapped = b.subarray(0, 12).equals(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]));
   if (mapped) return b[12] === 127;
@@ -52,12 +52,12 @@ export function missingAddresses(prev: Result | undefined, netns: string, presen
   if (!prev) return [];
   const ifs = prev.interfaces ?? [];
   const onLo = (i: number | undefined) => i !== undefined && ifs[i]?.name === LO && (ifs[i]?.sandbox ?? netns) === netns;
-  const have = new Set(present.map((a) => parseIp(a.address).toString("hex") + `/${a.cidr.split("/")[1]}`));
+  const have = new Set(present.map((a) => parseIpBytes(a.address).toString("hex") + `/${a.cidr.split("/")[1]}`));
   return (prev.ips ?? [])
     .filter((ip) => onLo(ip.interface))
     .map((ip) => ip.address)
     .filter((cidr) => {
       const [addr, len] = cidr.split("/");
-      return !have.has(`${parseIp(addr!).toString("hex")}/${len}`);
+      return !have.has(`${parseIpBytes(addr!).toString("hex")}/${len}`);
     });
 }

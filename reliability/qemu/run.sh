@@ -7,6 +7,7 @@
 #
 #   reliability/qemu/run.sh [--mem MiB] [--smp N] [--timeout s] [--no-fq] [-t pattern] [test files...]
 #   reliability/qemu/run.sh [...] --cmd "npx tsx scripts/bench-bandwidth.ts --edt"   (any command instead of vitest)
+#   TSCNI_TEST_MODE=fallback reliability/qemu/run.sh [...]   (the tests' mode in the guest; default resident)
 #
 # Prints the guest console, then "qemu: <kernel>: exit <rc>" and exits with vitest's code.
 # Needs: qemu-system-x86, linux-image-amd64, busybox-static (reliability/apt-packages.txt), and
@@ -101,7 +102,7 @@ TEST_LIST=$(printf '%q ' "${TESTS[@]}")
 [[ -n "$FILTER" ]] && TEST_LIST="$TEST_LIST -t $(printf '%q' "$FILTER")"
 cat > "$WORK/guest.sh" <<EOF
 #!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TSCNI_QEMU_GUEST=1 CI=1 NO_COLOR=1 FORCE_COLOR=0
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TSCNI_QEMU_GUEST=1 CI=1 NO_COLOR=1 FORCE_COLOR=0 TSCNI_TEST_MODE=$(printf '%q' "${TSCNI_TEST_MODE:-resident}")
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmpfs /run
@@ -119,7 +120,7 @@ for m in veth bridge ifb sch_htb sch_tbf sch_ingress cls_bpf cls_u32 act_mirred 
 done
 [ "$FQ" = 1 ] && { modprobe sch_fq || echo "guest: modprobe sch_fq failed"; }
 echo "guest: kernel \$(uname -r), \$(nproc) cpus, \$(awk '/MemTotal/ {print \$2/1024 " MiB"}' /proc/meminfo)"
-echo "guest: sch_fq \$(grep -qw sch_fq /proc/modules && echo loaded || echo absent), TCX \$(grep -q tcx_ /proc/kallsyms && echo present || echo absent)"
+echo "guest: sch_fq \$(grep -qw sch_fq /proc/modules && echo loaded || echo absent), TCX \$(grep -q tcx_ /proc/kallsyms && echo present || echo absent), TSCNI_TEST_MODE \$TSCNI_TEST_MODE"
 cd $REPO
 started=\$(date +%s)
 ${CMD:-node node_modules/vitest/vitest.mjs run --reporter=verbose --no-file-parallelism --testTimeout=600000 --hookTimeout=600000 $TEST_LIST}

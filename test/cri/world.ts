@@ -14,6 +14,7 @@ import { DEFAULT_PIN_ROOT } from "../../plugins/ebpf-bandwidth/config";
 import { MODE } from "../helpers/mode";
 import { type Netns, type NsScope, uniqueName } from "../helpers/netns";
 import { REFERENCE_DIR, ourBinDir } from "../helpers/plugin";
+import { until } from "../helpers/wait";
 import type { PodStatus } from "./client";
 import { Containerd, cleanupCgroups, mountsBelow, processesMentioning } from "./containerd";
 import { PAUSE_IMAGE, buildPauseImage } from "./images";
@@ -48,6 +49,8 @@ export interface WorldOptions {
   env?: Record<string, string>;
   /** Extra keys for the bandwidth plugin's entry in the conflist (ours: e.g. queueMs). */
   bandwidthConf?: Record<string, unknown>;
+  /** containerd's conf_template (with `conflist: false`: containerd renders the conflist from it). */
+  confTemplate?: string;
 }
 
 /**
@@ -104,7 +107,7 @@ export async function startWorld(scope: NsScope, side: Side, subnet: string, opt
   const image = buildPauseImage(dir);
   // The fallback mode is chosen by the environment containerd hands on to the plugins.
   const env: Record<string, string> = opts.env ?? (MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {});
-  const ctd = await Containerd.start({ nodeNetns: node.path, dir: path.join(dir, "containerd"), binDir: opts.binDir ?? (side === "ours" ? ourBinDir() : REFERENCE_DIR), confDir, sandboxImage: PAUSE_IMAGE, env });
+  const ctd = await Containerd.start({ nodeNetns: node.path, dir: path.join(dir, "containerd"), binDir: opts.binDir ?? (side === "ours" ? ourBinDir() : REFERENCE_DIR), confDir, sandboxImage: PAUSE_IMAGE, env, ...(opts.confTemplate ? { confTemplate: opts.confTemplate } : {}) });
   scope.onCleanup(() => void ctd.stop()); // last resort; tests call stopWorld themselves
   ctd.importImage(image);
   return { side, node, net, bridge, subnet, dataDir, dir, cgroupParent, ctd };
@@ -140,12 +143,9 @@ export async function iperf(serverNs: string, serverIp: string, clientNs: string
   const port = String(o.port ?? 5201);
   const server = spawn("nsenter", [`--net=${serverNs}`, "--", "iperf3", "-s", "-1", "-p", port], { stdio: "ignore", env: { PATH } });
   try {
-    for (let i = 0; i < 100; i++) {
-      // A LISTEN (0A) socket on the port, IPv4 or IPv6 (iperf3 listens on :: by default).
-      const hex = Number(port).toString(16).toUpperCase().padStart(4, "0");
-      if (inNetns(serverNs, "grep", ["-qE", `:${hex} [0-9A-F]+:0000 0A`, "/proc/net/tcp", "/proc/net/tcp6"]).status === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // A LISTEN (0A) socket on the port, IPv4 or IPv6 (iperf3 listens on :: by default).
+    const hex = Number(port).toString(16).toUpperCase().padStart(4, "0");
+    await until(() => inNetns(serverNs, "grep", ["-qE", `:${hex} [0-9A-F]+:0000 0A`, "/proc/net/tcp", "/proc/net/tcp6"]).status === 0, `the iperf3 server to listen on port ${port}`, 30_000);
     const r = inNetns(clientNs, "iperf3", ["-c", serverIp, "-p", port, "-t", String(o.seconds + 1), "-O", "1", "-J", ...(o.reverse ? ["-R"] : [])], (o.seconds + 30) * 1000);
     const j = JSON.parse(r.stdout || "{}");
     if (r.status !== 0 || j.error) throw new Error(`iperf3 failed: ${j.error ?? r.stderr}`);

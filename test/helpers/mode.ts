@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { controlPath, type StatusInfo } from "../../cli/daemon/control";
+import { sleepSync, untilValue } from "./wait";
 
 export type Mode = "resident" | "fallback";
 export const MODE: Mode = process.env.TSCNI_TEST_MODE === "fallback" ? "fallback" : "resident";
@@ -46,12 +47,7 @@ export function daemonStatus(nsPath: string, socket = daemonSocket(nsPath)): Dae
 
 /** Wait (up to 5 s) until a daemon answers for `nsPath`: a shim starts one detached, after its own call. */
 export async function waitForDaemon(nsPath: string, socket?: string): Promise<DaemonStatus> {
-  for (let i = 0; i < 100; i++) {
-    const s = daemonStatus(nsPath, socket);
-    if (s) return s;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no daemon came up for ${nsPath}`);
+  return untilValue(() => daemonStatus(nsPath, socket), `a daemon to answer for ${nsPath}`, 5_000, 50);
 }
 
 /** Stop the daemon serving `nsPath`, if any (it would keep the namespace alive). */
@@ -80,8 +76,6 @@ export function stopDaemon(nsPath: string): void {
 export async function startDaemon(nodeName: string, bpffs?: string): Promise<() => void> {
   return startDaemonSync(nodeName, bpffs);
 }
-
-const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** startDaemon for synchronous set-ups. */
 export function startDaemonSync(nodeName: string, bpffs?: string): () => void {

@@ -11,7 +11,7 @@ import type { Netns, NsScope } from "./netns";
 export const REPO = path.resolve(__dirname, "../..");
 export const DIST_BIN = path.join(REPO, "dist/tscni");
 export const REFERENCE_DIR = "/usr/lib/cni";
-export const PLUGINS = ["bridge", "host-local", "ebpf-bandwidth"] as const;
+export const PLUGINS = ["bridge", "host-local", "ebpf-bandwidth", "loopback"] as const;
 
 let binDir: string | undefined;
 

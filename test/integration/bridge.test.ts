@@ -8,6 +8,7 @@ import { SUPPORTED_VERSIONS, atLeast } from "../../core/version";
 import { isRoot, NsScope } from "../helpers/netns";
 import { spoofChains, spoofKey } from "../../plugins/bridge/masq";
 import { usingBuiltBinary } from "../helpers/plugin";
+import { until } from "../helpers/wait";
 import { addrs, binDirWith, conf, links, makeEnv, mustAdd, ping, routes, run } from "./bridge-helpers";
 
 const scope = new NsScope();
@@ -309,8 +310,10 @@ suite("bridge: neighbours learn a reused address", () => {
     const fresh = scope.netns("nn");
     const r = mustAdd(env, conf(env, "1.0.0", {}, ipam), fresh, "new");
     const mac = r.interfaces[2].mac;
-    await new Promise((res) => setTimeout(res, 300));
     const neigh = (ip: string) => JSON.parse(peer.ip("-j", "neigh", "show", ip))[0]?.lladdr;
+    // The announcements ADD sent arrive within moments (nothing else would update the entries:
+    // no traffic, and a stale entry is probed only when used).
+    await until(() => neigh("10.96.0.50") === mac && neigh("fd96::50") === mac, "the peer's entries to point at the new MAC", 3_000).catch(() => {});
     expect(neigh("10.96.0.50")).toBe(mac);
     expect(neigh("fd96::50")).toBe(mac);
   });

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Netns, NsScope, isRoot } from "../helpers/netns";
 import { DIST_BIN, usingBuiltBinary } from "../helpers/plugin";
+import { until } from "../helpers/wait";
 import { privateBpffs } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && usingBuiltBinary();
@@ -96,7 +97,7 @@ describe.skipIf(!canRun)("resident and fallback answer alike", () => {
     const fallback = side("fallback");
     // Start the resident side's daemon, and make sure it is the one answering.
     run(resident, SESSION[0]!, undefined);
-    for (let i = 0; i < 100 && spawnSync("nsenter", [`--net=${resident.node.path}`, DIST_BIN, "daemon", "status"]).status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await until(() => spawnSync("nsenter", [`--net=${resident.node.path}`, DIST_BIN, "daemon", "status"]).status === 0, "the resident side's daemon to answer", 10_000, 50);
     const prev: Record<Side["mode"], any> = { resident: undefined, fallback: undefined };
     const codes: (number | null)[] = [];
     for (const [i, c] of SESSION.entries()) {

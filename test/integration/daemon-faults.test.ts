@@ -9,13 +9,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { daemonSocket } from "../helpers/mode";
 import { type Netns, NsScope, isRoot } from "../helpers/netns";
 import { DIST_BIN, usingBuiltBinary } from "../helpers/plugin";
+import { until } from "../helpers/wait";
 
 const canRun = isRoot() && usingBuiltBinary();
 const scope = new NsScope();
 afterEach(() => scope.cleanup());
 
 const PATH = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function installDir(): string {
   const dir = scope.tmpdir("tscni-fault-bin-");
@@ -38,8 +38,7 @@ async function faultyDaemon(node: Netns, fault: string) {
   fs.rmSync(sock, { force: true }); // a namespace's inode can be reused: never wait on an old file
   const child = spawn("nsenter", [`--net=${node.path}`, DIST_BIN, "daemon"], { stdio: "ignore", env: { PATH, TSCNI_DAEMON_FAULT: fault } });
   scope.onCleanup(() => child.kill("SIGKILL"));
-  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await sleep(25);
-  expect(fs.existsSync(sock)).toBe(true);
+  await until(() => fs.existsSync(sock), "the daemon's socket");
   return { child, exited: new Promise<void>((r) => child.on("exit", () => r())) };
 }
 
@@ -85,12 +84,7 @@ describe.skipIf(!canRun)("shim and daemon under faults", () => {
     // stopDaemon removes a socket nobody listens on.
     const r = hostLocal(dir, node, env("VERSION", ""), "");
     expect(r.code).toBe(0);
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
-      await sleep(50);
-      up = spawnSync("nsenter", [`--net=${node.path}`, DIST_BIN, "daemon", "status"], { env: { PATH } }).status === 0;
-    }
-    expect(up).toBe(true);
+    await until(() => spawnSync("nsenter", [`--net=${node.path}`, DIST_BIN, "daemon", "status"], { env: { PATH } }).status === 0, "a fresh daemon to answer", 10_000, 50);
   });
 
   it("never hands a request to a socket another user owns", async () => {
@@ -104,7 +98,7 @@ describe.skipIf(!canRun)("shim and daemon under faults", () => {
     const server = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
       `import socket\ns=socket.socket(socket.AF_UNIX)\ns.bind(${JSON.stringify(sock)})\ns.listen(4)\nc,_=s.accept()\nn=0\nc.settimeout(2)\ntry:\n  while True:\n    d=c.recv(65536)\n    if not d: break\n    n+=len(d)\nexcept Exception:\n  pass\nopen(${JSON.stringify(log)},"w").write(str(n))`]);
     scope.onCleanup(() => server.kill());
-    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(25);
+    await until(() => fs.existsSync(sock), "the impostor to listen");
     const dataDir = scope.tmpdir("tscni-fault-");
     const r = hostLocal(dir, node, env("ADD", "f4", { TSCNI_SOCKET: sock, TSCNI_NO_DAEMON: "1" }), conf(dataDir));
     expect(r.code).toBe(0);
@@ -118,7 +112,7 @@ describe.skipIf(!canRun)("shim and daemon under faults", () => {
     const node = scope.netns("df");
     hostLocal(dir, node, env("VERSION", ""), "");
     const status = () => spawnSync("nsenter", [`--net=${node.path}`, DIST_BIN, "daemon", "status"], { encoding: "utf8", env: { PATH } });
-    for (let i = 0; i < 100 && status().status !== 0; i++) await sleep(50);
+    await until(() => status().status === 0, "the spawned daemon to answer", 10_000, 50);
     const dataDir = scope.tmpdir("tscni-fault-");
     const results = await Promise.all(
       Array.from({ length: 64 }, (_, i) =>

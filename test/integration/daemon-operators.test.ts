@@ -11,16 +11,12 @@ import { control, controlPath } from "../../cli/daemon/control";
 import { daemonSocket, daemonStatus, waitForDaemon } from "../helpers/mode";
 import { type Netns, NsScope, createNetns, deleteNetns, isRoot } from "../helpers/netns";
 import { DIST_BIN, type ExecOptions, execPlugin, ourBinDir, startPlugin, usingBuiltBinary } from "../helpers/plugin";
+import { lockHeld, until } from "../helpers/wait";
 
 const canRun = isRoot() && usingBuiltBinary();
 const scope = new NsScope();
 afterEach(() => scope.cleanup());
 const PATH = process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (cond()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A configured daemon for `node` (as systemd would run one), with extra flags and environment. */
 async function daemon(node: Netns, flags: string[] = [], env: Record<string, string> = {}): Promise<{ child: ChildProcess; exited: Promise<number> }> {
@@ -44,7 +40,7 @@ function heldStore(dataDir: string, network: string): Promise<() => void> {
     }
   };
   scope.onCleanup(release);
-  return until(() => spawnSync("flock", ["-n", lock, "true"]).status !== 0, "the store lock to be held").then(() => release);
+  return until(() => lockHeld(lock), "the store lock to be held").then(() => release);
 }
 
 const hostLocal = (node: Netns, command: string, dataDir: string, id: string, env: Record<string, string> = {}): ExecOptions => ({
@@ -169,6 +165,15 @@ describe.skipIf(!canRun)("the daemon's operators' view while it is busy", () => 
     const d = await daemon(node, ["--netns-check", "1"]);
     const sleeper = spawn("nsenter", [`--net=${node.path}`, "sleep", "60"], { stdio: "ignore" });
     scope.onCleanup(() => sleeper.kill("SIGKILL"));
+    // In the namespace once nsenter has joined it and exec'd sleep (before that, deleting it would race).
+    const nodeIno = fs.statSync(node.path).ino;
+    await until(() => {
+      try {
+        return fs.readFileSync(`/proc/${sleeper.pid}/comm`, "utf8") === "sleep\n" && fs.statSync(`/proc/${sleeper.pid}/ns/net`).ino === nodeIno;
+      } catch {
+        return false;
+      }
+    }, "the sleep to run in the namespace");
     spawnSync("ip", ["netns", "delete", node.name]); // unmounted; the sleep still uses it
     const gone = await Promise.race([d.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 2_500))]);
     expect(gone).toBe(false);

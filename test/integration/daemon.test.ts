@@ -11,6 +11,7 @@ import { encodeRequest } from "../../cli/daemon/protocol";
 import { daemonSocket } from "../helpers/mode";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 import { DIST_BIN, type ExecResult, execPlugin, usingBuiltBinary } from "../helpers/plugin";
+import { lockHeld, lockWaiters, until } from "../helpers/wait";
 
 const canRun = isRoot() && usingBuiltBinary();
 const scope = new NsScope();
@@ -91,10 +92,12 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
     const list = { cniVersion: "1.0.0", name: uniqueName("dnet"), plugins: [{ type: "bridge", bridge: "dbr0", isGateway: true, ipam: { type: "host-local", dataDir: scope.tmpdir("tscni-dipam-"), ranges: [[{ subnet: "10.67.0.0/24" }]] } }] };
     const conf = { ...list.plugins[0], cniVersion: list.cniVersion, name: list.name };
     const script = `mount --make-rprivate / && mount -t tmpfs t "$0" && touch "$0/ns" && mount --bind ${ctr.path} "$0/ns" && exec nsenter --net=${node.path} -- "$@"`;
-    const r = spawnSync("unshare", ["-m", "sh", "-c", script, priv, path.join(dir, "bridge")], {
-      input: JSON.stringify(conf), encoding: "utf8",
-      env: { PATH, CNI_COMMAND: "ADD", CNI_CONTAINERID: "d1", CNI_NETNS: `${priv}/ns`, CNI_IFNAME: "eth0", CNI_PATH: dir },
-    });
+    const privately = (command: string, stdin: unknown) =>
+      spawnSync("unshare", ["-m", "sh", "-c", script, priv, path.join(dir, "bridge")], {
+        input: JSON.stringify(stdin), encoding: "utf8",
+        env: { PATH, CNI_COMMAND: command, CNI_CONTAINERID: "d1", CNI_NETNS: `${priv}/ns`, CNI_IFNAME: "eth0", CNI_PATH: dir },
+      });
+    const r = privately("ADD", conf);
     expect(r.stderr + r.stdout.slice(0, r.status ? 400 : 0)).toBe("");
     expect(r.status).toBe(0);
     const result = JSON.parse(r.stdout);
@@ -102,6 +105,17 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
     expect(result.interfaces.find((i: any) => i.name === "eth0").sandbox).toBe(`${priv}/ns`); // the runtime's own path
     expect(ctr.ip("-j", "addr", "show", "eth0")).toContain("10.67.0.2");
     expect(status(node)!.served).toBe(d.served + 1); // one request: the bridge ran host-local in-process
+    // CHECK through the daemon, by the same descriptor: passes on what ADD made (no output) ...
+    const check = privately("CHECK", { ...conf, prevResult: result });
+    expect(check.stderr + check.stdout).toBe("");
+    expect(check.status).toBe(0);
+    expect(status(node)!.served).toBe(d.served + 2);
+    // ... and fails once the container's address is gone (so it looked, in the right namespace).
+    ctr.ip("addr", "del", "10.67.0.2/24", "dev", "eth0");
+    const broken = privately("CHECK", { ...conf, prevResult: result });
+    expect(broken.status).toBe(1);
+    expect(JSON.parse(broken.stdout)).toMatchObject({ code: 104, msg: expect.stringContaining("10.67.0.2") });
+    expect(status(node)!.served).toBe(d.served + 3);
     delNetworkList({ binDir: dir, nodeNetns: node.name }, list, { containerID: "d1", netns: ctr.path, ifname: "eth0" }, result);
     expect(ctr.run("ip", ["link", "show", "eth0"], { allowFail: true }).status).not.toBe(0);
     // A chain through the daemon again, by the ordinary path.
@@ -139,20 +153,21 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
       }
     };
     scope.onCleanup(release);
-    await new Promise((r) => setTimeout(r, 200));
+    const lock = path.join(dataDir, "dnet", "lock");
+    await until(() => lockHeld(lock), "the store lock to be held");
     const call = spawn("nsenter", [`--net=${node.path}`, "--", path.join(dir, "host-local")], { env: { PATH, ...hlEnv("ADD", "k1") } });
     let out = "";
     call.stdout.on("data", (c) => (out += c));
     call.stdin.end(hostLocalConf(dataDir));
     const exited = new Promise<number>((r) => call.on("close", (c) => r(c ?? -1)));
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => lockWaiters(lock) > 0, "the daemon's ADD to wait for the store lock"); // acked, running
     process.kill(d.pid, "SIGKILL");
     expect(await exited).toBe(1);
     const err = JSON.parse(out);
     expect(err.code).toBe(11);
     expect(err.cniVersion).toBe("1.0.0");
     release();
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => !lockHeld(lock) && lockWaiters(lock) === 0, "the store lock to be free, nobody waiting for it");
     // Nothing was reserved by a replay; the DEL a runtime sends next succeeds.
     expect(fs.readdirSync(path.join(dataDir, "dnet")).filter((f) => /^10\./.test(f))).toEqual([]);
     expect(shim(dir, "host-local", node, hlEnv("DEL", "k1"), hostLocalConf(dataDir)).code).toBe(0);
@@ -290,7 +305,9 @@ describe.skipIf(!canRun)("tscni daemon and shim", () => {
     // Under `ip netns exec` (a private mount namespace) the shim's spawned daemon declines to serve.
     const r = spawnSync("ip", ["netns", "exec", node.name, path.join(dir, "host-local")], { env: { PATH, ...VERSION }, encoding: "utf8", input: "" });
     expect(r.status).toBe(0);
-    await new Promise((res) => setTimeout(res, 1500));
+    // A spawned daemon would hold the socket's lock from before the shim exits (it inherits it).
+    const lock = `${daemonSocket(node.path)!}.lock`;
+    expect(fs.existsSync(lock) && lockHeld(lock)).toBe(false);
     expect(status(node)).toBeUndefined();
     shim(dir, "host-local", node, VERSION);
     const d = await waitForDaemon(node);

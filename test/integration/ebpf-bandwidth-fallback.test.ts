@@ -120,7 +120,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => 
     expectClean(t);
   });
 
-  it("DEL works when the veth is already gone, and twice; GC drops attachments whose filters vanished; STATUS passes", () => {
+  it("DEL works when the veth is already gone, and twice; GC keeps a listed attachment whose filters vanished, drops it once unlisted; STATUS passes", () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10), n: 2, extra: CLSACT });
     expect(run(t, "ADD", { ...CLSACT, ...caps(10), prevResult: t.ctrs[1]!.result }, 1).code).toBe(0);
     t.ctrs[0]!.ns.run("ip", ["link", "del", "eth0"]); // takes the host veth and its filters with it
@@ -128,10 +128,13 @@ describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => 
     expect(del().code).toBe(0);
     expect(del().code).toBe(0);
     expect(pinsUnder(path.join(t.pinRoot, t.list.name)).filter((p) => !p.includes("/"))).toEqual([`${t.ctrs[1]!.id}-eth0`]);
-    // The second container's veth goes too; GC (even with it listed as valid) sees no filter left.
+    // The second container's veth goes too: GC never removes a listed attachment, whatever its pins
+    // say (its DEL will come); once unlisted, GC removes it.
     t.ctrs[1]!.ns.run("ip", ["link", "del", "eth0"]);
     expect(run(t, "STATUS", CLSACT).code).toBe(0);
     expect(run(t, "GC", { ...CLSACT, "cni.dev/valid-attachments": [{ containerID: t.ctrs[1]!.id, ifname: "eth0" }] }).code).toBe(0);
+    expect(pinsUnder(path.join(t.pinRoot, t.list.name)).filter((p) => !p.includes("/"))).toEqual([`${t.ctrs[1]!.id}-eth0`]);
+    expect(run(t, "GC", { ...CLSACT, "cni.dev/valid-attachments": [] }).code).toBe(0);
     expectClean(t);
   });
 });

@@ -67,7 +67,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     const r = add(t, 0, caps); // both directions: the IFB class is made first and must be undone
     expect(r.json).toEqual({
       cniVersion: "1.1.0", code: 105,
-      msg: `ebpf-bandwidth: ${veth} already has a root qdisc of another tool (htb 1:)`,
+      msg: `set the veth's HTB root: ebpf-bandwidth: ${veth} already has a root qdisc of another tool (htb 1:)`,
       details: "nothing was changed; ebpf-bandwidth needs the root of this device for its HTB (handle 7c1:)",
     });
     expect(qdiscs(t, veth)).toEqual(["htb 1: root"]);
@@ -88,7 +88,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     const r = add(t, 0, conf);
     expect(r.json).toEqual({
       cniVersion: "1.1.0", code: 105,
-      msg: `ebpf-bandwidth: ifbDevice ${ifb} already has a root qdisc of another tool (htb 1:)`,
+      msg: `set up the IFB: ebpf-bandwidth: ifbDevice ${ifb} already has a root qdisc of another tool (htb 1:)`,
       details: "nothing was changed; ebpf-bandwidth needs the root of this device for its HTB (handle 7c2:)",
     });
     const unchanged = () => {
@@ -142,7 +142,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     const r = add(t, 0, { ...egressOnly, ifbDevice: ifb });
     expect(r.json).toEqual({
       cniVersion: "1.1.0", code: 105,
-      msg: `ebpf-bandwidth: ifbDevice ${ifb} is down and was not created by ebpf-bandwidth`,
+      msg: `set up the IFB: ebpf-bandwidth: ifbDevice ${ifb} is down and was not created by ebpf-bandwidth`,
       details: `nothing was changed; bring it up (ip link set ${ifb} up) or name a device ebpf-bandwidth may create`,
     });
     expect((JSON.parse(t.node.ip("-j", "link", "show", ifb)) as { flags: string[] }[])[0]!.flags).not.toContain("UP");
@@ -155,7 +155,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     const r = add(t, 0, { ...egressOnly, ifbDevice: "bwbr0" }); // the bridge
     expect(r.json).toEqual({
       cniVersion: "1.1.0", code: 105,
-      msg: "ebpf-bandwidth: ifbDevice bwbr0 is a bridge device, not an ifb",
+      msg: "set up the IFB: ebpf-bandwidth: ifbDevice bwbr0 is a bridge device, not an ifb",
       details: "nothing was changed; name an ifb device, or one that does not exist yet",
     });
     expect(linksOf(t.node)).toContain("bwbr0");

@@ -9,6 +9,7 @@ import { type Conflist, addNetworkList, delNetworkList } from "../../demo/chain"
 import { type Netns, type NsScope, uniqueName } from "../helpers/netns";
 import { expect } from "vitest";
 import { REFERENCE_DIR, execPlugin, ourBinDir } from "../helpers/plugin";
+import { until } from "../helpers/wait";
 
 /** Mount a fresh bpffs for this test file; unmounted (and its pins dropped) at cleanup. */
 export function privateBpffs(scope: NsScope): string {
@@ -92,8 +93,14 @@ export interface IperfResult {
 export async function iperf(from: Netns, to: { ns: Netns; ip: string }, seconds: number, reverse = false): Promise<IperfResult> {
   const port = String(5201 + Math.floor(Math.random() * 2000));
   const server = spawn("ip", ["netns", "exec", to.ns.name, "iperf3", "-s", "-1", "-p", port], { stdio: "ignore" });
+  let exited = false;
+  server.on("exit", () => (exited = true));
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // Connect once the server listens (it takes seconds under qemu's TCG); fail if it died instead.
+    await until(() => {
+      if (exited) throw new Error(`iperf3 server on port ${port} exited before listening`);
+      return to.ns.run("ss", ["-Hltn", `sport = :${port}`], { allowFail: true }).stdout.trim() !== "";
+    }, `the iperf3 server to listen on port ${port}`, 60_000, 50);
     const r = from.run("iperf3", ["-c", to.ip, "-p", port, "-t", String(seconds), "-J", "-O", "1", ...(reverse ? ["-R"] : [])], { allowFail: true });
     const j = JSON.parse(r.stdout);
     if (j.error) throw new Error(`iperf3: ${j.error}`);

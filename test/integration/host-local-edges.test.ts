@@ -10,6 +10,7 @@ import { FileLock } from "../../kernel/flock";
 import { cacheFileName } from "../../ipam/host-local/side-files";
 import { isRoot, NsScope } from "../helpers/netns";
 import { modeEnv } from "../helpers/mode";
+import { lockWaiters, until } from "../helpers/wait";
 import { execPlugin, haveReference, ourBinDir, REFERENCE_DIR, usingBuiltBinary, type ExecResult } from "../helpers/plugin";
 
 const scope = new NsScope();
@@ -272,7 +273,7 @@ describe.skipIf(!canRun)("host-local's lock file as a symlink", () => {
     child.stdout.on("data", (b) => (out += b));
     const exit = new Promise<number | null>((res) => child.on("close", (c) => res(c)));
     child.stdin.end(JSON.stringify(netconf(d, {})));
-    await new Promise((r) => setTimeout(r, 1500));
+    await until(() => lockWaiters(v.files[0]!) > 0, "the ADD to wait for the lock's target");
     expect(child.exitCode).toBe(null);
     held.release();
     expect(await exit, out).toBe(0);

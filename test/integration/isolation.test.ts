@@ -12,6 +12,7 @@ import { addNetworkList, delNetworkList } from "../../demo/chain";
 import { MODE, daemonSocket, daemonStatus, waitForDaemon } from "../helpers/mode";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 import { type ExecOptions, execPlugin, ourBinDir, startPlugin, usingBuiltBinary } from "../helpers/plugin";
+import { lockHeld, lockWaiters, until } from "../helpers/wait";
 import { expectNothingLeft as expectNoShaping, runBandwidth, topology } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && usingBuiltBinary();
@@ -82,18 +83,6 @@ function expectUnaffected(idle: Sample, under: Sample): void {
   }
 }
 
-/** Wait (bounded) until `cond` holds. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (cond()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Processes waiting for a flock on `file` (the "->" lines of /proc/locks). */
-function lockWaiters(file: string): number {
-  const ino = fs.statSync(file).ino;
-  return fs.readFileSync("/proc/locks", "utf8").split("\n").filter((l) => l.includes("->") && l.split(/\s+/).some((f) => f.endsWith(`:${ino}`))).length;
-}
-
 /** Another process holds `file` locked until the returned function is called (or cleanup). */
 async function holdLock(file: string): Promise<() => void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -106,7 +95,7 @@ async function holdLock(file: string): Promise<() => void> {
     }
   };
   scope.onCleanup(release);
-  await until(() => spawnSync("flock", ["-n", file, "true"]).status !== 0, `the lock on ${file} to be held`);
+  await until(() => lockHeld(file), `the lock on ${file} to be held`);
   return release;
 }
 

@@ -7,7 +7,7 @@ import { Code } from "../../core/errors";
 import { DeadlineError, inRequest, scopeFor } from "../../core/request";
 import { FileLock } from "../../kernel/flock";
 import { native } from "../../kernel/native";
-import { NetnsError, currentNetnsPath, isNetnsMissing, netnsId, withNetns, withNetnsAlias } from "../../kernel/netns";
+import { NetnsError, aliasNetns, currentNetnsPath, isNetnsMissing, netnsId, withNetns } from "../../kernel/netns";
 import { sysctlGet, sysctlSet } from "../../kernel/sysctl";
 import { caught } from "../helpers/caught";
 import { NsScope } from "../helpers/netns";
@@ -51,15 +51,22 @@ describe("netns", () => {
     expect(refusal("/proc/self/ns/mnt")).toEqual([Code.InvalidNetNS, "not-a-namespace", `"/proc/self/ns/mnt" is not a network namespace`, false]);
   });
 
-  it("accepts a namespace by its nsfs bind mount, by /proc/<pid>/ns/net, and through the daemon's descriptor alias", async () => {
+  it("accepts a namespace by its nsfs bind mount, by /proc/<pid>/ns/net, and through the daemon's descriptor alias (undone after)", () => {
     const node = scope.netns("nd");
     const id = netnsId(node.path);
     expect(withNetns(node.path, () => netnsId(currentNetnsPath()))).toBe(id);
     expect(withNetns(`/proc/${process.pid}/task/${process.pid}/ns/net`, () => netnsId(currentNetnsPath()))).toBe(netnsId(currentNetnsPath()));
     const fd = fs.openSync(node.path, "r");
     try {
-      const seen = await withNetnsAlias("/var/run/netns/only-an-alias", fd, async () => withNetns("/var/run/netns/only-an-alias", () => netnsId(currentNetnsPath())));
+      const unalias = aliasNetns("/var/run/netns/only-an-alias", fd);
+      let seen: string;
+      try {
+        seen = withNetns("/var/run/netns/only-an-alias", () => netnsId(currentNetnsPath()));
+      } finally {
+        unalias();
+      }
       expect(seen).toBe(id);
+      expect(() => withNetns("/var/run/netns/only-an-alias", () => 0)).toThrow();
     } finally {
       fs.closeSync(fd);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseCniArgs, pickArgs } from "../../core/args";
-import { parseNetConf } from "../../core/config";
+import { parseNetConf, parseValidAttachments } from "../../core/config";
 import { CniError } from "../../core/errors";
 import { field, optInt, optString } from "../../core/json";
 
@@ -42,10 +42,10 @@ describe("parseNetConf", () => {
     const c = parseNetConf(buf({ cniVersion: "0.3.1", name: "n", type: "t", prevResult: { cniVersion: "0.3.1", ips: [{ version: "4", address: "10.0.0.2/24" }] } }), "ADD");
     expect(c.prevResult?.ips).toEqual([{ address: "10.0.0.2/24" }]);
   });
-  it("prefers cni.dev/valid-attachments and rejects malformed lists", () => {
+  it("prefers cni.dev/valid-attachments and rejects malformed lists (more in gc-policy.test.ts)", () => {
     const c = parseNetConf(buf({ cniVersion: "1.1.0", name: "n", type: "t", "cni.dev/valid-attachments": [{ containerID: "x", ifname: "eth0" }] }), "GC");
-    expect(c.validAttachments).toEqual([{ containerID: "x", ifname: "eth0" }]);
-    expect(code(() => parseNetConf(buf({ cniVersion: "1.1.0", name: "n", type: "t", "cni.dev/valid-attachments": {} }), "GC"))).toBe(7);
+    expect(parseValidAttachments(c.raw)).toEqual([{ containerID: "x", ifname: "eth0" }]);
+    expect(code(() => parseValidAttachments({ "cni.dev/valid-attachments": {} }))).toBe(7);
   });
 });
 

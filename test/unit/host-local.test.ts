@@ -9,7 +9,7 @@ import type { CmdArgs } from "../../core/plugin";
 import { allocate, allocateAll, freeCount } from "../../ipam/host-local/allocator";
 import { parseConfig, type HostLocalConfig } from "../../ipam/host-local/config";
 import { FakeStore } from "../../ipam/host-local/fake-store";
-import { formatIP, parseCIDR, parseIP, parseIPOrCIDR, type IP } from "../../ipam/host-local/ip";
+import { formatIP, formatIPNet, parseIP, parseIPNet, parseIPOrCIDR, type IP } from "../../core/ip";
 import { parseResolvConfText } from "../../ipam/host-local/resolv-conf";
 import { matchOwner, reservationsOf } from "../../ipam/host-local/store";
 
@@ -56,9 +56,19 @@ describe("host-local addresses (Go net semantics)", () => {
     for (const bad of ["010.0.0.1", "256.1.1.1", "1.2.3", "1:2:3:4:5:6:7::8", "1::2::3", "12345::", "1.2.3.4/24", "", "::g", "fe80::1%eth0"]) {
       expect(parseIP(bad), bad).toBeUndefined();
     }
-    expect(parseCIDR("10.0.0.0/33")).toBeUndefined();
-    expect(parseCIDR("::ffff:10.0.0.0/104")).toBeUndefined();
+    expect(parseIPNet("10.0.0.0/33")).toBeUndefined();
+    expect(parseIPNet("::ffff:10.0.0.0/104")).toBeUndefined();
     expect(parseIPOrCIDR("10.1.2.3/24")).toEqual(ip("10.1.2.3"));
+  });
+
+  it("stores and reports an IPv6 range's IPv4-mapped address as Go's host-local does (net.IP and IPNet String)", () => {
+    // ::fffe:0:0/95 runs into ::ffff:0:0/96: Go names the file "0.0.0.0" and reports "0.0.0.0/0".
+    const rs = cfgOf({ ranges: [[range("::fffe:0:0/95", { rangeStart: "::fffe:ffff:ffff" })]] }).rangeSets[0]!;
+    const s = new FakeStore();
+    const got = ["a", "b"].map((id) => allocate(s, rs, 0, id, "eth0")).map((a) => formatIPNet(a.ip, a.range.prefix));
+    expect(got).toEqual(["::fffe:ffff:ffff/95", "0.0.0.0/0"]);
+    expect([...s.reservations.keys()]).toEqual(["::fffe:ffff:ffff", "0.0.0.0"]);
+    expect(s.last.get(0)).toBe("0.0.0.0");
   });
 
   it("agrees with ip-address on 2,000 random addresses", () => {

@@ -1,9 +1,8 @@
-// Our IPv4/IPv6 validators (kernel/netlink/ip.ts) agree with node:net's, which we avoid loading on
+// Our IPv4/IPv6 validators (core/ip.ts) agree with node:net's, which we avoid loading on
 // the exec path: a fixed list of edge cases plus random mutations of valid addresses.
 import { isIPv4 as nodeV4, isIPv6 as nodeV6 } from "node:net";
 import { describe, expect, it } from "vitest";
-import { isCidr } from "../../core/ip";
-import { isIPv4, isIPv6 } from "../../kernel/netlink/ip";
+import { isCidr, isIPv4, isIPv6 } from "../../core/ip";
 
 const EDGE = ["1.2.3.4", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "::", "::1", "fe80::1%eth0", "fe80::1%", "1:2:3:4:5:6:7:8",
   "1:2:3:4:5:6:7:8:9", "1::2::3", "::ffff:1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "::1.2.3.4", "12345::", "g::1", ":1", "1:",

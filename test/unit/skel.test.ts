@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CniError, Code } from "../../core/errors";
 import { STDIN_LIMIT } from "../../core/limits";
-import type { CmdArgs, Plugin } from "../../core/plugin";
+import type { CmdArgs, GcArgs, Plugin } from "../../core/plugin";
 import { dispatch } from "../../core/skel";
 import { SUPPORTED_VERSIONS } from "../../core/version";
 import { paddedConfig } from "../helpers/padded";
@@ -114,7 +114,7 @@ describe("dispatch", () => {
 
   it("DEL, CHECK, GC, STATUS print nothing on success", async () => {
     for (const [cmd, v] of [["DEL", "0.3.1"], ["CHECK", "0.4.0"], ["GC", "1.1.0"], ["STATUS", "1.1.0"]]) {
-      const r = await run({ ...baseEnv, CNI_COMMAND: cmd }, conf({ cniVersion: v }));
+      const r = await run({ ...baseEnv, CNI_COMMAND: cmd }, conf({ cniVersion: v, ...(cmd === "GC" ? { "cni.dev/valid-attachments": [] } : {}) }));
       expect([cmd, r.code, r.stdout]).toEqual([cmd, 0, ""]);
     }
   });
@@ -122,7 +122,7 @@ describe("dispatch", () => {
   it("DEL does not need CNI_NETNS; GC and STATUS need neither container nor ifname", async () => {
     const calls: CmdArgs[] = [];
     expect((await run({ ...baseEnv, CNI_COMMAND: "DEL", CNI_NETNS: undefined }, conf(), fakePlugin(calls))).code).toBe(0);
-    expect((await run({ CNI_COMMAND: "GC", CNI_PATH: "/x" }, conf({ cniVersion: "1.1.0" }), fakePlugin(calls))).code).toBe(0);
+    expect((await run({ CNI_COMMAND: "GC", CNI_PATH: "/x" }, conf({ cniVersion: "1.1.0", "cni.dev/valid-attachments": [] }), fakePlugin(calls))).code).toBe(0);
     expect((await run({ CNI_COMMAND: "STATUS", CNI_PATH: "/x" }, conf({ cniVersion: "1.1.0" }), fakePlugin(calls))).code).toBe(0);
     expect(calls.map((c) => c.command)).toEqual(["DEL", "GC", "STATUS"]);
   });
@@ -145,7 +145,7 @@ describe("dispatch", () => {
     expect(a.conf.runtimeConfig).toEqual({ bandWidth: { ingressRate: 1 } });
     expect(a.conf.argsCni).toEqual({ ips: ["10.1.0.9"] });
     expect(a.conf.prevResult?.ips?.[0]?.address).toBe("10.1.0.9/24");
-    expect(a.conf.validAttachments).toEqual([{ containerID: "a", ifname: "eth0" }]);
+    expect((a as GcArgs).validAttachments).toEqual([{ containerID: "a", ifname: "eth0" }]);
     expect(a.ignoreUnknown).toBe(true);
     expect(a.args).toEqual([["IP", "10.1.0.9"]]);
   });
