@@ -23,7 +23,7 @@ export async function runCli(argv: string[]): Promise<number> {
     )
     .command(
       "install",
-      "install into a CNI bin directory under the plugin names; with --conflist-dir also write the node's conflist (install-cni)",
+      "install into a CNI bin directory under the plugin names; with --conflist-dir also write the node's conflist (install-cni), with --containerd-template containerd's template for it",
       (y) =>
         y
           .option("dir", { type: "string", default: "/opt/cni/bin", describe: "CNI bin directory" })
@@ -31,6 +31,9 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("conflist-dir", { type: "string", describe: "also write a conflist there (e.g. /etc/cni/net.d), atomically, after the plugins" })
           .option("conflist-name", { type: "string", default: "10-tscni.conflist", describe: "its file name" })
           .option("pod-cidr", { type: "string", describe: "the node's pod subnet(s), comma-separated, one per family (default: $POD_CIDR)" })
+          .option("node", { type: "string", describe: "without --pod-cidr and POD_CIDR: read the subnets from this Node's spec.podCIDRs through the Kubernetes API, in a pod, waiting until it has them (default: $NODE_NAME)" })
+          .option("api-timeout", { type: "number", default: 60, describe: "seconds to retry a Kubernetes API that cannot be reached or fails (5xx) before giving up" })
+          .option("containerd-template", { type: "string", describe: "instead of a conflist, write containerd's CNI config template (conf_template) there: containerd renders it with the subnets kubelet sends" })
           .option("network", { type: "string", default: "tscni", describe: "network name in the conflist" })
           .option("bridge", { type: "string", default: "cni0", describe: "bridge name in the conflist" })
           .option("ip-masq", { type: "boolean", default: true, describe: "masquerade traffic leaving the pod subnet" })
@@ -39,7 +42,7 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("data-dir", { type: "string", describe: "host-local's store on the node (default: /var/lib/cni/networks)" }),
       async (a) => {
         const { runInstall } = await import("./install-cni");
-        code = await runInstall({ dir: a.dir, shim: a.shim, conflistDir: a["conflist-dir"], conflistName: a["conflist-name"], podCidr: a["pod-cidr"], network: a.network, bridge: a.bridge, ipMasq: a["ip-masq"], bandwidth: a.bandwidth, mtu: a.mtu, dataDir: a["data-dir"] });
+        code = await runInstall({ dir: a.dir, shim: a.shim, conflistDir: a["conflist-dir"], conflistName: a["conflist-name"], podCidr: a["pod-cidr"], node: a.node, apiTimeout: a["api-timeout"], containerdTemplate: a["containerd-template"], network: a.network, bridge: a.bridge, ipMasq: a["ip-masq"], bandwidth: a.bandwidth, mtu: a.mtu, dataDir: a["data-dir"] });
       },
     )
     .command("plugin <name>", `run as a plugin (${PLUGIN_NAMES.join(", ")}) with CNI_* environment and stdin`, (y) =>

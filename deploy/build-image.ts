@@ -3,7 +3,8 @@
 // (`ctr -n k8s.io images import`, `podman load`, `skopeo copy oci-archive:... docker://registry/...`).
 //
 // Its default command is the install-cni step of deploy/daemonset.yaml: the plugins into
-// /host/opt/cni/bin and the conflist into /host/etc/cni/net.d, the pod subnet from POD_CIDR.
+// /host/opt/cni/bin and the conflist into /host/etc/cni/net.d, the pod subnet from POD_CIDR or,
+// with NODE_NAME, from the Node (docs/multi-node.md).
 // `tscni daemon` is the same image with the argument `daemon`.
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -2,12 +2,13 @@
 // Offline build of the single executable dist/tscni:
 //   1. the N-API addon (gcc against Node's headers; no node-gyp download),
 //   2. the eBPF objects (clang -target bpf, pinned flags; bpf/build.mjs),
-//   3. one CommonJS bundle of the TypeScript (esbuild),
+//   3. one CommonJS bundle of the TypeScript (esbuild), and a second one of the Kubernetes client
+//      (cli/kube/client.ts), which only `tscni install` loads (cli/kube/load.ts),
 //   4. the static shim (native/shim), with the build digest baked in,
 //   5. a V8 code cache of the bundle trained on real calls (scripts/train-code-cache.mjs),
 //   6. a Node single-executable blob: pkg-config/boot.cjs as the entry, the bundle, its cache, the
-//      addon, the BPF objects and the shim as assets (pkg-config/sea-config.json), injected into a
-//      copy of this node binary with postject.
+//      Kubernetes client's bundle, the addon, the BPF objects and the shim as assets
+//      (pkg-config/sea-config.json), injected into a copy of this node binary with postject.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -44,9 +45,10 @@ if (fs.existsSync("bpf/build.mjs")) {
 step("bundle");
 // The build digest ties shims to the bundle they were built with: a shim hands its calls only to a
 // daemon of the same digest. The bundle is built with a placeholder of the same length, then the
-// digest (over the bundle, the addon, the BPF objects and the shim's source) replaces it.
+// digest (over both bundles, the addon, the BPF objects and the shim's source) replaces it.
 const DIGEST_PLACEHOLDER = "tscni-build-digest-placeholder!!";
 const esbuild = await import("esbuild");
+const K8S_PACKAGE = "@kubernetes/client-node";
 await esbuild.build({
   entryPoints: ["cli/main.ts"],
   bundle: true,
@@ -54,6 +56,8 @@ await esbuild.build({
   target: "node20",
   format: "cjs",
   outfile: `build/tscni.${tag}.cjs`,
+  // The Kubernetes client is the second bundle below: every plugin exec parses this one.
+  external: [K8S_PACKAGE],
   minifySyntax: true,
   minifyWhitespace: true,
   legalComments: "none",
@@ -69,8 +73,28 @@ await esbuild.build({
   logOverride: { "empty-import-meta": "silent" },
 });
 
+// The Kubernetes client (≈ 2 MB), a bundle of its own carried as the asset tscni-k8s.cjs: loaded
+// (cli/kube/load.ts) only by `tscni install` when it reads the node's pod subnets from the API.
+await esbuild.build({
+  entryPoints: ["cli/kube/client.ts"],
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  outfile: `build/tscni-k8s.${tag}.cjs`,
+  minifySyntax: true,
+  minifyWhitespace: true,
+  legalComments: "none",
+  logLevel: "warning",
+});
+// A string of the library's in-cluster loader: in the second bundle, never in the main one.
+const K8S_MARKER = "inClusterContext";
+if (!fs.readFileSync(`build/tscni-k8s.${tag}.cjs`, "utf8").includes(K8S_MARKER)) throw new Error(`${K8S_PACKAGE} is missing from its bundle`);
+if (fs.readFileSync(`build/tscni.${tag}.cjs`, "utf8").includes(K8S_MARKER)) throw new Error(`${K8S_PACKAGE} ended up in the main bundle`);
+seaConfig.assets["tscni-k8s.cjs"] = `build/tscni-k8s.${tag}.cjs`;
+
 const digestHash = createHash("sha256");
-for (const f of [`build/tscni.${tag}.cjs`, "build/tscni_native.node", "native/shim/tscni_shim.c", ...Object.values(seaConfig.assets).filter((f) => f.startsWith("build/bpf/"))]) {
+for (const f of [`build/tscni.${tag}.cjs`, `build/tscni-k8s.${tag}.cjs`, "build/tscni_native.node", "native/shim/tscni_shim.c", ...Object.values(seaConfig.assets).filter((f) => f.startsWith("build/bpf/"))]) {
   digestHash.update(fs.readFileSync(f));
 }
 const digest = digestHash.digest("hex").slice(0, 32);
@@ -123,7 +147,8 @@ sh(process.execPath, [
 ], { stdio: ["ignore", "ignore", "pipe"] }); // postject warns about ELF note names; harmless
 publish(tmpOut, out);
 fs.copyFileSync(`build/tscni.${tag}.cjs`, "build/tscni.cjs"); // kept for inspection and benchmarks
-for (const f of [`build/tscni.${tag}.cjs`, `build/tscni.${tag}.cache`, `build/sea-prep.${tag}.blob`, `build/sea-config.${tag}.json`]) fs.rmSync(f, { force: true });
+fs.copyFileSync(`build/tscni-k8s.${tag}.cjs`, "build/tscni-k8s.cjs");
+for (const f of [`build/tscni.${tag}.cjs`, `build/tscni-k8s.${tag}.cjs`, `build/tscni.${tag}.cache`, `build/sea-prep.${tag}.blob`, `build/sea-config.${tag}.json`]) fs.rmSync(f, { force: true });
 // dist/ holds exactly one executable.
 for (const f of fs.readdirSync("dist")) if (f !== "tscni") fs.rmSync(path.join("dist", f), { recursive: true, force: true });
 const size = (fs.statSync(out).size / 1048576).toFixed(1);

@@ -73,6 +73,11 @@ export class CriClient {
     return r.status.conditions;
   }
 
+  /** kubelet's call once it knows the node's pod subnets: spec.podCIDRs, comma-separated. */
+  async updateRuntimeConfig(podCidr: string): Promise<void> {
+    await this.call("UpdateRuntimeConfig", { runtimeConfig: { networkConfig: { podCidr } } });
+  }
+
   async runPodSandbox(p: PodConfig): Promise<string> {
     const config = {
       metadata: { name: p.name, uid: p.uid, namespace: p.namespace, attempt: p.attempt ?? 0 },

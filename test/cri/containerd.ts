@@ -17,6 +17,8 @@ export interface ContainerdOptions {
   binDir: string;
   confDir: string;
   sandboxImage: string;
+  /** The CRI plugin's conf_template: rendered into confDir when kubelet (the test) sends pod subnets. */
+  confTemplate?: string;
   /** Extra environment (containerd passes its environment on to the plugins). */
   env?: Record<string, string>;
 }
@@ -48,7 +50,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     bin_dir = "${o.binDir}"
     conf_dir = "${o.confDir}"
     max_conf_num = 1
-  [plugins."io.containerd.grpc.v1.cri".containerd]
+${o.confTemplate ? `    conf_template = "${o.confTemplate}"\n` : ""}  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "${snapshotter}"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]

@@ -1,10 +1,14 @@
 // deploy/ must agree with the code it deploys: the image name and default command, the paths the
-// daemon and plugins use, and the executable's name in the install layout. (The artifacts
-// themselves run under containerd in test/integration/cri-install.test.ts.)
+// daemon and plugins use, the executable's name in the install layout, and what install-cni needs
+// to read its Node (NODE_NAME, the service account's token where cli/kube/node-api.ts reads it,
+// `get` on nodes). (The artifacts themselves run under containerd in
+// test/integration/cri-install.test.ts; the API path in test/unit/install-api.test.ts.)
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { type V1ClusterRole, type V1ClusterRoleBinding, type V1DaemonSet, loadAllYaml } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { EXECUTABLE_NAME } from "../../cli/install";
+import { SERVICE_ACCOUNT_DIR } from "../../cli/kube/node-api";
 import { IMAGE_CMD, imageName } from "../../deploy/build-image";
 import { IMAGE_BIN } from "../../deploy/image-contents";
 import { DEFAULT_PIN_ROOT } from "../../plugins/ebpf-bandwidth/config";
@@ -23,7 +27,7 @@ describe("deploy/daemonset.yaml", () => {
     expect([...y.matchAll(/command: \["([^"]+)"\]/g)].map((m) => m[1])).toEqual([IMAGE_BIN, IMAGE_BIN]);
     const args = [...y.matchAll(/args: (\[.*\])/g)].map((m) => JSON.parse(m[1]!));
     expect(args).toEqual([IMAGE_CMD, ["daemon"]]);
-    expect(y).toMatch(/- name: POD_CIDR\n/);
+    expect(y).toMatch(/- name: NODE_NAME\n +valueFrom:\n +fieldRef:\n +fieldPath: spec.nodeName\n/);
   });
 
   it("gives the daemon the node's network and PID namespaces, privilege, and every host path it uses", () => {
@@ -32,8 +36,35 @@ describe("deploy/daemonset.yaml", () => {
     expect(y).toMatch(/^ {12}privileged: true$/m);
     const runDir = path.dirname(LOCK_FILE);
     expect(hostPaths).toEqual(["/opt/cni/bin", "/etc/cni/net.d", runDir, path.dirname(DEFAULT_PIN_ROOT), "/var/lib/cni", "/run/xtables.lock"]);
-    expect(mounts).toEqual(["/host/opt/cni/bin", "/host/etc/cni/net.d", "/opt/cni/bin", "/etc/cni/net.d", runDir, "/sys/fs/bpf", "/var/lib/cni", "/run/xtables.lock"]);
+    expect(mounts).toEqual(["/host/opt/cni/bin", "/host/etc/cni/net.d", SERVICE_ACCOUNT_DIR, "/opt/cni/bin", "/etc/cni/net.d", runDir, "/sys/fs/bpf", "/var/lib/cni", "/run/xtables.lock"]);
     expect(y).toContain("mountPath: /sys/fs/bpf, mountPropagation: Bidirectional");
+  });
+});
+
+describe("deploy/daemonset.yaml: the node's pod subnets from its Node", () => {
+  // Parsed by the Kubernetes client library into its typed objects, as kubectl would read them.
+  const docs = loadAllYaml(read("daemonset.yaml")) as { kind: string; metadata: { name: string; namespace?: string } }[];
+  const ds = docs.find((d) => d.kind === "DaemonSet") as V1DaemonSet;
+  const pod = ds.spec!.template.spec!;
+
+  it("has no ConfigMap: a service account, a role that may `get` nodes and nothing else, its binding, the DaemonSet", () => {
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toEqual(["ServiceAccount/tscni", "ClusterRole/tscni", "ClusterRoleBinding/tscni", "DaemonSet/tscni"]);
+    expect((docs[1] as V1ClusterRole).rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get"] }]);
+    const binding = docs[2] as V1ClusterRoleBinding;
+    expect([binding.roleRef.kind, binding.roleRef.name]).toEqual(["ClusterRole", "tscni"]);
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "tscni", namespace: ds.metadata!.namespace }]);
+    expect(docs[0]!.metadata.namespace).toBe(ds.metadata!.namespace);
+  });
+
+  it("gives the service account's token to install-cni alone, where the in-cluster config reads it", () => {
+    expect(pod.serviceAccountName).toBe("tscni");
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const tokenVolume = pod.volumes!.find((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))!;
+    expect(tokenVolume.projected!.sources!.map((s) => s.serviceAccountToken?.path ?? s.configMap?.items?.[0]?.path ?? s.downwardAPI?.items?.[0]?.path)).toEqual(["token", "ca.crt", "namespace"]);
+    const mounting = [...pod.initContainers!, ...pod.containers].filter((c) => c.volumeMounts?.some((m) => m.name === tokenVolume.name));
+    expect(mounting.map((c) => c.name)).toEqual(["install-cni"]);
+    expect(mounting[0]!.volumeMounts!.find((m) => m.name === tokenVolume.name)).toEqual({ name: tokenVolume.name, mountPath: SERVICE_ACCOUNT_DIR, readOnly: true });
+    expect(mounting[0]!.env).toEqual([{ name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }]);
   });
 });
 
