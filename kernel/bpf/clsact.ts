@@ -20,7 +20,12 @@ export interface ClsactOptions {
   handle?: number;
   /** Give the filter an act_mirred redirect to this device instead of direct-action (see tc.ts). */
   mirredRedirect?: number;
+  /** A socket to use (in `netns`'s namespace) instead of opening one: one per ADD, not one per call. */
+  nl?: Rtnl;
 }
+
+/** Run `fn` on `o.nl`, or on a socket opened for the call in `o.netns`. */
+const withRtnl = <T>(o: { nl?: Rtnl; netns?: string }, fn: (nl: Rtnl) => T): T => (o.nl ? fn(o.nl) : Rtnl.with(o.netns, fn));
 
 export interface ClsactAttachment {
   direction: Direction;
@@ -38,7 +43,7 @@ export interface ClsactAttachment {
 export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachment {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
-  return Rtnl.with(o.netns, (nl) => {
+  return withRtnl(o, (nl) => {
     let createdQdisc = false;
     try {
       nl.addQdisc(o.link, { kind: "clsact" });
@@ -58,8 +63,8 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
       }
       throw e;
     }
-    const mine = nl.listFilters(o.link, o.direction).find((f) => f.priority === priority && f.handle === handle);
-    return { direction: o.direction, priority, handle, progId: mine?.bpf?.id, createdQdisc };
+    // The filter holds the program we gave it: its id is the program's (no dump to read it back).
+    return { direction: o.direction, priority, handle, progId: prog.info().id, createdQdisc };
   });
 }
 
@@ -69,7 +74,7 @@ export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachme
  * never read as "no filters".
  */
 export function listClsact(o: Omit<ClsactOptions, "priority" | "handle">) {
-  return Rtnl.with(o.netns, (nl) => nl.listFilters(o.link, o.direction));
+  return withRtnl(o, (nl) => nl.listFilters(o.link, o.direction));
 }
 
 export interface ClsactDetachOptions extends ClsactOptions {
@@ -93,7 +98,7 @@ export function detachClsact(o: ClsactDetachOptions): boolean {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
   const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
-  return Rtnl.with(o.netns, (nl) => {
+  return withRtnl(o, (nl) => {
     try {
       if (o.progId !== undefined) {
         const f = nl.listFilters(o.link, o.direction).find((x) => x.priority === priority && x.handle === handle);

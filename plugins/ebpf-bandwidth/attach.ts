@@ -17,7 +17,7 @@ import {
   sweepClsactOrphans,
 } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
-import { allocateMinor, ensureIfb, releaseIfbClass } from "./ifb";
+import { allocateMinor, ensureIfb, releaseIfbClass, removeIdleIfb } from "./ifb";
 import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, makePlan, parentMinor, steerMinor, usesIfb } from "./plan";
 
 export interface HostVeth {
@@ -80,7 +80,7 @@ export interface PinnedState {
   unreadable: Map<string, unknown>;
 }
 
-export function inspect(dir: string): PinnedState {
+export function inspect(dir: string, nl?: Rtnl): PinnedState {
   const unreadable = new Map<string, unknown>();
   /** Run one read; a missing pin (ENOENT) is absent, any other failure is recorded under `what`. */
   const read = <T>(what: string, fn: () => T): T | undefined => {
@@ -109,7 +109,7 @@ export function inspect(dir: string): PinnedState {
       const progId = meta.progIds[d];
       if (!progId) continue;
       // Only a missing device means "not there" (findOurFilter); an interrupted dump is recorded.
-      const found = read(`filter_${d}`, () => findOurFilter(meta.ifindex, d, progId));
+      const found = read(`filter_${d}`, () => findOurFilter(meta.ifindex, d, progId, nl));
       if (!unreadable.has(`filter_${d}`)) st.links[d] = { id: 0, progId, ifindex: found ? meta.ifindex : 0 };
     }
   } else {
@@ -155,11 +155,11 @@ export function assertReadable(st: PinnedState): void {
  * removed only when every other part succeeded, so a retried DEL or GC finishes the job.
  */
 export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: number): void {
-  const st = inspect(dir);
+  const st = inspect(dir, nl);
   assertReadable(st);
   const parts = new Teardown();
   // Only filters still running our programs.
-  if (st.meta) parts.attempt(`remove the clsact filters on ifindex ${st.meta.ifindex}`, () => detachClsactHooks(st.meta!));
+  if (st.meta) parts.attempt(`remove the clsact filters on ifindex ${st.meta.ifindex}`, () => detachClsactHooks(st.meta!, nl));
   // No map_meta: a crash before it was pinned may have left a filter of ours that no pin records.
   // On this container's own veth any such filter is this attachment's.
   if (hostIndex && !st.meta) parts.attempt(`remove unrecorded clsact filters on ifindex ${hostIndex}`, () => void sweepClsactOrphans(nl, hostIndex, new Set()));
@@ -168,7 +168,8 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
   if (vethIndex) parts.attempt(`delete the root qdisc of ifindex ${vethIndex}`, () => void deleteHtbRoot(nl, vethIndex, VETH_MAJOR));
   // Also without a minor: an IFB with none of our classes left (ADD killed right after creating it)
   // is used by nobody, since ADD holds the IFB lock from creating it until everything is pinned.
-  parts.attempt(st.ifbMinor ? `release IFB class ${st.ifbMinor} on ${ifbName}` : `release ${ifbName}`, () => releaseIfbClass(nl, ifbName, st.ifbMinor));
+  const minor = st.ifbMinor;
+  if (minor) parts.attempt(`release IFB class ${minor} on ${ifbName}`, () => releaseIfbClass(nl, ifbName, minor));
   if (parts.ok) parts.attempt(`remove ${dir}`, () => removeAttachmentDir(dir));
   parts.finish();
 }
@@ -177,9 +178,9 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
 const detachLink = (dir: string, d: Direction) => void detachPinnedLink(path.join(dir, pinName.link(d)));
 
 /** Detach what attachHooks attached, as its pins record it: our clsact filters, or the TCX links. */
-function detachHooks(dir: string): void {
+function detachHooks(nl: Rtnl, dir: string): void {
   const meta = readMeta(dir);
-  if (meta) detachClsactHooks(meta);
+  if (meta) detachClsactHooks(meta, nl);
   for (const d of DIRECTIONS) detachLink(dir, d);
 }
 
@@ -226,9 +227,9 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
     undo.push(`remove ${dir}`, () => removeAttachmentDir(dir));
     let ifb: { ifindex: number; minor: number } | undefined;
     if (usesIfb(cfg, mode)) {
-      const ifindex = at("set up the IFB", () => ensureIfb(nl, cfg.ifbName));
-      // Deleted again if it is ours and none of our classes is left (it may have just been made).
-      undo.push(`release ${cfg.ifbName}`, () => releaseIfbClass(nl, cfg.ifbName, undefined));
+      const { ifindex, created } = at("set up the IFB", () => ensureIfb(nl, cfg.ifbName));
+      // Made by this ADD: deleted again if none of our classes is on it (otherwise it stays for the next pod).
+      if (created) undo.push(`remove ${cfg.ifbName}`, () => removeIdleIfb(nl, cfg.ifbName));
       const minor = at("choose the IFB class", () => allocateMinor(nl, ifindex, path.basename(dir)));
       ifb = { ifindex, minor };
       undo.push(`release IFB class ${minor}`, () => releaseIfbClass(nl, cfg.ifbName, minor));
@@ -250,8 +251,8 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       const fq = plan.vethFq;
       at("set the veth's fq root", () => ensureFqRoot(nl, host.index, fq));
     }
-    attachHooks({ mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep });
-    undo.push("detach the programs", () => detachHooks(dir));
+    attachHooks({ nl, mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep });
+    undo.push("detach the programs", () => detachHooks(nl, dir));
     // The cfg map now records the class (inspect reads it there first); the record has done its job.
     at("drop the IFB record", () => fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true }));
     return { plan, dir };

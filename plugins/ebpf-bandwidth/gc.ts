@@ -17,7 +17,7 @@ import { type PinnedState, inspect, removeDirIfEmpty, teardown } from "./attach"
 import type { BandwidthConfig } from "./config";
 import { OUR_ROOT_KINDS, deleteHtbRoot } from "./htb";
 import { sweepClsactOrphans } from "./hooks";
-import { deleteIfbClasses, releaseIfbClass, usedMinors } from "./ifb";
+import { deleteIfbClasses, removeIdleIfb, usedMinors } from "./ifb";
 import { attachmentName, legacyAttachmentName, networkPath } from "./names";
 import { VETH_MAJOR } from "./plan";
 
@@ -129,7 +129,7 @@ export function gc(nl: Rtnl, cfg: BandwidthConfig, valid: readonly Attachment[])
         report.orphanClasses.push(m);
       });
     }
-    if (each.ok) releaseIfbClass(nl, cfg.ifbName, undefined); // deletes the IFB if nothing is left on it
+    if (each.ok) removeIdleIfb(nl, cfg.ifbName); // DEL leaves an idle IFB for the next pod; GC removes it
     each.finish();
   });
   sweep("sweep orphaned veth root qdiscs", inv.gaps.veths, () => {

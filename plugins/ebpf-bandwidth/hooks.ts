@@ -25,16 +25,20 @@ import {
 } from "../../kernel/bpf/index";
 import type { AttachWanted } from "./config";
 import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
-import { type Rtnl, type TcFilter, isNetlinkError } from "../../kernel/netlink/index";
+import { Rtnl, type TcFilter, isNetlinkError } from "../../kernel/netlink/index";
 
 export type AttachMode = "tcx" | "clsact";
 
-/** auto = TCX where the kernel has it (probed), else clsact; a forced mode the kernel lacks is error 50. */
+/**
+ * auto = clsact: cls_bpf filters are added and deleted without waiting, where every TCX attach and
+ * detach waits for an RCU grace period while holding RTNL (two per ADD, two per DEL; ≈ 12 ms each
+ * on the test VM, and every other rtnetlink user of the node waits with it). `tcx` on request;
+ * error 50 on a kernel without TCX.
+ */
 export function resolveAttach(want: AttachWanted, tcx: () => boolean = haveTcx): AttachMode {
-  if (want === "clsact") return "clsact";
+  if (want !== "tcx") return "clsact";
   if (tcx()) return "tcx";
-  if (want === "tcx") throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: this kernel has no TCX (Linux 6.6+ needed)", 'use "attach": "auto" or "clsact"');
-  return "clsact";
+  throw new CniError(Code.PluginNotAvailable, "ebpf-bandwidth: this kernel has no TCX (Linux 6.6+ needed)", 'use "attach": "auto" or "clsact"');
 }
 
 // ---- map_meta -------------------------------------------------------------------------------------
@@ -131,25 +135,59 @@ export function readIfbRecord(dir: string): number | undefined {
  * "not there": any other failure (an interrupted dump) is thrown, since GC would take "not there"
  * for a dead attachment and remove it.
  */
-export function findOurFilter(ifindex: number, d: Direction, progId: number | undefined) {
+export function findOurFilter(ifindex: number, d: Direction, progId: number | undefined, nl?: Rtnl) {
   if (!ifindex || !progId) return undefined;
   try {
-    return listClsact({ link: ifindex, direction: d }).find((f) => f.priority === CLSACT_PRIORITY && f.handle === CLSACT_HANDLE && f.bpf?.id === progId);
+    return listClsact({ link: ifindex, direction: d, ...(nl ? { nl } : {}) }).find((f) => f.priority === CLSACT_PRIORITY && f.handle === CLSACT_HANDLE && f.bpf?.id === progId);
   } catch (e) {
     if (isNetlinkError(e, "ENODEV")) return undefined;
     throw e;
   }
 }
 
-/** Remove our clsact filters (and the qdisc if we made it and it is empty). Idempotent. */
-export function detachClsactHooks(meta: Meta): void {
+/** A tc object that is not there (any more): the kernel's answers for a missing filter, qdisc or device. */
+const tcGone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
+
+/**
+ * Remove our clsact filters (only those still running our programs), and the qdisc if we made it
+ * and nothing else is on it. One dump per hook: what else is there is read from the same dump
+ * (the kernel's entry without a handle at our priority is the filter chain's own, gone with ours).
+ * Idempotent; a device that is gone is success.
+ */
+export function detachClsactHooks(meta: Meta, nl?: Rtnl): void {
   if (meta.mode !== "clsact" || !meta.ifindex) return;
-  for (const d of DIRECTIONS) {
-    const progId = meta.progIds[d];
-    if (!progId) continue;
-    // A missing device, filter or qdisc is success (handled inside).
-    detachClsact({ link: meta.ifindex, direction: d, progId, removeQdisc: meta.createdClsact });
-  }
+  const run = (nl: Rtnl) => {
+    let others = 0;
+    for (const d of DIRECTIONS) {
+      let filters: TcFilter[];
+      try {
+        filters = nl.listFilters(meta.ifindex, d);
+      } catch (e) {
+        if (isNetlinkError(e, "ENODEV")) return; // the veth went away: its filters and qdisc with it
+        throw e;
+      }
+      const progId = meta.progIds[d];
+      const ours = (f: TcFilter) => f.priority === CLSACT_PRIORITY && (f.handle === CLSACT_HANDLE ? !!progId && f.bpf?.id === progId : f.handle === 0);
+      if (progId && filters.some((f) => f.handle === CLSACT_HANDLE && ours(f))) {
+        try {
+          nl.deleteFilter(meta.ifindex, { parent: d, priority: CLSACT_PRIORITY, handle: CLSACT_HANDLE, kind: "bpf" });
+        } catch (e) {
+          if (!tcGone(e)) throw e;
+        }
+      }
+      // Someone else's filter at our priority keeps the chain entry: count every entry then.
+      const foreignAtOurs = filters.some((f) => f.priority === CLSACT_PRIORITY && f.handle !== 0 && !ours(f));
+      others += filters.filter((f) => !ours(f) || foreignAtOurs).length;
+    }
+    if (!meta.createdClsact || others > 0) return;
+    try {
+      nl.deleteQdisc(meta.ifindex, "clsact");
+    } catch (e) {
+      if (!tcGone(e)) throw e;
+    }
+  };
+  if (nl) run(nl);
+  else Rtnl.with(undefined, run);
 }
 
 /** Program names of our objects (`<object>_<direction>`), as our filters are named. */
@@ -204,6 +242,8 @@ export function missingQdisc(e: unknown): unknown {
 export type BeforeStep = (step: string) => void;
 
 export interface AttachOptions {
+  /** The node's rtnetlink socket (the caller's, so that a call opens one); default: one per request. */
+  nl?: Rtnl;
   mode: AttachMode;
   /** Which object runs on each host-veth hook (only configured directions are attached). */
   programs: Partial<Record<Direction, ObjectName>>;
@@ -278,12 +318,12 @@ export function attachHooks(o: AttachOptions): void {
         } else {
           const c = o.config[d]!;
           at(`attach ${d}`, () => {
-            const a = attachClsact(p, { link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
+            const a = attachClsact(p, { ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
             meta.createdClsact ||= a.createdQdisc;
             const progId = a.progId ?? p.info().id;
             meta.progIds[d] = progId;
             // Read when undone: the qdisc goes with the last of our filters only if one of them made it.
-            undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));
+            undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));
           });
         }
       }

@@ -35,25 +35,27 @@ export function withLock<T>(fn: () => T): T {
 
 /**
  * The IFB's index, up and with our HTB root: created (marked as ours) if missing; an existing one
- * is used as ownership.ts allows, or refused with code 105 before anything is changed.
+ * is used as ownership.ts allows, or refused with code 105 before anything is changed. `created`:
+ * this call made the device (a failed ADD then removes it again, if it is idle).
  */
-export function ensureIfb(nl: Rtnl, name: string): number {
+export function ensureIfb(nl: Rtnl, name: string): { ifindex: number; created: boolean } {
   const found = nl.findLink(name);
-  if (found) return useExisting(nl, name, found);
+  if (found) return { ifindex: useExisting(nl, name, found), created: false };
   let link: Link;
   try {
     link = nl.addIfb({ name, alias: IFB_MARK }); // created and marked in one datagram (rtnl.ts)
   } catch (e) {
-    if (isNetlinkError(e, "EEXIST")) return useExisting(nl, name, nl.getLink(name)); // appeared since we looked
+    if (isNetlinkError(e, "EEXIST")) return { ifindex: useExisting(nl, name, nl.getLink(name)), created: false }; // appeared since we looked
     throw e;
   }
-  return new UndoStack().runSync((undo) => {
+  const ifindex = new UndoStack().runSync((undo) => {
     undo.push(`delete ${name}`, () => nl.deleteLink(link.index));
     nl.setUp(link.index);
     // Default class 0: a packet that reaches the IFB without one of our priorities passes unshaped.
     ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: 0, r2q: 10 }, `ifbDevice ${name}`);
     return link.index;
   });
+  return { ifindex, created: true };
 }
 
 function useExisting(nl: Rtnl, name: string, link: Link): number {
@@ -85,15 +87,29 @@ export const deleteIfbClasses = (nl: Rtnl, ifindex: number, minor: number) =>
   deleteClassTree(nl, ifindex, IFB_MAJOR, minor, [minor + 2 * LEAF_STRIDE, minor + LEAF_STRIDE]);
 
 /**
- * Remove one attachment's classes; once no class of ours is left, the IFB itself if it is ours
- * (marked, or an earlier build's), or on an IFB that is not ours only our root qdisc. Also called
- * without a minor (DEL after a crash, GC): an IFB of ours with none of our classes is used by
- * nobody, since ADD holds the IFB lock from creating it until everything is pinned.
+ * Remove one attachment's classes. Our own IFB stays, with its root, when the last class goes: the
+ * next pod's ADD finds it ready, and deleting a device makes the kernel wait for RCU grace periods
+ * while it holds RTNL (≈ 13 ms of every last DEL here, and of every other rtnetlink user on the
+ * node meanwhile). GC removes an idle one (removeIdleIfb). On an IFB that is not ours (ifbDevice)
+ * our root goes with our last class, as before: we leave another's device as we found it.
  */
-export function releaseIfbClass(nl: Rtnl, name: string, minor: number | undefined): void {
+export function releaseIfbClass(nl: Rtnl, name: string, minor: number): void {
   const link = nl.findLink(name);
   if (!link || link.kind !== "ifb") return;
-  if (minor) deleteIfbClasses(nl, link.index, minor);
+  deleteIfbClasses(nl, link.index, minor);
+  const root = rootQdisc(nl.listQdiscs(link.index), link.index);
+  if (ifbOwner(link, root, IFB_MAJOR) === "guest") removeIdleIfb(nl, name);
+}
+
+/**
+ * Once no class of ours is left on the IFB: the IFB itself if it is ours (marked, or an earlier
+ * build's), or on an IFB that is not ours only our root qdisc. For GC, a failed ADD that made the
+ * IFB, and the last class on a guest IFB: an IFB of ours with none of our classes is used by
+ * nobody, since ADD holds the IFB lock from creating it until everything is pinned.
+ */
+export function removeIdleIfb(nl: Rtnl, name: string): void {
+  const link = nl.findLink(name);
+  if (!link || link.kind !== "ifb") return;
   if (usedMinors(nl, link.index).size > 0) return;
   const root = rootQdisc(nl.listQdiscs(link.index), link.index);
   const rootIs = rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR);

@@ -159,9 +159,14 @@ export const ping = (fromNs: string, ip: string) => inNetns(fromNs, "ping", ["-c
 
 /** What the node holds that pods could have left: links, qdiscs, NAT, store, pins, cache, netns, processes. */
 export function inventory(w: World, pods: { id: string; netnsIno: number }[]) {
-  const links = (JSON.parse(w.node.ip("-j", "link", "show")) as { ifname: string; linkinfo?: { info_kind?: string } }[]).map((l) => l.ifname).sort();
-  const qdiscs = (JSON.parse(w.node.ip("-j", "link", "show")) as { ifname: string }[]).flatMap((l) =>
-    w.node.run("tc", ["qdisc", "show", "dev", l.ifname]).stdout.split("\n").filter((q) => q && !/^qdisc noqueue /.test(q)).map((q) => `${l.ifname}: ${q}`),
+  // ebpf-bandwidth's shared IFB stays after its last pod, idle (no class), for the next one (GC
+  // removes it): reported as `idleIfb`, not among the links and qdiscs left.
+  const ifbIdle = (name: string) => name === IFB && w.node.run("tc", ["class", "show", "dev", IFB]).stdout.trim() === "";
+  const names = (JSON.parse(w.node.ip("-j", "link", "show")) as { ifname: string }[]).map((l) => l.ifname);
+  const idleIfb = names.some(ifbIdle);
+  const links = names.filter((n) => !(idleIfb && n === IFB)).sort();
+  const qdiscs = links.flatMap((n) =>
+    w.node.run("tc", ["qdisc", "show", "dev", n]).stdout.split("\n").filter((q) => q && !/^qdisc noqueue /.test(q)).map((q) => `${n}: ${q}`),
   );
   const nat = inNetns(w.node.path, "sh", ["-c", "iptables-save -t nat; ip6tables-save -t nat; nft list ruleset 2>/dev/null"]).stdout.split("\n").filter((l) => /CNI-|cni-|tscni/.test(l));
   const storeDir = path.join(w.dataDir, w.net);
@@ -185,8 +190,11 @@ export function inventory(w: World, pods: { id: string; netnsIno: number }[]) {
   }
   const netnsAlive = pods.map((p) => p.netnsIno).filter((i) => liveNetns.has(i));
   const shims = processesMentioning(w.ctd.socket).filter((pid) => !/^containerd$/.test(fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim()));
-  return { links, qdiscs, nat, reservations, pins, cache, netnsFiles, netnsAlive, shims };
+  return { links, qdiscs, nat, reservations, pins, cache, netnsFiles, netnsAlive, shims, idleIfb };
 }
+
+/** ebpf-bandwidth's shared IFB (its default name). */
+const IFB = "tscni-ifb0";
 
 /** Stop containerd and report what survives it: processes naming its socket, mounts under its directory. */
 export async function stopWorld(w: World): Promise<{ processes: number[]; mounts: string[]; cgroups: string[] }> {

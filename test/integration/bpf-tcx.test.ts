@@ -21,6 +21,7 @@ import { addAttachment, teardown } from "../../plugins/ebpf-bandwidth/attach";
 import { parseConfig } from "../../plugins/ebpf-bandwidth/config";
 import { type AttachMode, type AttachOptions, attachHooks } from "../../plugins/ebpf-bandwidth/hooks";
 import { attachmentPath, networkPath } from "../../plugins/ebpf-bandwidth/names";
+import { removeIdleIfb } from "../../plugins/ebpf-bandwidth/ifb";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 
 const scope = new NsScope();
@@ -245,7 +246,7 @@ describe.skipIf(!isRoot())("attach failures leave nothing behind", () => {
     }
   });
 
-  it.each(modes)("addAttachment (%s): a failure at each step of an ADD removes the pins, qdiscs, classes and the IFB it made", (attach) => {
+  it.each(modes)("addAttachment (%s): a failure at each step of an ADD removes the pins, qdiscs, classes and the IFB it made; DEL leaves the IFB idle", (attach) => {
     const { a, ifindex } = vethPair();
     const root = pinRoot();
     const ifbName = uniqueName("tifb");
@@ -269,6 +270,8 @@ describe.skipIf(!isRoot())("attach failures leave nothing behind", () => {
     expect(steps.at(-1)).toBe("drop the IFB record");
     expect(state()).toEqual({ pins: true, root: tcHandle(0x7c1, 0), ifb: true });
     inA((nl) => teardown(nl, dir, ifbName));
+    expect(state()).toEqual({ ...clean, ifb: true }); // DEL leaves the idle IFB for the next pod
+    inA((nl) => removeIdleIfb(nl, ifbName)); // as GC does
     expect(state()).toEqual(clean);
     for (const step of steps) {
       expect(() => inA((nl) => addAttachment(nl, cfg, "htb", attach, host, dir, failAt(step))), step).toThrow(Injected);

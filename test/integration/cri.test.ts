@@ -107,7 +107,8 @@ for (const side of ["ours", "reference"] as const) {
         await new Promise((r) => setTimeout(r, 100));
         inv = inventory(w, list);
       }
-      expect(inv).toEqual({ links: [w.bridge, "lo"].sort(), qdiscs: [], nat: [], reservations: [], pins: [], cache: [], netnsFiles: [], netnsAlive: [], shims: [] });
+      // Ours keeps its one IFB, idle, for the next pod (GC removes it); the reference deletes its per-pod IFBs.
+      expect(inv).toEqual({ links: [w.bridge, "lo"].sort(), qdiscs: [], nat: [], reservations: [], pins: [], cache: [], netnsFiles: [], netnsAlive: [], shims: [], idleIfb: side === "ours" });
     }, 120_000);
 
     it("containerd stops without leaving processes, mounts or cgroups", async () => {

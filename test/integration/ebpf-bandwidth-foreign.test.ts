@@ -163,11 +163,15 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     expectNothingOfOurs(t, hostVeth(t, 0));
   });
 
-  it("marks the IFB it creates, and adopts an unmarked IFB with its own HTB root (an earlier build's), deleting both with their last attachment", () => {
+  it("marks the IFB it creates, and adopts an unmarked IFB with its own HTB root (an earlier build's); DEL leaves either idle for the next pod, GC deletes it", () => {
     const t = topology(scope, { bridge: "reference", n: 1 });
+    const gc = (extra: Record<string, unknown> = {}) => run(t, "GC", { "cni.dev/valid-attachments": [], ...extra });
     expect(add(t, 0, egressOnly).code).toBe(0);
     expect(alias(t, "tscni-ifb0")).toBe(MARK);
     expect(del(t, 0, egressOnly).code).toBe(0);
+    expect(linksOf(t.node)).toContain("tscni-ifb0");
+    expect(tc(t.node, "class", "show", "dev", "tscni-ifb0")).toBe("");
+    expect(gc().code).toBe(0);
     expect(linksOf(t.node)).not.toContain("tscni-ifb0");
 
     const legacy = foreignIfb(t, { up: true, htb: "7c2:" });
@@ -175,6 +179,8 @@ describe.skipIf(!canRun)("ebpf-bandwidth and other tools' tc state", () => {
     expect(add(t, 0, conf).code).toBe(0);
     expect(alias(t, legacy)).toBe(MARK);
     expect(del(t, 0, conf).code).toBe(0);
+    expect(linksOf(t.node)).toContain(legacy);
+    expect(gc({ ifbDevice: legacy }).code).toBe(0);
     expect(linksOf(t.node)).not.toContain(legacy);
   });
 });

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Conflist, addNetworkList, checkNetworkList, delNetworkList } from "../../demo/chain";
 import { type Netns, NsScope, isRoot, uniqueName } from "../helpers/netns";
 import { DIST_BIN, execPlugin, usingBuiltBinary } from "../helpers/plugin";
-import { chainBinDir, conflist, linksOf, pinsUnder, privateBpffs, tc } from "./ebpf-bandwidth-helpers";
+import { chainBinDir, conflist, ifbClasses, linksOf, pinsUnder, privateBpffs, tc } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && usingBuiltBinary();
 const scope = new NsScope();
@@ -67,10 +67,11 @@ function rates(node: Netns, dev: string): number[] {
 /** Attachment directories under the pin root: "<network>/<attachment>". */
 const attachmentDirs = (pinRoot: string) => pinsUnder(pinRoot).filter((p) => p.split(path.sep).length === 2);
 
+/** No pins, no classes on the shared IFB (which DEL leaves idle for the next pod), no qdisc of ours elsewhere. */
 function expectClean(w: World) {
   expect(pinsUnder(w.pinRoot)).toEqual([]);
-  expect(linksOf(w.node)).not.toContain("tscni-ifb0");
-  expect(tc(w.node, "qdisc", "show")).not.toMatch(/htb|bfifo/);
+  expect(ifbClasses(w.node)).toEqual([]);
+  expect(tc(w.node, "qdisc", "show").split("\n").filter((l) => !l.includes(" dev tscni-ifb0 ")).join("\n")).not.toMatch(/htb|bfifo/);
 }
 
 describe.skipIf(!canRun)("ebpf-bandwidth: every name a runtime may send", () => {

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkNetworkList, delNetworkList } from "../../demo/chain";
-import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { readMeta } from "../../plugins/ebpf-bandwidth/hooks";
 import { NsScope, isRoot } from "../helpers/netns";
 import { DIST_BIN, haveReference } from "../helpers/plugin";
 import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology, runBandwidth as run, expectNothingLeft as expectClean } from "./ebpf-bandwidth-helpers";
@@ -70,7 +71,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expectClean(t);
   });
 
-  it("holds a 100 Mbit cap both ways after our bridge; DEL removes pins, qdiscs, classes and the IFB", async () => {
+  it("holds a 100 Mbit cap both ways after our bridge; DEL removes pins, qdiscs and classes, and leaves the IFB idle", async () => {
     const t = topology(scope, { bridge: "ours", caps: caps(100) });
     const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
     const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
@@ -84,21 +85,29 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expectClean(t);
   });
 
+  it("the default ADD and DEL make no TCX attachment: cls_bpf filters on clsact, recorded in map_meta, gone with DEL", () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 1 });
+    const veth = hostVeth(t, 0);
+    const ifindex = Number(JSON.parse(t.node.ip("-j", "link", "show", veth))[0].ifindex);
+    const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
+    const tcxLinks = () => (haveTcx() ? (["ingress", "egress"] as const).flatMap((d) => queryTcx(ifindex, d, t.node.path).linkIds) : []);
+    expect(tcxLinks()).toEqual([]);
+    expect(fs.readdirSync(dir).sort()).toEqual(["map_cfg", "map_meta", "map_stats"]); // no link_* pin
+    expect(readMeta(dir)).toMatchObject({ mode: "clsact", ifindex, createdClsact: true });
+    for (const hook of ["ingress", "egress"]) expect(tc(t.node, "filter", "show", "dev", veth, hook)).toMatch(/pref 50638 bpf chain 0 handle 0x1 classify_/);
+    expect(run(t, "DEL", { ...caps(10) }, 0).code).toBe(0);
+    expect(tcxLinks()).toEqual([]);
+    expect(tc(t.node, "qdisc", "show", "dev", veth)).not.toMatch(/clsact|htb/);
+  });
+
   it("CHECK notices a detached program and a changed rate", () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10) });
     const prev = { prevResult: t.ctrs[0]!.result };
     expect(run(t, "CHECK", { ...prev, ...caps(10) }, 0).code).toBe(0);
     const r = run(t, "CHECK", { ...prev, ...caps(20) }, 0);
     expect(r.json?.code).toBe(104);
-    if (haveTcx()) {
-      const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
-      const link = BpfLink.fromPin(path.join(dir, "link_egress"));
-      link.detach();
-      link.close();
-    } else {
-      // No TCX: the plugin attached a cls_bpf filter (no link pin to open); remove that instead.
-      tc(t.node, "filter", "del", "dev", hostVeth(t, 0), "egress", "pref", "50638");
-    }
+    // The default attach mode: a cls_bpf filter at our pref on the host veth's clsact hook.
+    tc(t.node, "filter", "del", "dev", hostVeth(t, 0), "egress", "pref", "50638");
     const r2 = run(t, "CHECK", { ...prev, ...caps(10) }, 0);
     expect(r2.json?.code).toBe(104);
     expect(r2.json?.msg).toMatch(/egress/);

@@ -112,12 +112,14 @@ interface State {
   orphanIfbClasses: string[];
 }
 
+/** Our programs on the veth: cls_bpf filters on its clsact hooks (the default attach mode), and TCX programs. */
 function programsOn(node: Netns, veth: string): number {
   const link = node.run("ip", ["-j", "link", "show", veth], { allowFail: true });
   if (link.status !== 0) return 0;
-  if (!haveTcx()) return ["ingress", "egress"].map((h) => tc(node, "filter", "show", "dev", veth, h).match(/ bpf /g)?.length ?? 0).reduce((x, y) => x + y, 0);
+  const filters = ["ingress", "egress"].map((h) => tc(node, "filter", "show", "dev", veth, h).match(/ bpf .*handle /g)?.length ?? 0).reduce((x, y) => x + y, 0);
+  if (!haveTcx()) return filters;
   const ifindex = Number(JSON.parse(link.stdout)[0].ifindex);
-  return (["ingress", "egress"] as const).map((d) => queryTcx(ifindex, d, node.path).progIds.length).reduce((x, y) => x + y, 0);
+  return filters + (["ingress", "egress"] as const).map((d) => queryTcx(ifindex, d, node.path).progIds.length).reduce((x, y) => x + y, 0);
 }
 
 function state(w: World): State {
@@ -399,17 +401,20 @@ describe.skipIf(!canRun)("GC table", () => {
       expect(w.node.run("ip", ["link", "show", IFB], { allowFail: true }).status).not.toBe(0);
     });
 
-    it("an attachment whose link pin cannot be read stays whole and is reported; the loop and the sweeps go on", () => {
+    it("an attachment whose meta pin (its filters' record) cannot be read stays whole and is reported; the loop and the IFB class sweep go on, the sweeps that need its record are reported as not done", () => {
       const w = world();
       const before = state(w);
       // A class no attachment records, as a crash between "class" and "pin" leaves it: the sweep's work.
       tc(w.node, "class", "add", "dev", IFB, "parent", "7c2:", "classid", "7c2:9", "htb", "rate", "1mbit");
-      const pin = unreadablePin(w, w.b, "link_egress");
+      const pin = unreadablePin(w, w.b, "map_meta");
       const r = gcBandwidth(w, "none");
       expect(r.json).toEqual({
         cniVersion: "1.1.0", code: 100,
-        msg: `remove attachment ${attachmentName(w.b.id, "eth0")}: ebpf-bandwidth: cannot read the pins of ${pinDir(w, w.b)} (link_egress); the attachment is left in place`,
-        details: `EACCES: link_egress: open pin ${pin}: OBJ_GET: EACCES (Permission denied)`,
+        msg: `remove attachment ${attachmentName(w.b.id, "eth0")}: ebpf-bandwidth: cannot read the pins of ${pinDir(w, w.b)} (map_meta); the attachment is left in place`,
+        details: [
+          `EACCES: map_meta: open pin ${pin}: OBJ_GET: EACCES (Permission denied)`,
+          ...["veth root qdiscs", "clsact filters"].map((what) => `sweep orphaned ${what} not done: what some attachments use could not be read: ${pinDir(w, w.b)}: cannot read map_meta`),
+        ].join("; "),
       });
       expect(state(w)).toEqual({ ...before, a: { ...before.a, ...BANDWIDTH_GONE }, orphanIfbClasses: [] });
     });
@@ -505,10 +510,10 @@ describe.skipIf(!canRun)("GC table", () => {
     it("a failure in each plugin's part: each plugin reports its own, every other part is done", () => {
       const w = world();
       const before = state(w);
-      unreadablePin(w, w.b, "link_ingress");
+      unreadablePin(w, w.b, "map_meta");
       const [bridge, bandwidth] = gcChain(w, "a", failingTool("iptables-restore"));
       expect(bridge!.json).toMatchObject({ code: 999, msg: "garbage-collect masquerade rules: iptables (IPv4): iptables-restore -w --noflush failed" });
-      expect(bandwidth!.json).toMatchObject({ code: 100, msg: expect.stringMatching(/^remove attachment .*: ebpf-bandwidth: cannot read the pins of .* \(link_ingress\); the attachment is left in place$/) });
+      expect(bandwidth!.json).toMatchObject({ code: 100, msg: expect.stringMatching(/^remove attachment .*: ebpf-bandwidth: cannot read the pins of .* \(map_meta\); the attachment is left in place$/) });
       expect(state(w)).toEqual({ ...before, b: { ...before.b, spoof: 0, reservations: [] } });
     });
   });

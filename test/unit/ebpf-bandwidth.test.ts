@@ -178,10 +178,11 @@ describe("mode and attach resolution", () => {
     expect(code(() => resolveMode(c({ mode: "edt" }), () => false))).toMatchObject({ code: 50, msg: expect.stringMatching(/sch_fq/) });
   });
 
-  it("attach: auto = TCX if probed, else clsact; forced tcx without TCX is error 50; bad values are error 7", () => {
+  it("attach: auto = clsact whatever the kernel has; tcx on request, error 50 without TCX; bad values are error 7", () => {
     expect(c({}).attach).toBe("auto");
-    expect(resolveAttach("auto", () => true)).toBe("tcx");
+    expect(resolveAttach("auto", () => true)).toBe("clsact"); // TCX's attach and detach wait for RCU under RTNL
     expect(resolveAttach("auto", () => false)).toBe("clsact");
+    expect(resolveAttach("tcx", () => true)).toBe("tcx");
     expect(resolveAttach("clsact", () => true)).toBe("clsact");
     expect(code(() => resolveAttach("tcx", () => false))?.code).toBe(50);
     expect(code(() => c({ attach: "xdp" }))?.code).toBe(7);
