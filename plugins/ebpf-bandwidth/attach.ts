@@ -29,7 +29,7 @@ export interface HostVeth {
  * The host end of the container's veth, as the reference finds it: the container interface's
  * IFLA_LINK is its peer's index in the host namespace; that device must be in prevResult.
  */
-export function findHostVeth(prev: Result, netns: string, ifname: string): HostVeth {
+export function findHostVeth(prev: Result, netns: string, ifname: string, host?: Rtnl): HostVeth {
   const ifs = prev.interfaces ?? [];
   if (ifs.length === 0) throw new CniError(Code.InvalidNetworkConfig, "no interfaces in prevResult", "ebpf-bandwidth must be chained after a plugin that creates a veth");
   if (!netns) throw new CniError(Code.InvalidEnvironmentVariables, "CNI_NETNS is required");
@@ -43,16 +43,14 @@ export function findHostVeth(prev: Result, netns: string, ifname: string): HostV
   } finally {
     ctr.close();
   }
-  const nl = Rtnl.open();
-  try {
-    const host = nl.findLink(peer);
-    if (!host || !ifs.some((i) => !i.sandbox && i.name === host.name)) {
+  const look = (nl: Rtnl): HostVeth => {
+    const found = nl.findLink(peer);
+    if (!found || !ifs.some((i) => !i.sandbox && i.name === found.name)) {
       throw new CniError(Code.InvalidNetworkConfig, "failed to find host interface", `the peer of ${ifname} (index ${peer}) is not among prevResult's host interfaces`);
     }
-    return { index: host.index, name: host.name };
-  } finally {
-    nl.close();
-  }
+    return { index: found.index, name: found.name };
+  };
+  return host ? look(host) : Rtnl.with(undefined, look);
 }
 
 /**
@@ -172,6 +170,19 @@ export function teardown(nl: Rtnl, dir: string, ifbName: string, hostIndex?: num
   if (minor) parts.attempt(`release IFB class ${minor} on ${ifbName}`, () => releaseIfbClass(nl, ifbName, minor));
   if (parts.ok) parts.attempt(`remove ${dir}`, () => removeAttachmentDir(dir));
   parts.finish();
+}
+
+/**
+ * Whether the attachment's pin directory may exist: false only on a definite ENOENT (any other
+ * failure to look is "maybe", and the teardown that follows reports it).
+ */
+export function mayHavePins(dir: string): boolean {
+  try {
+    fs.statSync(dir);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== "ENOENT";
+  }
 }
 
 /** A pinned TCX link outlives its device and keeps its program attached until it is detached. */

@@ -8,7 +8,7 @@ import { step, Teardown } from "../../core/undo";
 import { SUPPORTED_VERSIONS } from "../../core/version";
 import { Rtnl } from "../../kernel/netlink/index";
 import { isNetnsMissing } from "../../kernel/netns";
-import { addAttachment, findHostVeth, teardown } from "./attach";
+import { addAttachment, findHostVeth, mayHavePins, teardown } from "./attach";
 import { checkAttachment } from "./check";
 import { type BandwidthConfig, parseConfig } from "./config";
 import { gc } from "./gc";
@@ -63,14 +63,16 @@ export const plugin: Plugin = {
     if (!cfg.ingress && !cfg.egress) return prev; // nothing to limit: pass the result on, like the reference
     const mode = resolveMode(cfg);
     const attach = resolveAttach(cfg.attach);
-    const host = step("find the host veth", () => findHostVeth(prev, a.netns, a.ifname));
-    Rtnl.with(undefined, (nl) =>
+    Rtnl.with(undefined, (nl) => {
+      const host = step("find the host veth", () => findHostVeth(prev, a.netns, a.ifname, nl));
       withLock(() => {
         const dir = dirOf(cfg, a);
-        step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index)); // a retried ADD starts clean
+        // A retried ADD starts clean. Without the pin directory (ADD's first step) no earlier ADD of
+        // this attachment changed anything: nothing to look at.
+        if (mayHavePins(dir)) step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index));
         addAttachment(nl, cfg, mode, attach, host, dir);
-      }),
-    );
+      });
+    });
     return prev;
   },
 
@@ -79,16 +81,19 @@ export const plugin: Plugin = {
     const parts = new Teardown();
     // The veth may already be gone (bridge DEL ran first, or the netns was deleted): the pins
     // alone say what to undo. When the veth still exists, also clean an HTB left without pins.
-    let hostIndex: number | undefined;
-    if (a.netns && a.conf.prevResult) {
-      const prev = a.conf.prevResult;
-      try {
-        hostIndex = findHostVeth(prev, a.netns, a.ifname).index;
-      } catch (e) {
-        if (!noVeth(e)) parts.fail(e, "find the host veth");
-      }
-    }
-    parts.attempt(undefined, () => Rtnl.with(undefined, (nl) => withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex))));
+    parts.attempt(undefined, () =>
+      Rtnl.with(undefined, (nl) => {
+        let hostIndex: number | undefined;
+        if (a.netns && a.conf.prevResult) {
+          try {
+            hostIndex = findHostVeth(a.conf.prevResult, a.netns, a.ifname, nl).index;
+          } catch (e) {
+            if (!noVeth(e)) parts.fail(e, "find the host veth");
+          }
+        }
+        withLock(() => teardown(nl, dirOf(cfg, a), cfg.ifbName, hostIndex));
+      }),
+    );
     parts.finish();
   },
 
