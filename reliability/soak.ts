@@ -52,12 +52,17 @@ export async function soak(o: { seconds: number; workers: number; log?: (s: stri
       { label: "A", name: w.network, chain: [{ type: "bridge", conf: aBridge }] },
       { label: "B", name: bName, chain: [{ type: "bridge", conf: bBridge }, { type: "ebpf-bandwidth", conf: bw }] },
     ];
-    // Warm B too, so its bridge, store and pin root are part of the baseline.
+    // Warm B too, its whole chain, so its bridge, store, pin root and ebpf-bandwidth's shared IFB
+    // (kept idle after its last pod, for the next one) are part of the baseline.
     {
       const ns = w.container();
       const a = { containerID: "soak-warm", netns: ns.path };
       const r = await runPlugin(w, "bridge", cniEnv(w, "ADD", a), JSON.stringify(bBridge));
       if (r.code !== 0) throw new Error(`warm B: ${r.stdout}`);
+      const shaped = { ...bw, prevResult: JSON.parse(r.stdout) };
+      const s = await runPlugin(w, "ebpf-bandwidth", cniEnv(w, "ADD", a), JSON.stringify(shaped));
+      if (s.code !== 0) throw new Error(`warm B, ebpf-bandwidth: ${s.stdout}`);
+      await runPlugin(w, "ebpf-bandwidth", cniEnv(w, "DEL", a), JSON.stringify(shaped));
       await runPlugin(w, "bridge", cniEnv(w, "DEL", a), JSON.stringify(bBridge));
       w.dropContainer(ns);
     }

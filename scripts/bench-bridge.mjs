@@ -4,9 +4,10 @@
 // Ours runs as `tscni install` lays it out, twice: resident (the shim hands calls to the daemon,
 // started by the warm-up call) and fallback (TSCNI_NO_DAEMON=1: the shim execs the executable).
 // Runs entirely in throwaway namespaces; needs root and `npm run build`.
-//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--ipmasq] [--also label=/path/to/tscni ...]
+//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--ipmasq] [--also label=/path/to/tscni ...] [--smoke]
 // --ipmasq adds "ipMasq": true (iptables backend) to the config; --also benches another build of
-// the executable (e.g. the previous commit's) side by side, in the same run.
+// the executable (e.g. the previous commit's) side by side, in the same run. --smoke: 3 iterations
+// and a fill of 12 unless given (both tables in a few seconds; for test/integration/benchmarks.test.ts).
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -18,8 +19,9 @@ const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const ITER = arg("iterations", 30);
-const FILL = arg("fill", 200);
+const SMOKE = process.argv.includes("--smoke");
+const ITER = arg("iterations", SMOKE ? 3 : 30);
+const FILL = arg("fill", SMOKE ? 12 : 200);
 const IPMASQ = process.argv.includes("--ipmasq");
 const also = process.argv.flatMap((a, i) => (process.argv[i - 1] === "--also" ? [a.split("=")] : []));
 const tag = process.pid.toString(36);

@@ -3,7 +3,7 @@
 // by exec (TSCNI_NO_DAEMON=1) — and on the Go reference plugins, same run, same conflist
 // (bridge + host-local + bandwidth capability; containerd runs loopback itself).
 //
-//   npm run build && npx tsx scripts/bench-cri.ts [--pods 15] [--rounds 5] [--flows 3] [--seconds 10]
+//   npm run build && npx tsx scripts/bench-cri.ts [--pods 15] [--rounds 5] [--flows 3] [--seconds 10] [--smoke]
 //   npx tsx scripts/bench-cri.ts --flows-only --ours-conf '{"queueMs":20}' --ours-conf '{}' [--no-reference]
 //       shaped flows only; ours once per --ours-conf (keys added to ebpf-bandwidth's conflist entry)
 //
@@ -13,6 +13,9 @@
 // with its 2^32-1-bit burst; iperf3 TCP for --seconds (first second omitted) each way, --flows
 // times: goodput and retransmits per flow (iperf3's, and the kernel's counters in the sending pod:
 // segments retransmitted, DSACKs; the node's qdisc drops). Median and p90 (nearest rank) of each.
+// --smoke: --pods 1 --rounds 1 --flows 1 --seconds 1 unless given: every variant and both tables
+// (≈ 30 s; for test/integration/benchmarks.test.ts). Like the CRI tests it runs one containerd
+// at a time on the machine (test/cri/world.ts takes a lock per containerd): it waits while they run.
 // Root only; never touches the root network namespace. Prints markdown tables.
 import * as path from "node:path";
 import type { World } from "../test/cri/world";
@@ -27,10 +30,11 @@ const { startWorld, stopWorld, podConfig, podNetns, iperf, inNetns } = await imp
 
 const argv = process.argv.slice(2);
 const arg = (name: string, d: number) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : d);
-const PODS = arg("--pods", 15);
-const ROUNDS = arg("--rounds", 5);
-const FLOWS = arg("--flows", 3);
-const SECONDS = arg("--seconds", 10);
+const SMOKE = argv.includes("--smoke");
+const PODS = arg("--pods", SMOKE ? 1 : 15);
+const ROUNDS = arg("--rounds", SMOKE ? 1 : 5);
+const FLOWS = arg("--flows", SMOKE ? 1 : 3);
+const SECONDS = arg("--seconds", SMOKE ? 1 : 10);
 const FLOWS_ONLY = argv.includes("--flows-only");
 const OURS_CONFS = argv.flatMap((a, i) => (a === "--ours-conf" ? [JSON.parse(argv[i + 1]!) as Record<string, unknown>] : []));
 const REFERENCE = !argv.includes("--no-reference");

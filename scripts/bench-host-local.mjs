@@ -3,7 +3,8 @@
 // Go reference (/usr/lib/cni/host-local), on stores already holding 0, 1,000 and 10,000
 // reservations (written directly in the reference's format). Calls are interleaved so machine
 // noise hits both alike. Prints a markdown table. A benchmark, not a test: nothing is asserted.
-// Usage: node scripts/bench-host-local.mjs [runs-per-cell]   (≈ 1–2 minutes at the default 25)
+// Usage: node scripts/bench-host-local.mjs [runs-per-cell] [--smoke]   (≈ 1–2 minutes at the default 25)
+// --smoke: 3 runs per cell, every cell (a few seconds; for test/integration/benchmarks.test.ts).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,7 +12,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const runs = Number(process.argv[2] ?? 25);
+const SMOKE = process.argv.includes("--smoke");
+const runs = Number(process.argv.slice(2).find((a) => a !== "--smoke") ?? (SMOKE ? 3 : 25));
 const dist = path.join(root, "dist/tscni");
 const REF = "/usr/lib/cni/host-local";
 for (const f of [dist, REF]) if (!fs.existsSync(f)) throw new Error(`${f} missing (npm run build / apt install containernetworking-plugins)`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Start-up cost of the CNI path: time `CNI_COMMAND=VERSION` of the built executable (called by a
 // plugin name, as runtimes do) side by side with `node -e 0` and the Go reference plugins.
-// Prints a markdown table. Usage: node scripts/bench-startup.mjs [runs]
+// Prints a markdown table. Usage: node scripts/bench-startup.mjs [runs] [--smoke]
+// --smoke: 3 runs each (the whole table in a few seconds; for test/integration/benchmarks.test.ts).
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -9,7 +10,8 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const runs = Number(process.argv[2] ?? 40);
+const SMOKE = process.argv.includes("--smoke");
+const runs = Number(process.argv.slice(2).find((a) => a !== "--smoke") ?? (SMOKE ? 3 : 40));
 const dist = path.join(root, "dist/tscni");
 if (!fs.existsSync(dist)) {
   console.error("dist/tscni missing: run npm run build");

@@ -163,8 +163,19 @@ function pinLines(root: string): string[] {
   return (fs.readdirSync(root, { recursive: true }) as string[]).filter((p) => !p.endsWith(".debug")).map((p) => `pin ${root}/${p}`);
 }
 
+/**
+ * ebpf-bandwidth keeps its IFB, idle, between pods (DEL leaves it for the next one; GC removes
+ * it): an idle one (no class on it) is left out, so whether a run happens to leave or remove it is
+ * no difference. With a class on it, every line stays: a leaked class shows, and the device with it.
+ */
+export const IFB = "tscni-ifb0";
+function withoutIdleIfb(lines: string[]): string[] {
+  if (lines.some((l) => l.startsWith(`class ${IFB} `))) return lines;
+  return lines.filter((l) => !new RegExp(`(^|[ :=])${IFB}( |$|:)`).test(l));
+}
+
 export function snapshot(scope: SnapshotScope): Snapshot {
-  const lines = kernelLines("", runIn(scope.node, NODE_SCRIPT));
+  const lines = withoutIdleIfb(kernelLines("", runIn(scope.node, NODE_SCRIPT)));
   for (const c of scope.containers ?? []) {
     if (fs.existsSync(`/var/run/netns/${c}`)) lines.push(...kernelLines(`[${c}] `, runIn(c, CONTAINER_SCRIPT)));
   }

@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fileURLToPath } from "node:url";
 import { controlPath, type StatusInfo } from "../../cli/daemon/control";
 import { sleepSync, untilValue } from "./wait";
 
@@ -17,7 +18,8 @@ if (MODE === "fallback") process.env.TSCNI_NO_DAEMON = "1";
 /** What a test that builds a plugin's environment itself adds to it, so that the mode holds. */
 export const modeEnv = (): Record<string, string> => (MODE === "fallback" ? { TSCNI_NO_DAEMON: "1" } : {});
 
-const DIST_BIN = path.resolve(__dirname, "../../dist/tscni");
+// import.meta.url, not __dirname: the reliability scripts load this module as ESM under tsx.
+const DIST_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../dist/tscni");
 
 /** The daemon socket for a network namespace (what the shim computes from its netns inode). */
 export function daemonSocket(nsPath: string): string | undefined {
