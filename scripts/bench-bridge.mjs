@@ -131,8 +131,8 @@ for (let i = 0; i < ITER; i++) {
     r.bwAdds.push(exec(r.node, r.bw, "ADD", bwConf, `c${i}`, ctr, r.env));
     r.bwDels.push(exec(r.node, r.bw, "DEL", bwConf, `c${i}`, ctr, r.env));
     if (r.exe) {
-      // The clsact fallback (cls_bpf filters), which skips TCX's two RCU grace periods per verb.
-      const cls = JSON.stringify({ ...JSON.parse(bwConf), attach: "clsact" });
+      // TCX links (on request), which pay two RCU grace periods under RTNL per verb; the default is clsact.
+      const cls = JSON.stringify({ ...JSON.parse(bwConf), attach: "tcx" });
       r.clsAdds.push(exec(r.node, r.bw, "ADD", cls, `c${i}`, ctr, r.env));
       r.clsDels.push(exec(r.node, r.bw, "DEL", cls, `c${i}`, ctr, r.env));
     }
@@ -162,5 +162,5 @@ console.log("|---|---|---|---|---|");
 for (const r of rows) {
   const name = r.name.replace("(bridge + host-local)", "bandwidth").replace("tscni bridge", "tscni ebpf-bandwidth");
   console.log(`| ${name} | ${f(r.bwAdd)} | ${f(r.bwAddP90)} | ${f(r.bwDel)} | ${f(r.bwDelP90)} |`);
-  if (r.cls) console.log(`| ${name.replace("tscni ebpf-bandwidth", "tscni ebpf-bandwidth \"attach\": \"clsact\"")} | ${r.cls.map(f).join(" | ")} |`);
+  if (r.cls) console.log(`| ${name.replace("tscni ebpf-bandwidth", "tscni ebpf-bandwidth \"attach\": \"tcx\"")} | ${r.cls.map(f).join(" | ")} |`);
 }

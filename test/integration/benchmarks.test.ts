@@ -44,7 +44,7 @@ const BENCHES: Bench[] = [
   {
     name: "bridge and bandwidth per call",
     argv: ["node", "scripts/bench-bridge.mjs", "--smoke"],
-    expect: ["| plugin | VERSION median | ADD median |", "| plugin | ADD median | ADD p90 | DEL median | DEL p90 |", '"attach": "clsact"'],
+    expect: ["| plugin | VERSION median | ADD median |", "| plugin | ADD median | ADD p90 | DEL median | DEL p90 |", '"attach": "tcx"'],
     timeoutS: 90,
   },
   {
