@@ -161,7 +161,8 @@ async function main(): Promise<number> {
   const pinDir = `${PIN_ROOT}/demo`;
   const pins = fs.existsSync(pinDir) ? fs.readdirSync(pinDir) : [];
   say(`   all checks passed; left on the node after DEL: ${leftLinks.length} links besides the bridge${leftLinks.length ? ` (${leftLinks.join(", ")})` : ""}, ` +
-    `${reservations.length} reserved addresses, ${pins.length} BPF pin dirs (the bridge stays, as with the reference plugin)`);
+    `${reservations.length} reserved addresses, ${pins.length} BPF pin dirs (the bridge stays, as with the reference plugin; ` +
+    `ebpf-bandwidth's IFB stays idle for the next pod, and GC removes it)`);
   return 0;
 }
 
