@@ -93,6 +93,12 @@ export const linkAttrs = defineAttrs("IFLA", {
   minMtu: { id: IFLA.MIN_MTU, type: "u32" },
   maxMtu: { id: IFLA.MAX_MTU, type: "u32" },
   permAddress: { id: IFLA.PERM_ADDRESS, type: "mac" },
+  gsoMaxSegs: { id: IFLA.GSO_MAX_SEGS, type: "u32" },
+  gsoMaxSize: { id: IFLA.GSO_MAX_SIZE, type: "u32" },
+  groMaxSize: { id: IFLA.GRO_MAX_SIZE, type: "u32" },
+  tsoMaxSize: { id: IFLA.TSO_MAX_SIZE, type: "u32" },
+  tsoMaxSegs: { id: IFLA.TSO_MAX_SEGS, type: "u32" },
+  gsoIpv4MaxSize: { id: IFLA.GSO_IPV4_MAX_SIZE, type: "u32" },
 });
 vethPeerBody.attrs = linkAttrs;
 
@@ -144,6 +150,13 @@ export interface Link {
   vlanProtocol?: number;
   /** Set when the link is a bridge port (IFLA_INFO_SLAVE_KIND "bridge"). */
   bridgePort?: BridgePortInfo;
+  /**
+   * The largest GSO packet the stack builds for this device (IFLA_GSO_MAX_SIZE, bytes; for IPv4
+   * TCP since Linux 6.3 IFLA_GSO_IPV4_MAX_SIZE) and its most segments (IFLA_GSO_MAX_SEGS), and
+   * what the device accepts at most (IFLA_TSO_MAX_SIZE/SEGS, 5.19+). Absent where the kernel
+   * does not report them.
+   */
+  gso?: { maxSize?: number; maxSegs?: number; ipv4MaxSize?: number; tsoMaxSize?: number; tsoMaxSegs?: number };
 }
 
 const bool = (v: unknown) => (v === undefined ? undefined : v !== 0);
@@ -183,6 +196,8 @@ export function decodeLink(payload: Buffer): Link {
     if (data.protocol !== undefined) link.vlanProtocol = data.protocol;
   }
   if (info.slaveKind === "bridge" && info.slaveData && !Buffer.isBuffer(info.slaveData)) link.bridgePort = decodeBridgePort(info.slaveData);
+  const gso = { maxSize: a.gsoMaxSize, maxSegs: a.gsoMaxSegs, ipv4MaxSize: a.gsoIpv4MaxSize, tsoMaxSize: a.tsoMaxSize, tsoMaxSegs: a.tsoMaxSegs };
+  if (Object.values(gso).some((v) => v !== undefined)) link.gso = Object.fromEntries(Object.entries(gso).filter(([, v]) => v !== undefined));
   return link;
 }
 
@@ -304,6 +319,15 @@ export interface LinkChanges {
   netnsFd?: number;
   alias?: string;
   txqlen?: number;
+  /**
+   * GSO limits (IFLA_GSO_MAX_SIZE, IFLA_GSO_MAX_SEGS, IFLA_GSO_IPV4_MAX_SIZE): the largest packet
+   * the stack builds for this device and its most segments. A kernel before 6.3 ignores the IPv4
+   * one (it takes IFLA_GSO_MAX_SIZE for IPv4 too); at most 64 KiB the kernel sets both from
+   * IFLA_GSO_MAX_SIZE anyway.
+   */
+  gsoMaxSize?: number;
+  gsoMaxSegs?: number;
+  gsoIpv4MaxSize?: number;
 }
 
 /** RTM_SETLINK for an index (renames need the index, so callers resolve names first). */
@@ -315,6 +339,7 @@ export function setLinkRequest(index: number, c: LinkChanges, target?: string): 
   const attrs: Attrs = {
     ifname: c.name, mtu: c.mtu, address: c.mac, txqlen: c.txqlen, ifalias: c.alias, netNsFd: c.netnsFd,
     master: c.master === null ? 0 : c.master,
+    gsoMaxSize: c.gsoMaxSize, gsoMaxSegs: c.gsoMaxSegs, gsoIpv4MaxSize: c.gsoIpv4MaxSize,
   };
   return linkRequest(RTM.SETLINK, 0, { header: { family: AF_UNSPEC, index, flags, change }, attrs }, target ?? String(index));
 }

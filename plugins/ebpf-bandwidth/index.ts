@@ -12,6 +12,7 @@ import { addAttachment, findHostVeth, mayHavePins, teardown } from "./attach";
 import { checkAttachment } from "./check";
 import { type BandwidthConfig, parseConfig } from "./config";
 import { gc } from "./gc";
+import { checkGso, withGsoLimit } from "./gso";
 import { resolveAttach } from "./hooks";
 import { withLock } from "./ifb";
 import { attachmentPath } from "./names";
@@ -70,7 +71,8 @@ export const plugin: Plugin = {
         // A retried ADD starts clean. Without the pin directory (ADD's first step) no earlier ADD of
         // this attachment changed anything: nothing to look at.
         if (mayHavePins(dir)) step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index));
-        addAttachment(nl, cfg, mode, attach, host, dir);
+        // The container's GSO limit first (gso.ts), restored when the attachment fails.
+        withGsoLimit(a.netns, a.ifname, cfg, mode, () => addAttachment(nl, cfg, mode, attach, host, dir));
       });
     });
     return prev;
@@ -103,6 +105,7 @@ export const plugin: Plugin = {
     const mode = resolveMode(cfg);
     const host = findHostVeth(prev, a.netns, a.ifname);
     Rtnl.with(undefined, (nl) => checkAttachment(nl, cfg, mode, host, dirOf(cfg, a)));
+    checkGso(a.netns, a.ifname, cfg, mode);
   },
 
   async gc(a) {

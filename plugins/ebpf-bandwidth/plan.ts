@@ -18,7 +18,7 @@
 import type { Direction, ObjectName, ShapeConfig } from "../../kernel/bpf/index";
 import { type Psched, maxXmitBytes, psched } from "../../kernel/netlink/psched";
 import { tcHandle } from "../../kernel/netlink/tc-handle";
-import type { BandwidthConfig, Limit } from "./config";
+import { type BandwidthConfig, GSO_MAX, type Limit } from "./config";
 import type { AttachMode } from "./hooks";
 
 export type ResolvedMode = "htb" | "police" | "edt";
@@ -82,8 +82,24 @@ export interface Plan {
 export const edtHorizonNs = (l: Limit) => BigInt(Math.ceil((l.queue * 1e9) / l.rate));
 export const FQ_PLAN: Omit<FqPlan, "major"> = { plimit: 10_000, flowPlimit: 1_000, horizonUs: 2_000_000 };
 
+/**
+ * Headroom in the bulk leaf beyond `queueMs` and one GSO packet (config.ts queueLimit), for bursts:
+ * at a sub-millisecond RTT CUBIC's slow start leaves HyStart late, and BBR takes ACK-compressed
+ * delivery-rate samples (its min_rtt reads as a few µs, so they pass its sanity check) for several
+ * Gbit/s and sends up to ≈ 1 ms of that. The reference's TBF holds rate × 25 ms + burst; with ours
+ * at rate × 5 ms + 64 KiB those bursts were dropped (BBR: 1,000-7,000 retransmitted segments per
+ * 5 s at 100 Mbit/s, docs/ebpf-bandwidth.md "Retransmits"). The standing queue is not this limit:
+ * TCP small queues bounds each local flow to about two of its GSO packets below the socket (gso.ts
+ * keeps those small), and small packets have their own class. Only a sender TSQ does not reach —
+ * traffic to the container that crossed the bridge's netfilter hook or was routed, where
+ * ip_rcv_core orphans the skb — can keep the leaf full, as it keeps the reference's.
+ */
+export const LEAF_BURST_MS = 20;
+/** The bulk leaf's limit: rate × (queueMs + LEAF_BURST_MS) + one GSO packet, within bfifo's u32. */
+export const leafLimit = (l: Limit) => Math.min(0xffffffff, l.queue + Math.floor((l.rate * LEAF_BURST_MS) / 1000));
+
 function classPlan(l: Limit, major: number, minor: number, leaves?: { bulk: number; small: number }): ClassPlan {
-  const c: ClassPlan = { major, minor, rateBits: l.rate * 8, burst: l.burst, queue: l.queue };
+  const c: ClassPlan = { major, minor, rateBits: l.rate * 8, burst: l.burst, queue: leafLimit(l) };
   if (leaves) c.leaves = { ...leaves, smallRateBits: Math.min(smallRate(c.rateBits), c.rateBits), smallQueue: SMALL_QUEUE };
   return c;
 }
@@ -121,6 +137,48 @@ const police = (l: Limit): Partial<ShapeConfig> => {
   return { rate: BigInt(l.rate), burst: BigInt(burst), markAbove: BigInt(Math.floor(burst / 2)) };
 };
 
+/**
+ * The container interface's GSO limits (gso.ts applies them): the largest packet the container's
+ * TCP builds, which is what reaches the IFB leaf. TCP at a sub-millisecond RTT always builds the
+ * largest its device allows (64 KiB: 5 ms at 100 Mbit/s), and the bulk leaf then holds one or two:
+ * TCP small queues lets each flow put two such packets below the socket, so the second or third
+ * is dropped whole (45 segments to retransmit). Sized to about GSO_TARGET_MS of the egress rate:
+ * several packets fit in the leaf, TSQ's two-packet bound per flow is then a short queue, and the
+ * drops that made 77-3,916 retransmitted segments per 5 s at 100 Mbit/s go away (measured:
+ * docs/ebpf-bandwidth.md, "Retransmits").
+ *  - maxSize: rate × GSO_TARGET_MS, at least two full segments (2 × MTU plus the kernel's
+ *    MAX_TCP_HEADER, which it subtracts from the device's limit: ≤ 320 bytes) and at most 64 KiB
+ *    (GSO_MAX, the kernel's default: from about 500 Mbit/s nothing changes).
+ *  - maxSegs: as many MTU-sized segments as fit, at least 2 (bounds UDP GSO the same way: a
+ *    datagram train with more segments is segmented in software before it leaves the container).
+ */
+export interface GsoPlan {
+  maxSize: number;
+  maxSegs: number;
+}
+export const GSO_TARGET_MS = 1;
+export const GSO_HEADROOM = 384;
+/** The kernel's default gso_max_segs (GSO_MAX_SEGS). */
+export const GSO_MAX_SEGS = 65535;
+
+export function gsoPlan(l: Limit, mtu: number): GsoPlan {
+  const floor = 2 * mtu + GSO_HEADROOM;
+  const maxSize = Math.max(Math.min(GSO_MAX, floor), Math.min(GSO_MAX, Math.floor((l.rate * GSO_TARGET_MS) / 1000)));
+  const maxSegs = maxSize >= GSO_MAX ? GSO_MAX_SEGS : Math.max(2, Math.floor(maxSize / mtu));
+  return { maxSize, maxSegs };
+}
+
+/**
+ * classify's ECN marks (classify.c): a bulk packet that finds more than `queueMs` of the class's
+ * rate in the program's virtual queue is CE-marked when it is ECT, so ECN-capable TCP backs off
+ * before the leaf drops (no AQM qdisc is needed: this kernel has none). Bounded like the police
+ * bucket: the program turns it into nanoseconds as bytes × 1e9 / rate in u64. Never 0 (0 = off).
+ */
+export const ecnMark = (l: Limit, queueMs: number): Partial<ShapeConfig> => ({
+  rate: BigInt(l.rate),
+  markAbove: BigInt(Math.max(1, Math.min(POLICE_MAX_BUCKET, Math.floor((l.rate * queueMs) / 1000)))),
+});
+
 /** Whether the from-container direction goes through the shared IFB (every mode but police). */
 export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode) => mode !== "police" && !!cfg.egress;
 
@@ -145,7 +203,7 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
     plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);
-    plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)), flags: classifyFlags(plan.veth) };
+    plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)), flags: classifyFlags(plan.veth), ...ecnMark(cfg.ingress, cfg.queueMs) };
   }
   if (cfg.egress) {
     if (!ifb) throw new Error("makePlan: egress shaping needs the shared IFB");
@@ -154,6 +212,7 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.ifb = { ...classPlan(cfg.egress, IFB_MAJOR, ifb.minor, leaves), name: cfg.ifbName, ifindex: ifb.ifindex };
     plan.bpf.ingress = {
       classid: tcHandle(IFB_MAJOR, steerMinor(plan.ifb)), redirectIfindex: ifb.ifindex, flags: classifyFlags(plan.ifb), ...(attach === "clsact" ? { mirred: 1 } : {}),
+      ...ecnMark(cfg.egress, cfg.queueMs),
     };
   }
   return plan;

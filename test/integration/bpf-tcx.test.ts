@@ -235,7 +235,7 @@ describe.skipIf(!isRoot())("attach failures leave nothing behind", () => {
     };
     const steps = stepsOf((beforeStep) => attachIn(a, { ...o, beforeStep }));
     const pins = mode === "tcx" ? ["pin link_ingress", "pin link_egress"] : [];
-    expect(steps).toEqual(["load", "configure", "pin map_cfg", "pin map_stats", "attach ingress", ...pins.slice(0, 1), "attach egress", ...pins.slice(1), "pin map_meta"]);
+    expect(steps).toEqual(["load", "configure", "pin map_cfg", "pin map_stats", "pin map_state", "attach ingress", ...pins.slice(0, 1), "attach egress", ...pins.slice(1), "pin map_meta"]);
     teardownIn(a, dir);
     expect(hooksOf(a, ifindex)).toEqual(clean);
     fs.mkdirSync(dir, { recursive: true });

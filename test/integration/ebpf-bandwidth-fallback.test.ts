@@ -46,7 +46,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth clsact fallback (real traffic)", () => 
       expect(queryTcx(ifindex, "egress", t.node.path).linkIds).toEqual([]);
     }
     const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
-    expect(pinsUnder(dir)).toEqual(["map_cfg", "map_meta", "map_stats"]);
+    expect(pinsUnder(dir)).toEqual(["map_cfg", "map_meta", "map_state", "map_stats"]);
     // Towards the container a direct-action filter; from it a classic one whose mirred action
     // feeds the IFB (an IFB drops bpf_redirect()s before Linux 6.4, so the fallback never uses them).
     expect(tc(t.node, "filter", "show", "dev", veth, "egress")).toMatch(new RegExp(`pref ${OUR_PREF} bpf .*direct-action`));

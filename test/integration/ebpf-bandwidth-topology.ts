@@ -89,8 +89,8 @@ export interface IperfResult {
   retransmits: number;
 }
 
-/** iperf3 TCP from container `from` to the server in `to`; reverse = server sends. */
-export async function iperf(from: Netns, to: { ns: Netns; ip: string }, seconds: number, reverse = false): Promise<IperfResult> {
+/** iperf3 TCP from container `from` to the server in `to`; reverse = server sends; `cc`: iperf3 -C. */
+export async function iperf(from: Netns, to: { ns: Netns; ip: string }, seconds: number, reverse = false, cc?: string): Promise<IperfResult> {
   const port = String(5201 + Math.floor(Math.random() * 2000));
   const server = spawn("ip", ["netns", "exec", to.ns.name, "iperf3", "-s", "-1", "-p", port], { stdio: "ignore" });
   let exited = false;
@@ -101,7 +101,7 @@ export async function iperf(from: Netns, to: { ns: Netns; ip: string }, seconds:
       if (exited) throw new Error(`iperf3 server on port ${port} exited before listening`);
       return to.ns.run("ss", ["-Hltn", `sport = :${port}`], { allowFail: true }).stdout.trim() !== "";
     }, `the iperf3 server to listen on port ${port}`, 60_000, 50);
-    const r = from.run("iperf3", ["-c", to.ip, "-p", port, "-t", String(seconds), "-J", "-O", "1", ...(reverse ? ["-R"] : [])], { allowFail: true });
+    const r = from.run("iperf3", ["-c", to.ip, "-p", port, "-t", String(seconds), "-J", "-O", "1", ...(reverse ? ["-R"] : []), ...(cc ? ["-C", cc] : [])], { allowFail: true });
     const j = JSON.parse(r.stdout);
     if (j.error) throw new Error(`iperf3: ${j.error}`);
     return { mbps: j.end.sum_received.bits_per_second / 1e6, retransmits: j.end.sum_sent.retransmits ?? 0 };

@@ -92,7 +92,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     const dir = path.join(t.pinRoot, t.list.name, `${t.ctrs[0]!.id}-eth0`);
     const tcxLinks = () => (haveTcx() ? (["ingress", "egress"] as const).flatMap((d) => queryTcx(ifindex, d, t.node.path).linkIds) : []);
     expect(tcxLinks()).toEqual([]);
-    expect(fs.readdirSync(dir).sort()).toEqual(["map_cfg", "map_meta", "map_stats"]); // no link_* pin
+    expect(fs.readdirSync(dir).sort()).toEqual(["map_cfg", "map_meta", "map_state", "map_stats"]); // no link_* pin
     expect(readMeta(dir)).toMatchObject({ mode: "clsact", ifindex, createdClsact: true });
     for (const hook of ["ingress", "egress"]) expect(tc(t.node, "filter", "show", "dev", veth, hook)).toMatch(/pref 50638 bpf chain 0 handle 0x1 classify_/);
     expect(run(t, "DEL", { ...caps(10) }, 0).code).toBe(0);

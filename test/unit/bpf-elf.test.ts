@@ -45,8 +45,8 @@ describe("BPF objects", () => {
       it("defines the shared config and per-CPU stats maps", () => {
         expect(spec.maps.cfg).toEqual({ name: "cfg", type: MapType.ARRAY, keySize: 4, valueSize: 48, maxEntries: 2, flags: 0 });
         expect(spec.maps.stats).toEqual({ name: "stats", type: MapType.PERCPU_ARRAY, keySize: 4, valueSize: 32, maxEntries: 2, flags: 0 });
-        if (name === "classify") expect(spec.maps.state).toBeUndefined();
-        else expect(spec.maps.state).toEqual({ name: "state", type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 2, flags: 0 });
+        // classify's virtual queue for ECN marks, police's bucket, edt's clock.
+        expect(spec.maps.state).toEqual({ name: "state", type: MapType.ARRAY, keySize: 4, valueSize: 8, maxEntries: 2, flags: 0 });
       });
 
       it("finds every map reference on an ld_imm64", () => {
@@ -99,12 +99,12 @@ describe("relocate", () => {
     const p = spec.programs.classify_ingress!;
     const before = Buffer.from(p.insns);
     const fake = (fd: number, m: string) => new BpfMap(fd, { ...spec.maps[m]!, flags: 0 });
-    const out = relocate(p, { cfg: fake(41, "cfg"), stats: fake(42, "stats") });
+    const out = relocate(p, { cfg: fake(41, "cfg"), stats: fake(42, "stats"), state: fake(43, "state") });
     for (const r of p.mapRefs) {
       const off = r.insn * 8;
       expect(out[off + 1]! >> 4).toBe(PSEUDO_MAP_FD);
       expect(out[off + 1]! & 0xf).toBe(p.insns[off + 1]! & 0xf);
-      expect(out.readInt32LE(off + 4)).toBe(r.map === "cfg" ? 41 : 42);
+      expect(out.readInt32LE(off + 4)).toBe({ cfg: 41, stats: 42, state: 43 }[r.map]);
       expect(out.readInt32LE(off + 12)).toBe(0);
     }
     expect(p.insns.equals(before)).toBe(true);

@@ -95,8 +95,9 @@ describe("plan", () => {
     const p = makePlan(cfg, "htb", { ifindex: 42, minor: 7 });
     expect(p.programs).toEqual({ ingress: "classify", egress: "classify" });
     // classify steers bulk traffic to the bulk leaf; packets ≤ 512 bytes to the small leaf (flags).
-    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 2), flags: ((3 << 16) | SMALL_PACKET) >>> 0 });
-    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42, flags: (((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0 });
+    // ECN marks (classify.c) above queueMs (5 ms) of each direction's rate: 6,250 and 12,500 bytes.
+    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 2), flags: ((3 << 16) | SMALL_PACKET) >>> 0, rate: 1_250_000n, markAbove: 6_250n });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42, flags: (((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0, rate: 2_500_000n, markAbove: 12_500n });
     expect(p.veth).toMatchObject({ minor: 1, rateBits: 10_000_000, burst: 65_536 }); // 125 kB clamped to max(50 ms, 64 KiB)
     expect(p.veth?.leaves).toEqual({ bulk: 2, small: 3, smallRateBits: 1_000_000, smallQueue: 32_768 });
     expect(p.ifb).toMatchObject({ rateBits: 20_000_000, minor: 7, ifindex: 42, name: "tscni-ifb0" });
@@ -107,8 +108,8 @@ describe("plan", () => {
   it("HTB with smallPacketPrio false: one leaf class per direction, flags 0 (the previous layout)", () => {
     const one = parseConfig({ ...cfg0, smallPacketPrio: false }, {}, "n");
     const p = makePlan(one, "htb", { ifindex: 42, minor: 7 });
-    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 1), flags: 0 });
-    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7), redirectIfindex: 42, flags: 0 });
+    expect(p.bpf.egress).toEqual({ classid: tcHandle(VETH_MAJOR, 1), flags: 0, rate: 1_250_000n, markAbove: 6_250n });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7), redirectIfindex: 42, flags: 0, rate: 2_500_000n, markAbove: 12_500n });
     expect(p.veth?.leaves).toBeUndefined();
   });
 
@@ -136,7 +137,7 @@ describe("plan", () => {
     expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n, flags: SMALL_PACKET });
     expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
     expect(p.veth).toBeUndefined();
-    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42, flags: (((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0 });
+    expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42, flags: (((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0, rate: 2_500_000n, markAbove: 12_500n });
     expect(makePlan({ ...cfg, smallPacketPrio: false }, "edt", { ifindex: 42, minor: 7 }).bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n });
   });
 
