@@ -159,6 +159,7 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
       'echo "PINS_AFTER=$(find /sys/fs/bpf -mindepth 1 -not -type d -not -name "*.debug" | wc -l)"',
       'echo "PIN_FILES=$(find /sys/fs/bpf -mindepth 1 | tr "\\n" " ")"',
       'echo "LINKS_AFTER=$(ip -o link | awk -F": " \'{print $2}\' | sort | tr "\\n" " ")"',
+      'echo "IFB_CLASSES_AFTER=$(tc class show dev tscni-ifb0 2>/dev/null | wc -l)"',
     ].join("\n");
     const started = Date.now();
     // A private PID namespace as well: whatever podman leaves running (conmon double-forks to
@@ -177,8 +178,10 @@ describe.skipIf(skipReason !== undefined)(`podman (CNI backend) on our plugins${
     expect(/CACHE_AFTER=(\d+)/.exec(out)?.[1], "libcni cache entries left after rm").toBe("0");
     expect(Number(/PINS_DURING=(\d+)/.exec(out)?.[1]), "ebpf-bandwidth pinned nothing").toBeGreaterThan(0);
     expect(/PINS_AFTER=(\d+)/.exec(out)?.[1], `BPF pins left after rm: ${/PIN_FILES=(.*)/.exec(out)?.[1]}`).toBe("0");
-    // Only lo and the bridge remain in the node namespace: every veth went with its container.
-    expect(/LINKS_AFTER=(.*)/.exec(out)?.[1]?.trim().split(" ").sort()).toEqual([bridge, "lo"].sort());
+    // Only lo, the bridge and the shared IFB remain in the node namespace: every veth went with
+    // its container. The IFB stays idle for the next shaped pod (GC deletes it): no class is left.
+    expect(/LINKS_AFTER=(.*)/.exec(out)?.[1]?.trim().split(" ").sort()).toEqual([bridge, "lo", "tscni-ifb0"].sort());
+    expect(/IFB_CLASSES_AFTER=(\d+)/.exec(out)?.[1], "classes left on the idle IFB").toBe("0");
     // host-local released both addresses (only its lock and last-reserved bookkeeping remain).
     const left = fs.readdirSync(path.join(dirs.data!, net)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
     expect(left, "host-local reservations left").toEqual([]);
