@@ -29,20 +29,17 @@ export interface HostVeth {
  * The host end of the container's veth, as the reference finds it: the container interface's
  * IFLA_LINK is its peer's index in the host namespace; that device must be in prevResult.
  */
-export function findHostVeth(prev: Result, netns: string, ifname: string, host?: Rtnl): HostVeth {
+export function findHostVeth(prev: Result, netns: string, ifname: string, host?: Rtnl, ctr?: Rtnl): HostVeth {
   const ifs = prev.interfaces ?? [];
   if (ifs.length === 0) throw new CniError(Code.InvalidNetworkConfig, "no interfaces in prevResult", "ebpf-bandwidth must be chained after a plugin that creates a veth");
   if (!netns) throw new CniError(Code.InvalidEnvironmentVariables, "CNI_NETNS is required");
-  const ctr = Rtnl.open(netns);
-  let peer: number | undefined;
-  try {
-    const link = ctr.findLink(ifname);
+  const peerOf = (c: Rtnl) => {
+    const link = c.findLink(ifname);
     if (!link) throw new CniError(Code.UnknownContainer, `interface ${ifname} not found in ${netns}`);
     if (link.kind !== "veth" || !link.link) throw new CniError(Code.InvalidNetworkConfig, `${ifname} in the container is not a veth`, `kind ${link.kind ?? "?"}`);
-    peer = link.link;
-  } finally {
-    ctr.close();
-  }
+    return link.link;
+  };
+  const peer = ctr ? peerOf(ctr) : Rtnl.with(netns, peerOf);
   const look = (nl: Rtnl): HostVeth => {
     const found = nl.findLink(peer);
     if (!found || !ifs.some((i) => !i.sandbox && i.name === found.name)) {

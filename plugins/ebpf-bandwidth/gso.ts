@@ -42,32 +42,29 @@ export function planFor(cfg: BandwidthConfig, mode: ResolvedMode, mtu: number): 
 }
 
 /**
- * ADD: lower the GSO limits of `ifname` in `netns` to the plan's. When `undo` is given, restoring
- * the values found is pushed onto it (for a failed ADD). Returns what was set (undefined: nothing).
+ * ADD: lower the GSO limits of `ifname` (on `ctr`, a socket in the container's namespace) to the
+ * plan's. When `undo` is given, restoring the values found is pushed onto it (for a failed ADD).
+ * Returns what was set (undefined: nothing).
  */
-export function limitGso(netns: string, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, undo?: UndoStack): GsoPlan | undefined {
-  return Rtnl.with(netns, (nl) => {
-    const link = nl.getLink(ifname);
-    const want = planFor(cfg, mode, link.mtu);
-    const now = link.gso;
-    if (!want || !now) return undefined; // a kernel that reports no GSO limits cannot take them either
-    const c = changesFor(want, now);
-    if (!c) return want;
-    nl.setLink(link.index, c);
-    undo?.push(`restore the GSO limits of ${ifname}`, () =>
-      Rtnl.with(netns, (n) => n.setLink(link.index, { gsoMaxSize: now.maxSize, gsoMaxSegs: now.maxSegs, gsoIpv4MaxSize: now.ipv4MaxSize })),
-    );
-    return want;
-  });
+export function limitGso(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, undo?: UndoStack): GsoPlan | undefined {
+  const link = ctr.getLink(ifname);
+  const want = planFor(cfg, mode, link.mtu);
+  const now = link.gso;
+  if (!want || !now) return undefined; // a kernel that reports no GSO limits cannot take them either
+  const c = changesFor(want, now);
+  if (!c) return want;
+  ctr.setLink(link.index, c);
+  undo?.push(`restore the GSO limits of ${ifname}`, () => ctr.setLink(link.index, { gsoMaxSize: now.maxSize, gsoMaxSegs: now.maxSegs, gsoIpv4MaxSize: now.ipv4MaxSize }));
+  return want;
 }
 
 /**
  * ADD's one call: the GSO limit, then `attach` (the attachment, which undoes itself when it fails);
- * when either fails, the limits are restored.
+ * when either fails, the limits are restored. `ctr` is a socket in the container's namespace.
  */
-export function withGsoLimit<T>(netns: string, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, attach: () => T): T {
+export function withGsoLimit<T>(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, attach: () => T): T {
   return new UndoStack().runSync((undo) => {
-    step("limit the container's GSO size", () => limitGso(netns, ifname, cfg, mode, undo));
+    step("limit the container's GSO size", () => limitGso(ctr, ifname, cfg, mode, undo));
     return attach();
   });
 }

@@ -64,17 +64,21 @@ export const plugin: Plugin = {
     if (!cfg.ingress && !cfg.egress) return prev; // nothing to limit: pass the result on, like the reference
     const mode = resolveMode(cfg);
     const attach = resolveAttach(cfg.attach);
-    Rtnl.with(undefined, (nl) => {
-      const host = step("find the host veth", () => findHostVeth(prev, a.netns, a.ifname, nl));
-      withLock(() => {
-        const dir = dirOf(cfg, a);
-        // A retried ADD starts clean. Without the pin directory (ADD's first step) no earlier ADD of
-        // this attachment changed anything: nothing to look at.
-        if (mayHavePins(dir)) step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index));
-        // The container's GSO limit first (gso.ts), restored when the attachment fails.
-        withGsoLimit(a.netns, a.ifname, cfg, mode, () => addAttachment(nl, cfg, mode, attach, host, dir));
-      });
-    });
+    if (!a.netns) throw new CniError(Code.InvalidEnvironmentVariables, "CNI_NETNS is required");
+    // One socket in the node and one in the container for the whole call.
+    Rtnl.with(undefined, (nl) =>
+      Rtnl.with(a.netns, (ctr) => {
+        const host = step("find the host veth", () => findHostVeth(prev, a.netns, a.ifname, nl, ctr));
+        withLock(() => {
+          const dir = dirOf(cfg, a);
+          // A retried ADD starts clean. Without the pin directory (ADD's first step) no earlier ADD of
+          // this attachment changed anything: nothing to look at.
+          if (mayHavePins(dir)) step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index));
+          // The container's GSO limit first (gso.ts), restored when the attachment fails.
+          withGsoLimit(ctr, a.ifname, cfg, mode, () => addAttachment(nl, cfg, mode, attach, host, dir));
+        });
+      }),
+    );
     return prev;
   },
 
