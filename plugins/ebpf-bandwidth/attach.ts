@@ -23,6 +23,8 @@ import { IFB_MAJOR, type Plan, type ResolvedMode, VETH_MAJOR, makePlan, parentMi
 export interface HostVeth {
   index: number;
   name: string;
+  /** Its MTU (0 when unknown): sizes the segmenting leaf towards the container (plan.ts segmentBytes). */
+  mtu: number;
 }
 
 /**
@@ -45,7 +47,7 @@ export function findHostVeth(prev: Result, netns: string, ifname: string, host?:
     if (!found || !ifs.some((i) => !i.sandbox && i.name === found.name)) {
       throw new CniError(Code.InvalidNetworkConfig, "failed to find host interface", `the peer of ${ifname} (index ${peer}) is not among prevResult's host interfaces`);
     }
-    return { index: found.index, name: found.name };
+    return { index: found.index, name: found.name, mtu: found.mtu };
   };
   return host ? look(host) : Rtnl.with(undefined, look);
 }
@@ -244,7 +246,7 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
       at("record the IFB class", () => pinIfbRecord(dir, minor));
     }
-    const plan = makePlan(cfg, mode, ifb, attach);
+    const plan = makePlan(cfg, mode, ifb, attach, host.mtu || undefined);
     if (plan.ifb) {
       const c = plan.ifb;
       at("set the IFB class", () => setClass(nl, c.ifindex, c));

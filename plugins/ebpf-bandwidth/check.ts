@@ -32,7 +32,7 @@ export function checkAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMo
   const needIfb = usesIfb(cfg, mode);
   const ifb = needIfb ? nl.findLink(cfg.ifbName) : undefined;
   if (needIfb && (!ifb || st.ifbMinor === undefined)) throw fail(`shared IFB ${cfg.ifbName} or its class is missing`);
-  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined, st.mode);
+  const plan = makePlan(cfg, mode, ifb && st.ifbMinor !== undefined ? { ifindex: ifb.index, minor: st.ifbMinor } : undefined, st.mode, host.mtu || undefined);
   for (const d of DIRECTIONS) {
     const want = plan.bpf[d];
     const link = st.links[d];

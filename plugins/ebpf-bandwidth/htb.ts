@@ -1,12 +1,19 @@
-// HTB classes with a short bfifo leaf, on the host veth (container ingress) or the shared IFB
-// (container egress), through our rtnetlink layer.
+// HTB classes with a short leaf (a bfifo, or a segmenting TBF: plan.ts segmentBytes), on the host
+// veth (container ingress) or the shared IFB (container egress), through our rtnetlink layer.
 import { type Psched, type Qdisc, type Rtnl, type TcClass, formatQdiscHandle, isNetlinkError, psched, rootQdisc, tcHandle, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
 import type { FqQdiscOptions, HtbQdiscOptions } from "../../kernel/netlink/tc";
 import { foreignRootError, rootOwner } from "./ownership";
-import { type ClassPlan, type FqPlan, htbBurst, htbQuantum } from "./plan";
+import { type ClassPlan, type FqPlan, SEGMENT_RATE_BITS, htbBurst, htbQuantum } from "./plan";
 
-/** A byte-limited leaf queue under class `parent`; the kernel picks its handle. */
-const setLeafQueue = (nl: Rtnl, ifindex: number, parent: number, limitBytes: number) => nl.replaceQdisc(ifindex, { kind: "bfifo", limit: limitBytes, parent });
+/**
+ * A byte-limited leaf queue under class `parent`; the kernel picks its handle. With `segment`, a
+ * TBF whose bucket is that many bytes (its inner queue a bfifo of the same limit): it splits larger
+ * GSO packets into their segments on enqueue.
+ */
+function setLeafQueue(nl: Rtnl, ifindex: number, parent: number, limitBytes: number, segment?: number): void {
+  if (segment) nl.replaceQdisc(ifindex, { kind: "tbf", rate: SEGMENT_RATE_BITS, burst: segment, limit: limitBytes, parent });
+  else nl.replaceQdisc(ifindex, { kind: "bfifo", limit: limitBytes, parent });
+}
 
 export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
 
@@ -66,7 +73,7 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
     classid, parent: tcHandle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
   });
   if (!c.leaves) {
-    setLeafQueue(nl, ifindex, classid, c.queue);
+    setLeafQueue(nl, ifindex, classid, c.queue, c.segment);
     return;
   }
   const l = c.leaves;
@@ -74,7 +81,7 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const small = tcHandle(c.major, l.small);
   const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
   nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) });
-  setLeafQueue(nl, ifindex, bulk, c.queue);
+  setLeafQueue(nl, ifindex, bulk, c.queue, c.segment);
   const smallBurst = htbBurst(l.smallRateBits, Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100)));
   nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: capBurst, prio: 0, quantum: htbQuantum(c.rateBits) });
   setLeafQueue(nl, ifindex, small, l.smallQueue);

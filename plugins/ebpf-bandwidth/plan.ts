@@ -38,6 +38,12 @@ export interface ClassPlan {
   burst: number;
   queue: number;
   /**
+   * The bulk leaf (or the class's only leaf) segments: a TBF far above the cap whose bucket is this
+   * many bytes, so a GSO packet larger than that is split into its segments on enqueue
+   * (`tbf_segment`) and a full leaf drops single segments, not 45 at once. Unset: a bfifo.
+   */
+  segment?: number;
+  /**
    * Small-packet priority: two leaves under `minor` (which then has no queue of its own). `bulk`
    * (prio 1) takes everything else; `small` (prio 0, own guaranteed rate) takes packets up to
    * SMALL_PACKET bytes, so ACKs and pings do not wait behind a full bulk queue.
@@ -98,8 +104,27 @@ export const LEAF_BURST_MS = 20;
 /** The bulk leaf's limit: rate × (queueMs + LEAF_BURST_MS) + one GSO packet, within bfifo's u32. */
 export const leafLimit = (l: Limit) => Math.min(0xffffffff, l.queue + Math.floor((l.rate * LEAF_BURST_MS) / 1000));
 
-function classPlan(l: Limit, major: number, minor: number, leaves?: { bulk: number; small: number }): ClassPlan {
-  const c: ClassPlan = { major, minor, rateBits: l.rate * 8, burst: l.burst, queue: leafLimit(l) };
+/**
+ * Towards the container packets arrive at whatever size their sender built (64 KiB at a
+ * sub-millisecond RTT: another pod, the host, a NIC's GRO) and nothing on the pod's side can make
+ * them smaller (a device's GSO limit applies after the qdisc). A drop in the bulk leaf then costs up
+ * to 45 segments. So that leaf segments what is larger than SEGMENT_MS of the cap (at least two
+ * full frames of the host veth, which TBF needs to pass any single frame), where that is below one
+ * GSO packet, i.e. below ≈ 500 Mbit/s; above, 1 ms of the cap is a whole GSO packet and
+ * segmenting only costs (measured: docs/ebpf-bandwidth.md, "Retransmits").
+ */
+export const SEGMENT_MS = 1;
+/** The TBF's own rate: never the bottleneck below the caps it is used for (HTB shapes). */
+export const SEGMENT_RATE_BITS = 10_000_000_000;
+/** L2 bytes of a frame beyond the MTU: Ethernet header and one VLAN tag. */
+const FRAME_OVERHEAD = 18;
+export function segmentBytes(l: Limit, mtu: number): number | undefined {
+  const bytes = Math.max(2 * (mtu + FRAME_OVERHEAD), Math.floor((l.rate * SEGMENT_MS) / 1000));
+  return bytes < GSO_MAX ? bytes : undefined;
+}
+
+function classPlan(l: Limit, major: number, minor: number, leaves?: { bulk: number; small: number }, segment?: number): ClassPlan {
+  const c: ClassPlan = { major, minor, rateBits: l.rate * 8, burst: l.burst, queue: leafLimit(l), ...(segment ? { segment } : {}) };
   if (leaves) c.leaves = { ...leaves, smallRateBits: Math.min(smallRate(c.rateBits), c.rateBits), smallQueue: SMALL_QUEUE };
   return c;
 }
@@ -187,7 +212,7 @@ export const usesIfb = (cfg: BandwidthConfig, mode: ResolvedMode) => mode !== "p
  * not to call bpf_redirect itself), because an IFB drops bpf_redirect()ed packets before Linux 6.4
  * and TCX (6.6+) is what tells a newer kernel apart.
  */
-export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }, attach: AttachMode = "tcx"): Plan {
+export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifindex: number; minor: number }, attach: AttachMode = "tcx", vethMtu = 1500): Plan {
   if (mode === "police") {
     const bpf: Plan["bpf"] = {};
     if (cfg.egress) bpf.ingress = police(cfg.egress);
@@ -202,7 +227,7 @@ export function makePlan(cfg: BandwidthConfig, mode: ResolvedMode, ifb?: { ifind
     plan.bpf.egress = { rate: BigInt(cfg.ingress.rate), horizonNs: edtHorizonNs(cfg.ingress), ...(cfg.smallPacketPrio ? { flags: SMALL_PACKET } : {}) };
   } else if (cfg.ingress) {
     plan.programs.egress = "classify";
-    plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined);
+    plan.veth = classPlan(cfg.ingress, VETH_MAJOR, VETH_MINOR, cfg.smallPacketPrio ? VETH_LEAVES : undefined, segmentBytes(cfg.ingress, vethMtu));
     plan.bpf.egress = { classid: tcHandle(VETH_MAJOR, steerMinor(plan.veth)), flags: classifyFlags(plan.veth), ...ecnMark(cfg.ingress, cfg.queueMs) };
   }
   if (cfg.egress) {

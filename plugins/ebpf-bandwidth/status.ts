@@ -64,15 +64,17 @@ function withScratchIfb<T>(fn: (nl: Rtnl, idx: number) => T): T {
   }
 }
 
-/** HTB + class + bfifo (htb mode, and the IFB side of edt mode); fq (edt); clsact + cls_bpf (+ mirred) (clsact attach). */
+/** HTB + class + bfifo + tbf (htb mode, and the IFB side of edt mode); fq (edt); clsact + cls_bpf (+ mirred) (clsact attach). */
 export function probeQdiscs(mode: ResolvedMode, attach: AttachMode): void {
   withScratchIfb((nl, idx) => {
     if (mode !== "police") {
       try {
         ensureHtbRoot(nl, idx, 1, 0);
         setClass(nl, idx, { major: 1, minor: 1, rateBits: 8_000_000, burst: 65536, queue: 65536 });
+        // The segmenting leaf towards the container (plan.ts segmentBytes) is a TBF.
+        setClass(nl, idx, { major: 1, minor: 2, rateBits: 8_000_000, burst: 65536, queue: 65536, segment: 3036 });
       } catch (e) {
-        throw unavailable("the htb or bfifo qdisc is missing", e);
+        throw unavailable("the htb, bfifo or tbf qdisc is missing", e);
       }
     }
     if (mode === "edt") {

@@ -252,7 +252,7 @@ describe.skipIf(!isRoot())("attach failures leave nothing behind", () => {
     const ifbName = uniqueName("tifb");
     const cfg = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 1_000_000, pinRoot: root, ifbDevice: ifbName }, {}, "net-x");
     const dir = attachmentPath(root, cfg.network, "ctr-x", "eth0");
-    const host = { index: ifindex, name: "a0" };
+    const host = { index: ifindex, name: "a0", mtu: 1500 };
     const inA = <T>(fn: (nl: Rtnl) => T) => withNetns(a.path, () => Rtnl.with(undefined, fn));
     const state = () =>
       inA((nl) => ({

@@ -71,7 +71,7 @@ const attachmentDirs = (pinRoot: string) => pinsUnder(pinRoot).filter((p) => p.s
 function expectClean(w: World) {
   expect(pinsUnder(w.pinRoot)).toEqual([]);
   expect(ifbClasses(w.node)).toEqual([]);
-  expect(tc(w.node, "qdisc", "show").split("\n").filter((l) => !l.includes(" dev tscni-ifb0 ")).join("\n")).not.toMatch(/htb|bfifo/);
+  expect(tc(w.node, "qdisc", "show").split("\n").filter((l) => !l.includes(" dev tscni-ifb0 ")).join("\n")).not.toMatch(/htb|bfifo|tbf/);
 }
 
 describe.skipIf(!canRun)("ebpf-bandwidth: every name a runtime may send", () => {
@@ -165,6 +165,6 @@ describe.skipIf(!canRun)("ebpf-bandwidth: every name a runtime may send", () => 
     expect(err.msg).toMatch(/\/sys\/fs\/bpf is not a bpf filesystem/);
     expect(err.details).toMatch(/nsenter --net/);
     expect(linksOf(w.node)).not.toContain("tscni-ifb0");
-    expect(tc(w.node, "qdisc", "show", "dev", hostVethOf(c))).not.toMatch(/htb|bfifo/);
+    expect(tc(w.node, "qdisc", "show", "dev", hostVethOf(c))).not.toMatch(/htb|bfifo|tbf/);
   });
 });

@@ -22,6 +22,21 @@ const caps = (mbit: number) => ({ ingressRate: mbit * MBIT, ingressBurst: 524_28
 const att = (t: Topo, i = 0) => ({ containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0", capabilityArgs: { bandwidth: caps(10) } });
 
 
+/**
+ * The host veth's bulk leaf towards the container (under 7c1:2): a TBF whose bucket is the plan's
+ * segment size (plan.ts segmentBytes), which splits larger GSO packets, with the leaf's limit.
+ */
+function expectSegmentingLeaf(t: Topo, veth: string, bucket: number, limit: number) {
+  const qs = JSON.parse(tc(t.node, "-j", "qdisc", "show", "dev", veth)) as { kind: string; parent?: string; options?: { burst?: number; lat?: number } }[];
+  const leaf = qs.find((q) => q.parent === "7c1:2");
+  expect(leaf?.kind, JSON.stringify(qs)).toBe("tbf");
+  // tc prints the bucket from the kernel's psched ticks in whole µs at the TBF's 10 Gbit/s: up to 1,250 bytes low.
+  expect(leaf!.options!.burst).toBeLessThanOrEqual(bucket);
+  expect(leaf!.options!.burst).toBeGreaterThanOrEqual(bucket - 1250);
+  // …and the limit as "lat": the time the queue beyond one bucket takes at 10 Gbit/s (1,250 bytes a µs).
+  expect(Math.abs(leaf!.options!.lat! - (limit - bucket) / 1250), `lat ${leaf!.options!.lat} µs`).toBeLessThanOrEqual(2);
+  expect(qs.find((q) => q.parent === "7c1:3")?.kind).toBe("bfifo"); // the small-packet leaf
+}
 
 describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
   beforeAll(() => {
@@ -53,6 +68,8 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expect(up.mbps).toBeLessThan(10.5);
     expect(down.mbps).toBeGreaterThan(8);
     expect(down.mbps).toBeLessThan(10.5);
+    // 10 Mbit/s: segments above two full frames; limit rate × 25 ms + 64 KiB.
+    expectSegmentingLeaf(t, veth, 2 * 1518, 1_250_000 / 40 + 65_536);
     if (tcx) {
       const seen = (k: number) => sumShapeStats(other.map("stats").lookupPerCpu(k) ?? []).bytes;
       expect(seen(0)).toBeGreaterThan(3_000_000n); // ingress of the veth = the container's upload
@@ -79,6 +96,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
       expect(r.mbps).toBeGreaterThan(process.env.TSCNI_QEMU_GUEST ? 40 : 80); // TCG emulation forwards far less
       expect(r.mbps).toBeLessThan(105);
     }
+    expectSegmentingLeaf(t, hostVeth(t, 0), 12_500, 12_500_000 / 40 + 65_536); // 1 ms of the cap
     const a = { ...att(t), capabilityArgs: { bandwidth: caps(100) } };
     checkNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
     delNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
@@ -163,7 +181,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
 
   it("police mode: eBPF token bucket on both hooks, no qdisc, no IFB", async () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10), extra: { mode: "police" } });
-    expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo/);
+    expect(tc(t.node, "qdisc", "show")).not.toMatch(/htb|bfifo|tbf/);
     expect(linksOf(t.node)).not.toContain("tscni-ifb0");
     // No queue: the bucket (at least 0.5 s of the rate in police mode) absorbs TCP's bursts, so
     // TCP without ECN holds the cap (with a 64 KiB bucket it got ≈ 2.4 Mbit/s).

@@ -340,7 +340,7 @@ function finish(g: Group, s: NsScope): void {
   expect(end.links.filter((l) => / veth /.test(l)), "veths left").toEqual([]);
   // The shared IFB may stay, idle (DEL leaves it for the next pod): no class on it, only its root.
   expect(end.tc.filter((l) => l.startsWith(`${IFB}: class `)), "IFB classes left").toEqual([]);
-  expect(end.tc.filter((l) => /htb|bfifo/.test(l) && !l.includes(` dev ${IFB} `)), "htb/bfifo left").toEqual([]);
+  expect(end.tc.filter((l) => /htb|bfifo|tbf/.test(l) && !l.includes(` dev ${IFB} `)), "htb/bfifo/tbf left").toEqual([]);
   expect(end.pins, "pins left").toEqual([]);
   expect(end.ipam, "reservations left").toEqual([]);
   // Only the lock and last_reserved_ip.N files the reference keeps too (and our cache dir).

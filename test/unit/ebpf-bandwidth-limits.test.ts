@@ -123,6 +123,12 @@ describe("the whole range the reference accepts", () => {
                 const o = (attrs.options as { parms: { buffer: number; cbuffer: number } }).parms;
                 expect(o.buffer).toBeLessThanOrEqual(MAX_TICKS);
                 expect(o.cbuffer).toBeLessThanOrEqual(MAX_TICKS);
+              } else if (attrs.kind === "tbf") {
+                // The segmenting leaf: its limit and bucket, never wrapped; the bucket passes two frames.
+                const o = attrs.options as { parms: { limit: number }; burst: number };
+                expect(o.parms.limit).toBeGreaterThanOrEqual(GSO_MAX / 2);
+                expect(o.burst).toBeGreaterThanOrEqual(2 * 1518);
+                expect(o.burst).toBeLessThan(GSO_MAX);
               } else {
                 expect(m.payload.readUInt32LE(m.payload.length - 4)).toBeGreaterThanOrEqual(GSO_MAX / 2); // bfifo limit, never wrapped
               }

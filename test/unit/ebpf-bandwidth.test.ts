@@ -7,7 +7,9 @@ import { DEFAULT_PIN_ROOT, GSO_MAX, effectiveBurst, parseConfig, queueLimit } fr
 import { classMatches, setClass } from "../../plugins/ebpf-bandwidth/htb";
 import { decodeMeta, encodeMeta, resolveAttach } from "../../plugins/ebpf-bandwidth/hooks";
 import { resolveMode } from "../../plugins/ebpf-bandwidth/index";
-import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SMALL_PACKET, parentMinor, VETH_MAJOR, hashMinor, makePlan, pickMinor, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
+import { FQ_PLAN, IFB_MAJOR, LEAF_STRIDE, SEGMENT_RATE_BITS, SMALL_PACKET, parentMinor, VETH_MAJOR, hashMinor, makePlan, pickMinor, segmentBytes, usesIfb } from "../../plugins/ebpf-bandwidth/plan";
+import { decodeBody } from "../../kernel/netlink/attrs";
+import { tcBody } from "../../kernel/netlink/tc";
 import { tcHandle } from "../../kernel/netlink/tc-handle";
 import { fmtBytes, render } from "../../plugins/ebpf-bandwidth/stats-cli";
 import { ackingRtnl } from "../helpers/fake-kernel";
@@ -113,6 +115,19 @@ describe("plan", () => {
     expect(p.veth?.leaves).toBeUndefined();
   });
 
+  it("segments towards the container below one GSO packet per millisecond of the cap (TBF leaf), never above", () => {
+    const at = (rate: number, mtu?: number) => makePlan(parseConfig({ ingressRate: rate, ingressBurst: 1_000_000 }, {}, "n"), "htb", undefined, "clsact", mtu).veth?.segment;
+    expect(at(10_000_000)).toBe(2 * (1500 + 18)); // 1 ms is 1,250 bytes: two full frames is the floor
+    expect(at(10_000_000, 9000)).toBe(2 * (9000 + 18));
+    expect(at(100_000_000)).toBe(12_500); // 1 ms of the cap
+    expect(at(524_280_000)).toBe(65_535);
+    expect(at(524_288_000)).toBeUndefined(); // 1 ms is a whole GSO packet: a bfifo
+    expect(at(1_000_000_000)).toBeUndefined();
+    expect(segmentBytes({ rate: 1_250_000, burst: 1, queue: 1, rateBits: 10_000_000, burstBits: 8 }, 1500)).toBe(3036);
+    // From the container its own GSO limit (gsoPlan) sizes packets: the IFB leaf stays a bfifo.
+    expect(makePlan(cfg, "htb", { ifindex: 42, minor: 7 }).ifb?.segment).toBeUndefined();
+  });
+
   it("HTB without an egress limit needs no IFB", () => {
     const only = parseConfig({ ingressRate: 10_000_000, ingressBurst: 1_000_000 }, {}, "n");
     const p = makePlan(only, "htb");
@@ -211,6 +226,18 @@ describe("htb helpers", () => {
     const options = Buffer.from([8, 0, TCA.OPTIONS, 0, 0, 0, 0, 0]);
     options.writeUInt32LE(71_786, 4);
     expect(fifo.payload).toEqual(Buffer.concat([tcmsg, kind, options]));
+  });
+
+  it("gives a segmenting class a TBF leaf far above the cap: bucket = the plan's segment, limit = its queue", () => {
+    const { nl, sent } = ackingRtnl();
+    setClass(nl, 5, { major: VETH_MAJOR, minor: 1, rateBits: 8_000_000, burst: 65_536, queue: 71_786, segment: 3036 });
+    expect(sent.map((m) => m.type)).toEqual([RTM.NEWTCLASS, RTM.NEWQDISC]);
+    const { attrs, header } = decodeBody(tcBody, sent[1]!.payload);
+    expect(sent[1]!.flags).toBe(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+    expect(header).toMatchObject({ ifindex: 5, parent: tcHandle(VETH_MAJOR, 1), handle: 0 });
+    expect(attrs.kind).toBe("tbf");
+    const o = attrs.options as { parms: { limit: number; rate: { rate: number } }; burst: number };
+    expect(o).toMatchObject({ burst: 3036, parms: { limit: 71_786, rate: { rate: SEGMENT_RATE_BITS / 8 } } });
   });
 
   it("compares classes: exact rate, burst within psched rounding", () => {
