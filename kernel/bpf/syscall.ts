@@ -112,7 +112,7 @@ export function progLoad(o: ProgLoadOpts): number {
     prog_name: o.name, expected_attach_type: o.expectedAttachType ?? 0,
   };
   try {
-    return call("PROG_LOAD", Attr.PROG_LOAD, base, `load program ${o.name ?? ""}`).ret;
+    return retryInterrupted(() => call("PROG_LOAD", Attr.PROG_LOAD, base, `load program ${o.name ?? ""}`).ret);
   } catch (first) {
     if (!(first instanceof BpfError) || first.code === "EPERM") throw first;
     // A log too small for the verifier's output is ENOSPC: retry with 4× the room, up to 64 MiB.
@@ -126,6 +126,22 @@ export function progLoad(o: ProgLoadOpts): number {
         const text = log.subarray(0, Math.max(0, log.indexOf(0))).toString("utf8");
         throw new BpfError(first.code, first.errno, "PROG_LOAD", `${first.message}${text ? " (verifier log attached)" : ""}`, text);
       }
+    }
+  }
+}
+
+/**
+ * The verifier gives up with EAGAIN when a signal is pending for the thread (a profiler's SIGPROF,
+ * a timer aimed at another wait): the load was not refused, so it is repeated, as libbpf does
+ * (PROG_LOAD_ATTEMPTS, 5 tries).
+ */
+export const PROG_LOAD_ATTEMPTS = 5;
+export function retryInterrupted<T>(fn: () => T, attempts = PROG_LOAD_ATTEMPTS): T {
+  for (let i = 1; ; i++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof BpfError && e.code === "EAGAIN") || i >= attempts) throw e;
     }
   }
 }

@@ -22,9 +22,10 @@ export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkErro
  * kernel's default root is; another tool's root is refused with code 105 before anything changes
  * (ownership.ts). `device` names the device in that error (default: its name).
  */
-export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdiscOptions | FqQdiscOptions, device?: string): void {
+export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdiscOptions | FqQdiscOptions, device?: string, seen?: { root: Qdisc | undefined }): void {
   const refuse = (root: Qdisc) => foreignRootError(device ?? nl.findLink(ifindex)?.name ?? `ifindex ${ifindex}`, root, q.kind, major);
-  const root = rootQdisc(nl.listQdiscs(ifindex), ifindex);
+  // `seen`: the caller's own look at the root, just taken under the same lock (no second dump).
+  const root = seen ? seen.root : rootQdisc(nl.listQdiscs(ifindex), ifindex);
   const owner = rootOwner(root, OUR_ROOT_KINDS, major);
   if (owner === "foreign") throw refuse(root!);
   if (owner === "ours" && root!.kind === q.kind) return;

@@ -67,7 +67,7 @@ function useExisting(nl: Rtnl, name: string, link: Link): number {
   if (owner === "guest" && !link.up) throw guestIfbDownError(name);
   if (owner === "legacy") nl.setAlias(link.index, IFB_MARK);
   if (!link.up) nl.setUp(link.index);
-  ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: owner === "guest" ? GUEST_DEFCLS : 0, r2q: 10 }, `ifbDevice ${name}`);
+  ensureRoot(nl, link.index, IFB_MAJOR, { kind: "htb", defaultClass: owner === "guest" ? GUEST_DEFCLS : 0, r2q: 10 }, `ifbDevice ${name}`, { root });
   return link.index;
 }
 
