@@ -64,6 +64,7 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("read-deadline-ms", { type: "number", hidden: true })
           .option("max-request-bytes", { type: "number", hidden: true })
           .option("deadline-grace-ms", { type: "number", hidden: true })
+          .option("retire-after-ms", { type: "number", hidden: true })
           .option("min-workers", { type: "number", describe: "run: request worker threads kept warm (default 4)" })
           .option("max-workers", { type: "number", describe: "run: most request worker threads (default 32); more requests at once run as processes" })
           .option("netns-check", { type: "number", describe: "run: seconds between checks that anything but the daemon uses its network namespace (0: never)" })
@@ -74,7 +75,7 @@ export async function runCli(argv: string[]): Promise<number> {
         const { daemonCommand } = await import("./daemon/command");
         code = await daemonCommand({
           action: a.action as "run" | "status" | "stop", socket: a.socket, idleExit: a["idle-exit"], spawned: a.spawned, lockFd: a["lock-fd"],
-          readDeadlineMs: a["read-deadline-ms"], maxRequestBytes: a["max-request-bytes"], deadlineGraceMs: a["deadline-grace-ms"], minWorkers: a["min-workers"], maxWorkers: a["max-workers"], netnsCheck: a["netns-check"], json: a.json, force: a.force, graceMs: a["grace-ms"],
+          readDeadlineMs: a["read-deadline-ms"], maxRequestBytes: a["max-request-bytes"], deadlineGraceMs: a["deadline-grace-ms"], minWorkers: a["min-workers"], maxWorkers: a["max-workers"], retireAfterMs: a["retire-after-ms"], netnsCheck: a["netns-check"], json: a.json, force: a.force, graceMs: a["grace-ms"],
         });
       },
     )

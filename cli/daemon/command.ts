@@ -19,6 +19,8 @@ export interface DaemonArgs {
   /** run: request worker threads kept warm, and the most there may be. */
   minWorkers?: number | undefined;
   maxWorkers?: number | undefined;
+  /** run (tests): how long a worker beyond the warm ones may idle before it is retired. */
+  retireAfterMs?: number | undefined;
   /** status: print the daemon's answer as JSON. */
   json?: boolean;
   /** stop: end requests in flight at once instead of waiting for them. */
@@ -92,7 +94,7 @@ export async function daemonCommand(a: DaemonArgs): Promise<number> {
   // libuv's thread pool is shared by every worker thread of the process, and a DEL writes its veth
   // deletion (tens of ms in the kernel) from it: at the default of 4, no more than 4 DELs of a
   // burst could wait on the kernel at once. Read when the pool first starts, after this line.
-  const policy = { minWorkers: a.minWorkers ?? DEFAULT_POLICY.minWorkers, maxWorkers: a.maxWorkers ?? DEFAULT_POLICY.maxWorkers };
+  const policy = { minWorkers: a.minWorkers ?? DEFAULT_POLICY.minWorkers, maxWorkers: a.maxWorkers ?? DEFAULT_POLICY.maxWorkers, retireAfterMs: a.retireAfterMs ?? DEFAULT_POLICY.retireAfterMs };
   if (!(policy.minWorkers >= 1 && policy.maxWorkers >= policy.minWorkers && policy.maxWorkers <= 256)) {
     process.stderr.write(`tscni daemon: need 1 <= --min-workers <= --max-workers <= 256\n`);
     return 2;

@@ -1,11 +1,8 @@
 // What the daemon's threads tell each other (worker_threads messages; plain data).
 import type { RequestInfo, SessionResult } from "./session";
 
-/** Main → worker: serve this connection. */
-export interface ConnMessage {
-  t: "conn";
-  fd: number;
-}
+/** Main → worker: serve this connection; or end (an idle worker the pool retires). */
+export type ConnMessage = { t: "conn"; fd: number } | { t: "retire" };
 
 export type WorkerMessage =
   /** Warm and waiting for a connection. */

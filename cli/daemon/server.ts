@@ -50,6 +50,8 @@ export interface DaemonOptions {
 export const DEFAULT_MAX_REQUEST = STDIN_LIMIT + (2 << 20);
 const DEFAULT_READ_DEADLINE_MS = 5_000;
 const REPLY_TIMEOUT_MS = 5_000;
+/** How long a retired worker has to close what it holds and end before it is terminated. */
+const RETIRE_GRACE_MS = 2_000;
 const DEFAULT_GRACE_MS = 5_000;
 /** How long `stop` (and SIGTERM) wait for requests in flight before ending them. */
 export const STOP_GRACE_MS = 10_000;
@@ -249,7 +251,10 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
     retire: (id) => {
       const w = workers.get(id);
       workers.delete(id);
-      void w?.worker.terminate();
+      if (!w) return;
+      // It closes what it holds between requests (core/idle.ts) and ends; ended for it if it cannot.
+      w.worker.postMessage({ t: "retire" });
+      setTimeout(() => void w.worker.terminate(), RETIRE_GRACE_MS).unref();
     },
   }, Date.now);
 

@@ -5,6 +5,7 @@
 // worker exits, and is replaced, if it ever finds itself outside the daemon's namespaces.
 import * as fs from "node:fs";
 import { enableInProcessDelegation } from "../../core/delegate";
+import { disposeIdleWork, enableIdleWork, runIdleWork } from "../../core/idle";
 import { childEnv } from "../../core/request";
 import { dispatch } from "../../core/skel";
 import { aliasNetns, strandInNetns, threadNsPath } from "../../kernel/netns";
@@ -79,6 +80,13 @@ export async function runWorker(): Promise<void> {
   enableInProcessDelegation(loadPlugin, isThisBuild);
   // Warm: every plugin's code loaded before the first connection, not during it.
   await Promise.all(PLUGIN_NAMES.map((n) => loadPlugin(n)));
+  // Between requests plugins may prepare for the next one (ebpf-bandwidth: its programs verified).
+  enableIdleWork();
+  /** End this thread: what idle work holds is the process's (descriptors), so it goes first. */
+  const end = (code: number): never => {
+    disposeIdleWork();
+    process.exit(code);
+  };
 
   const deps: SessionDeps = {
     sockets: unixSockets,
@@ -98,6 +106,7 @@ export async function runWorker(): Promise<void> {
   };
 
   port.on("message", async (m: ConnMessage) => {
+    if (m.t === "retire") end(0);
     if (m.t !== "conn") return;
     fault("before-read");
     const fds: number[] = [];
@@ -121,9 +130,11 @@ export async function runWorker(): Promise<void> {
     if (threadNsIno("net") !== data.ownNetIno || threadNsIno("mnt") !== data.ownMntIno) {
       post({ t: "done", result, heapUsed: heapUsed() });
       post({ t: "fatal", why: "a request left the worker outside the daemon's namespaces" });
-      process.exit(70); // this worker only; the main thread starts another
+      end(70); // this worker only; the main thread starts another
     }
     post({ t: "done", result, heapUsed: heapUsed() });
+    // After the reply, never before: the caller does not wait for this.
+    for (const e of runIdleWork()) post({ t: "log", line: `idle work failed: ${(e as Error).message ?? e}` });
   });
   post({ t: "ready" });
 }

@@ -21,9 +21,10 @@ import { CniError, Code } from "../../core/errors";
 import { step, UndoStack } from "../../core/undo";
 import {
   type BpfLink, BpfMap, type Collection, DIR_KEY, DIRECTIONS, type Direction, MapType, type ObjectName, type ShapeConfig,
-  attachTcx, createMap, encodeShapeConfig, haveTcx, isBpfError, loadCollection, objectSpec, pinName,
+  attachTcx, createMap, encodeShapeConfig, haveTcx, isBpfError, objectSpec, pinName,
 } from "../../kernel/bpf/index";
 import type { AttachWanted } from "./config";
+import { takeLoaded } from "./prepared";
 import { CLSACT_HANDLE, CLSACT_PRIORITY, attachClsact, detachClsact, listClsact } from "../../kernel/bpf/clsact";
 import { Rtnl, type TcFilter, isNetlinkError } from "../../kernel/netlink/index";
 
@@ -284,14 +285,10 @@ export function attachHooks(o: AttachOptions): void {
     new UndoStack().runSync((undo) => {
       const maps: Record<string, BpfMap> = {};
       at("load", () => {
-        for (const obj of objects) {
-          const spec = objectSpec(obj);
-          const given = Object.fromEntries(Object.keys(spec.maps).filter((n) => maps[n]).map((n) => [n, maps[n]!]));
-          const progs = directions.filter((d) => o.programs[d] === obj).map((d) => `${obj}_${d}`);
-          const c = loadCollection(spec, { programs: progs, maps: given });
-          colls.push(c);
-          for (const [n, m] of Object.entries(c.maps)) maps[n] ??= m;
-        }
+        // Prepared by the daemon worker between requests when it can be (prepared.ts).
+        const loaded = takeLoaded({ objects, programs: o.programs, directions });
+        colls.push(...loaded.colls);
+        Object.assign(maps, loaded.maps);
       });
       at("configure", () => {
         for (const d of directions) maps.cfg!.update(DIR_KEY[d], encodeShapeConfig(o.config[d]!));

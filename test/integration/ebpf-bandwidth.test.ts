@@ -2,7 +2,7 @@
 // after ours, caps hold in both directions, other TCX programs keep seeing traffic, CHECK / DEL /
 // GC / STATUS through the built plugin, and nothing is left behind. iperf3 runs are short (3 s);
 // the exact figures are the benchmark's job (scripts/bench-bandwidth.ts).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,9 @@ import { checkNetworkList, delNetworkList } from "../../demo/chain";
 import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
 import { readMeta } from "../../plugins/ebpf-bandwidth/hooks";
 import { NsScope, isRoot } from "../helpers/netns";
-import { DIST_BIN, haveReference } from "../helpers/plugin";
+import { MODE } from "../helpers/mode";
+import { until } from "../helpers/wait";
+import { DIST_BIN, haveReference, startPlugin } from "../helpers/plugin";
 import { type Topo, hostVeth, iperf, linksOf, pinsUnder, tc, topology, runBandwidth as run, expectNothingLeft as expectClean } from "./ebpf-bandwidth-helpers";
 
 const canRun = isRoot() && haveReference("bridge") && spawnSync("iperf3", ["-v"]).status === 0;
@@ -116,6 +118,72 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     expect(run(t, "DEL", { ...caps(10) }, 0).code).toBe(0);
     expect(tcxLinks()).toEqual([]);
     expect(tc(t.node, "qdisc", "show", "dev", veth)).not.toMatch(/clsact|htb/);
+  });
+
+  it.skipIf(MODE !== "resident")("the daemon's worker has the next ADD's programs verified after an ADD, and a retried ADD takes them", async () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 1 });
+    // The topology's first call found no daemon (it ran as a process and started one): wait for it.
+    const status = () => spawnSync("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "status", "--json"], { encoding: "utf8" });
+    await until(() => status().status === 0, "the node's daemon to answer", 10_000, 50);
+    const st = status();
+    const pid = (JSON.parse(st.stdout) as { pid: number }).pid;
+    const bpfFds = (kind: "prog" | "map") =>
+      fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `anon_inode:bpf-${kind}`;
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    // A retried ADD through the daemon; after its reply its worker (the pool's first idle one
+    // serves every call here) loads classify's two programs and their three maps again.
+    expect(bpfFds("prog")).toBe(0);
+    expect(run(t, "ADD", { ...caps(10), prevResult: t.ctrs[0]!.result }, 0).code).toBe(0);
+    await until(() => bpfFds("prog") === 2, `the worker to prepare the next ADD's programs (${bpfFds("prog")} open)`, 5_000, 20);
+    expect(bpfFds("map")).toBe(3);
+    // A retried ADD takes them and the worker prepares the next set: the same count, the limit in force.
+    expect(run(t, "ADD", { ...caps(10), prevResult: t.ctrs[0]!.result }, 0).code).toBe(0);
+    await until(() => bpfFds("prog") === 2 && bpfFds("map") === 3, "the next set, and only it", 5_000, 20);
+    expect(tc(t.node, "filter", "show", "dev", hostVeth(t, 0), "egress")).toMatch(/classify_egress/);
+    expect(run(t, "DEL", { ...caps(10) }, 0).code).toBe(0);
+    expectClean(t);
+  });
+
+  it.skipIf(MODE !== "resident")("a retired worker closes the programs it prepared: only the warm worker's stay open", async () => {
+    const t = topology(scope, { bridge: "reference", caps: caps(10), n: 2 });
+    const daemon = (...args: string[]) => spawnSync("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", ...args], { encoding: "utf8" });
+    // This node's daemon, replaced by one that keeps one worker warm and retires others after 0.5 s idle.
+    expect(daemon("stop").status).toBe(0);
+    spawn("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "--min-workers", "1", "--retire-after-ms", "500"], { stdio: "ignore" });
+    scope.onCleanup(() => void daemon("stop", "--force"));
+    await until(() => daemon("status").status === 0, "the daemon to answer", 10_000, 50);
+    const pid = (JSON.parse(daemon("status", "--json").stdout) as { pid: number }).pid;
+    const progFds = () =>
+      fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === "anon_inode:bpf-prog";
+        } catch {
+          return false;
+        }
+      }).length;
+    // Two retried ADDs at once while the IFB lock is held a moment: the first worker waits in the
+    // lock, the pool starts a second for the other ADD; each prepares a set afterwards.
+    const held = path.join(scope.tmpdir("tscni-lock-"), "held");
+    const holder = spawn("flock", ["/run/tscni/ebpf-bandwidth.lock", "-c", `touch ${held}; sleep 0.3`], { stdio: "ignore" });
+    const released = new Promise((r) => holder.on("close", r));
+    await until(() => fs.existsSync(held), "the lock to be held", 5_000, 10);
+    const adds = [0, 1].map((i) => startPlugin("ebpf-bandwidth", {
+      command: "ADD", config: { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...caps(10), prevResult: t.ctrs[i]!.result },
+      node: t.node, binDir: t.binDir, containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0",
+    }).done);
+    for (const r of await Promise.all(adds)) expect(r.code, r.stdout).toBe(0);
+    await released;
+    await until(() => progFds() === 4, "both workers to prepare a set", 5_000, 20);
+    // Half a second later the second worker is retired: it closes its set before it ends.
+    await until(() => progFds() === 2, "the retired worker's programs to be closed", 10_000, 50);
+    expect((JSON.parse(daemon("status", "--json").stdout) as { workers: { idle: number; busy: number; starting: number } }).workers).toMatchObject({ idle: 1, busy: 0 });
+    for (const i of [0, 1]) expect(run(t, "DEL", { ...caps(10) }, i).code).toBe(0);
+    expectClean(t);
   });
 
   it("CHECK notices a detached program and a changed rate", () => {
