@@ -152,9 +152,10 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
   it.skipIf(MODE !== "resident")("a retired worker closes the programs it prepared: only the warm worker's stay open", async () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10), n: 2 });
     const daemon = (...args: string[]) => spawnSync("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", ...args], { encoding: "utf8" });
-    // This node's daemon, replaced by one that keeps one worker warm and retires others after 0.5 s idle.
+    // This node's daemon, replaced by one that keeps one worker warm and retires the other after 0.5 s idle.
     expect(daemon("stop").status).toBe(0);
-    spawn("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "--min-workers", "1", "--retire-after-ms", "500"], { stdio: "ignore" });
+    // At most two workers: both ADDs below get one each, and no third (without a set) can be the survivor.
+    spawn("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "--min-workers", "1", "--max-workers", "2", "--retire-after-ms", "500"], { stdio: "ignore" });
     scope.onCleanup(() => void daemon("stop", "--force"));
     await until(() => daemon("status").status === 0, "the daemon to answer", 10_000, 50);
     const pid = (JSON.parse(daemon("status", "--json").stdout) as { pid: number }).pid;
@@ -169,7 +170,7 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     // Two retried ADDs at once while the IFB lock is held a moment: the first worker waits in the
     // lock, the pool starts a second for the other ADD; each prepares a set afterwards.
     const held = path.join(scope.tmpdir("tscni-lock-"), "held");
-    const holder = spawn("flock", ["/run/tscni/ebpf-bandwidth.lock", "-c", `touch ${held}; sleep 0.3`], { stdio: "ignore" });
+    const holder = spawn("flock", ["/run/tscni/ebpf-bandwidth.lock", "-c", `touch ${held}; sleep 1`], { stdio: "ignore" });
     const released = new Promise((r) => holder.on("close", r));
     await until(() => fs.existsSync(held), "the lock to be held", 5_000, 10);
     const adds = [0, 1].map((i) => startPlugin("ebpf-bandwidth", {
