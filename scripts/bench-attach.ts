@@ -44,6 +44,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { type NodeDaemon, daemonControl, stopNodeDaemon, waitForDaemon } from "./node-daemon";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const REFERENCE_DIR = "/usr/lib/cni";
@@ -104,7 +105,7 @@ const made = {
   probes: new Set<ChildProcess>(),
   /** Every chain ADDed (or tried) and not yet DELeted: container ID → what its DEL needs. */
   live: new Map<string, { side: Side; netns: string; prevResult?: unknown }>(),
-  daemon: undefined as { tscni: string; socket: string } | undefined,
+  daemon: undefined as NodeDaemon | undefined,
   cleaned: false,
 };
 
@@ -429,52 +430,12 @@ async function startProbe(bin: string, kind: Sample["kind"], o: Options): Promis
 // ---------------------------------------------------------------------------------------------
 // The daemon of the node namespace
 
-function daemonControl(action: "status" | "stop", timeoutMs: number): number | null {
-  const d = made.daemon!;
-  const r = spawnSync("nsenter", [`--net=${netnsPath(made.node)}`, "--", d.tscni, "daemon", action, "--socket", d.socket], { env: { PATH: BASE_PATH }, stdio: "ignore", timeout: timeoutMs });
-  return r.status;
-}
-
 /** A first call spawns the daemon; wait until it answers. */
 async function warmDaemon(ours: Side): Promise<void> {
-  made.daemon = { tscni: path.join(ours.bin, "tscni"), socket: `/run/tscni/tscni-${made.nodeIno}.sock` };
+  made.daemon = { netns: netnsPath(made.node), ino: made.nodeIno, tscni: path.join(ours.bin, "tscni"), socket: `/run/tscni/tscni-${made.nodeIno}.sock` };
   const r = spawnSync("nsenter", [`--net=${netnsPath(made.node)}`, "--", path.join(ours.bin, "bridge")], { env: { ...ours.env, CNI_COMMAND: "VERSION" }, input: '{"cniVersion":"1.0.0"}', encoding: "utf8" });
   if (r.status !== 0) throw new Error(`first VERSION failed: ${r.stdout}${r.stderr}`);
-  const deadline = Date.now() + 30_000;
-  while (daemonControl("status", 10_000) !== 0) {
-    if (Date.now() > deadline) throw new Error(`no daemon answers on ${made.daemon.socket} 30 s after the first call`);
-    await sleep(100);
-  }
-}
-
-function pidsInNodeNetns(): number[] {
-  const want = `net:[${made.nodeIno}]`;
-  return fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/ns/net`) === want;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Ask the daemon to stop; whatever still runs in the node namespace after that is ours to end. */
-function stopDaemon(): void {
-  if (daemonControl("stop", 20_000) !== 0) process.stderr.write(`cleanup: tscni daemon stop --socket ${made.daemon!.socket} failed\n`);
-  for (const [signal, waitMs] of [["SIGTERM", 5000], ["SIGKILL", 2000]] as const) {
-    const until = Date.now() + waitMs;
-    while (pidsInNodeNetns().length && Date.now() < until) sleepSync(50);
-    const left = pidsInNodeNetns();
-    if (!left.length) return;
-    process.stderr.write(`cleanup: still in the node namespace: pids ${left.join(", ")}: ${signal}\n`);
-    for (const pid of left) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        /* gone */
-      }
-    }
-  }
+  await waitForDaemon(made.daemon);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +456,7 @@ function cleanup(): void {
       if (r.status !== 0) process.stderr.write(`cleanup: ${plugin} DEL ${id} failed, left to the namespaces' removal: ${(r.error?.message ?? (r.stdout || r.stderr)).replace(/\s+/g, " ").slice(0, 300)}\n`);
     }
   }
-  if (made.daemon) stopDaemon();
+  if (made.daemon) stopNodeDaemon(made.daemon);
   for (const n of made.namespaces.reverse()) spawnSync("ip", ["netns", "delete", n]);
   if (made.pins) spawnSync("umount", ["-l", made.pins]);
   if (made.tmp) fs.rmSync(made.tmp, { recursive: true, force: true });
@@ -664,7 +625,7 @@ async function main(): Promise<number> {
   }
   const samples = (await Promise.all(probes.map((p) => p.stop()))).flat();
   const idleDumps = within(samples, "dump", idle);
-  if (daemonControl("status", 10_000) !== 0) failures.push("ours: the daemon no longer answers `daemon status` at the end of the run");
+  if (daemonControl(made.daemon!, "status", 10_000) !== 0) failures.push("ours: the daemon no longer answers `daemon status` at the end of the run");
 
   printHeader(o, idleDumps.length ? median(idleDumps) : NaN);
   if (notes) console.log(notes);
