@@ -24,6 +24,11 @@ export interface ClsactOptions {
   nl?: Rtnl;
 }
 
+export interface ClsactAttachOptions extends ClsactOptions {
+  /** The caller just made or found the clsact qdisc (its other hook's filter): do not try to add it. */
+  qdiscThere?: boolean;
+}
+
 /** Run `fn` on `o.nl`, or on a socket opened for the call in `o.netns`. */
 const withRtnl = <T>(o: { nl?: Rtnl; netns?: string }, fn: (nl: Rtnl) => T): T => (o.nl ? fn(o.nl) : Rtnl.with(o.netns, fn));
 
@@ -40,16 +45,18 @@ export interface ClsactAttachment {
  * Add clsact if missing, then add or replace our cls_bpf filter with `prog`: direct-action, or
  * with `mirredRedirect` a classic filter whose match (-1) runs a mirred redirect.
  */
-export function attachClsact(prog: BpfProgram, o: ClsactOptions): ClsactAttachment {
+export function attachClsact(prog: BpfProgram, o: ClsactAttachOptions): ClsactAttachment {
   const priority = o.priority ?? CLSACT_PRIORITY;
   const handle = o.handle ?? CLSACT_HANDLE;
   return withRtnl(o, (nl) => {
     let createdQdisc = false;
-    try {
-      nl.addQdisc(o.link, { kind: "clsact" });
-      createdQdisc = true;
-    } catch (e) {
-      if (!isNetlinkError(e, "EEXIST")) throw e;
+    if (!o.qdiscThere) {
+      try {
+        nl.addQdisc(o.link, { kind: "clsact" });
+        createdQdisc = true;
+      } catch (e) {
+        if (!isNetlinkError(e, "EEXIST")) throw e;
+      }
     }
     try {
       nl.replaceBpfFilter(o.link, { parent: o.direction, fd: prog.fd, name: prog.name, directAction: !o.mirredRedirect, priority, handle, mirredRedirect: o.mirredRedirect });

@@ -67,4 +67,4 @@ export { formatQdiscHandle, formatTcHandle, isRootQdisc, parseTcHandle, rootQdis
 export { type Psched, MAX_TICKS, parsePsched, psched, maxXmitBytes, xmitTicks, xmitBytes } from "./psched";
 export type { BridgeVlanSpec, BridgeVlan, BridgeLinkInfo } from "./bridge-vlan";
 export { NetlinkSocket, type Request, type SocketOptions, type Transport } from "./socket";
-export { Rtnl, type AddVethOptions, type NsRef, type RouteSpecRef } from "./rtnl";
+export { Rtnl, type TcChange, type AddVethOptions, type NsRef, type RouteSpecRef } from "./rtnl";

@@ -17,7 +17,7 @@ import { NetlinkSocket, type SocketOptions } from "./socket";
 import {
   type BpfFilterOptions, type HtbClassOptions, type Qdisc, type QdiscOptions, type QdiscPlacement, type TcClass, type TcFilter,
   bpfFilterRequest, decodeClass, decodeFilter, decodeQdisc, deleteClassRequest, deleteFilterRequest, deleteQdiscRequest,
-  dumpClassesRequest, dumpFiltersRequest, dumpQdiscsRequest, htbClassRequest, qdiscRequest,
+  dumpClassesRequest, dumpFiltersRequest, dumpQdiscsRequest, getClassRequest, getRootQdiscRequest, htbClassRequest, qdiscRequest,
 } from "./tc";
 import { parseTcHandle } from "./tc-handle";
 import { openNetns } from "../netns";
@@ -40,6 +40,9 @@ function withNsFd<T>(ns: NsRef | undefined, fn: (fd: number | undefined) => T): 
     fs.closeSync(fd);
   }
 }
+
+/** One change for Rtnl.replaceTc: an HTB class, or a qdisc. */
+export type TcChange = { class: HtbClassOptions } | { qdisc: QdiscOptions & QdiscPlacement };
 
 export class Rtnl {
   readonly socket: NetlinkSocket;
@@ -274,6 +277,22 @@ export class Rtnl {
       .filter((q) => index === undefined || q.index === index);
   }
 
+  /**
+   * The root qdisc of `link` when its handle is `handle`, else undefined (another root, or the
+   * kernel's default): one request, where listQdiscs dumps every qdisc of every device in the
+   * namespace (the kernel does not filter that dump by device), hundreds on a node with many
+   * shaped pods. A missing device is thrown (ENODEV).
+   */
+  findRootQdisc(link: LinkRef, handle: number): Qdisc | undefined {
+    try {
+      const [reply] = this.socket.request(getRootQdiscRequest(this.linkIndex(link), handle));
+      return reply ? decodeQdisc(reply.payload) : undefined;
+    } catch (e) {
+      if (isNetlinkError(e, "ENOENT") || isNetlinkError(e, "EINVAL")) return undefined;
+      throw e;
+    }
+  }
+
   /** EEXIST if a qdisc is already there (e.g. a second clsact). */
   addQdisc(link: LinkRef, q: QdiscOptions & QdiscPlacement): void {
     this.socket.request(qdiscRequest("add", this.linkIndex(link), q));
@@ -304,6 +323,33 @@ export class Rtnl {
 
   replaceHtbClass(link: LinkRef, c: HtbClassOptions): void {
     this.socket.request(htbClassRequest("replace", this.linkIndex(link), c));
+  }
+
+  /**
+   * The class `classid` of `link`, or undefined when its qdisc has no such class, takes none, or
+   * there is no qdisc with its major. One request instead of a dump of the device's classes.
+   */
+  findClass(link: LinkRef, classid: number): TcClass | undefined {
+    try {
+      const [reply] = this.socket.request(getClassRequest(this.linkIndex(link), classid));
+      return reply ? decodeClass(reply.payload) : undefined;
+    } catch (e) {
+      // EINVAL: the qdisc with that major has no classes at all.
+      if (isNetlinkError(e, "ENOENT") || isNetlinkError(e, "EINVAL")) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * Replace several classes and qdiscs of one device in one datagram: the kernel applies them in
+   * order and acks each, so N changes cost one round trip. The first failure is thrown (a later
+   * change usually failed because of it, e.g. a leaf whose class is missing).
+   */
+  replaceTc(link: LinkRef, changes: TcChange[]): void {
+    const index = this.linkIndex(link);
+    const reqs = changes.map((c) => ("class" in c ? htbClassRequest("replace", index, c.class) : qdiscRequest("replace", index, c.qdisc)));
+    const failed = this.socket.batch(reqs).find((e) => e !== undefined);
+    if (failed) throw failed;
   }
 
   deleteClass(link: LinkRef, classid: number | string): void {

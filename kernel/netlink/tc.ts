@@ -3,7 +3,7 @@
 // Units: rates in bits per second (like tc and CNI), bursts and limits in bytes.
 import { type Attrs, type AttrType, type DecodedOf, decodeBody, defineAttrs, defineBody, dynamicAttr, encodeBody } from "./attrs";
 import {
-  AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_ACT, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
+  AF_UNSPEC, ETH_P_ALL, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE, RTM, TCA, TCA_ACT, TCA_BPF, TCA_BPF_FLAG_ACT_DIRECT,
   TCA_EGRESS_REDIR, TCA_MIRRED, TC_ACT_STOLEN,
   TCA_HTB, TCA_STATS, TCA_TBF, TC_H_CLSACT, TC_H_INGRESS, TC_H_ROOT, TC_HTB_PROTOVER, TC_LINKLAYER_ETHERNET,
   TC_PARENT_EGRESS, TC_PARENT_INGRESS,
@@ -269,6 +269,14 @@ export function deleteQdiscRequest(ifindex: number, kindOrPlacement: "clsact" | 
 }
 
 export const dumpQdiscsRequest = (): Request => tcRequest(RTM.GETQDISC, 0, {}, {}, "");
+/**
+ * The root qdisc of one device if its handle is `handle` (the kernel answers EINVAL when the root
+ * has another handle, before it looks further: safe on a device that was never up, whose root is
+ * the builtin noop qdisc without a device). The kernel answers a get like a change, with a
+ * notification to the TC group that reaches the asking socket only with NLM_F_ECHO.
+ */
+export const getRootQdiscRequest = (ifindex: number, handle: number): Request =>
+  tcRequest(RTM.GETQDISC, NLM_F_ECHO, { ifindex, parent: TC_H_ROOT, handle }, {}, `root qdisc ${formatTcHandle(handle)} dev ${ifindex}`);
 
 export interface Qdisc {
   index: number;
@@ -363,6 +371,8 @@ export function deleteClassRequest(ifindex: number, classid: number | string): R
 
 /** The kernel dumps the classes of one device; parent 0 = all qdiscs on it. */
 export const dumpClassesRequest = (ifindex: number): Request => tcRequest(RTM.GETTCLASS, 0, { ifindex }, {}, `dev ${ifindex}`);
+/** One class by its full classid (its major names the qdisc); NLM_F_ECHO as for getRootQdiscRequest. */
+export const getClassRequest = (ifindex: number, classid: number): Request => tcRequest(RTM.GETTCLASS, NLM_F_ECHO, { ifindex, handle: classid }, {}, `class ${formatTcHandle(classid)} dev ${ifindex}`);
 
 export interface TcClass {
   index: number;

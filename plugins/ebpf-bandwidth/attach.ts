@@ -10,10 +10,10 @@ import {
   BpfLink, DIR_KEY, DIRECTIONS, type Direction, type ShapeConfig, decodeShapeConfig, detachPinnedLink, isBpfError, makePinDir, openShapingMap, pinName,
   removePinDir,
 } from "../../kernel/bpf/index";
-import { Rtnl, tcMajor, tcMinor } from "../../kernel/netlink/index";
+import { type Link, Rtnl, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import type { BandwidthConfig } from "./config";
 import {
-  type AttachMode, type BeforeStep, type Meta, attachHooks, detachClsactHooks, findOurFilter, missingQdisc, pinIfbRecord, readIfbRecord, readMeta,
+  type AttachMode, type BeforeStep, type Meta, attachHooks, detachClsactHooks, findOurFilter, missingQdisc, readIfbRecord, readMeta,
   sweepClsactOrphans,
 } from "./hooks";
 import { deleteHtbRoot, ensureFqRoot, ensureHtbRoot, setClass } from "./htb";
@@ -25,6 +25,8 @@ export interface HostVeth {
   name: string;
   /** Its MTU (0 when unknown): sizes the segmenting leaf towards the container (plan.ts segmentBytes). */
   mtu: number;
+  /** The container's end as found in its namespace (ADD reads its GSO limits from it: gso.ts). */
+  peer?: Link;
 }
 
 /**
@@ -35,19 +37,19 @@ export function findHostVeth(prev: Result, netns: string, ifname: string, host?:
   const ifs = prev.interfaces ?? [];
   if (ifs.length === 0) throw new CniError(Code.InvalidNetworkConfig, "no interfaces in prevResult", "ebpf-bandwidth must be chained after a plugin that creates a veth");
   if (!netns) throw new CniError(Code.InvalidEnvironmentVariables, "CNI_NETNS is required");
-  const peerOf = (c: Rtnl) => {
+  const inContainer = (c: Rtnl) => {
     const link = c.findLink(ifname);
     if (!link) throw new CniError(Code.UnknownContainer, `interface ${ifname} not found in ${netns}`);
     if (link.kind !== "veth" || !link.link) throw new CniError(Code.InvalidNetworkConfig, `${ifname} in the container is not a veth`, `kind ${link.kind ?? "?"}`);
-    return link.link;
+    return link;
   };
-  const peer = ctr ? peerOf(ctr) : Rtnl.with(netns, peerOf);
+  const peer = ctr ? inContainer(ctr) : Rtnl.with(netns, inContainer);
   const look = (nl: Rtnl): HostVeth => {
-    const found = nl.findLink(peer);
+    const found = nl.findLink(peer.link!);
     if (!found || !ifs.some((i) => !i.sandbox && i.name === found.name)) {
-      throw new CniError(Code.InvalidNetworkConfig, "failed to find host interface", `the peer of ${ifname} (index ${peer}) is not among prevResult's host interfaces`);
+      throw new CniError(Code.InvalidNetworkConfig, "failed to find host interface", `the peer of ${ifname} (index ${peer.link}) is not among prevResult's host interfaces`);
     }
-    return { index: found.index, name: found.name, mtu: found.mtu };
+    return { index: found.index, name: found.name, mtu: found.mtu, peer };
   };
   return host ? look(host) : Rtnl.with(undefined, look);
 }
@@ -125,7 +127,8 @@ export function inspect(dir: string, nl?: Rtnl): PinnedState {
   const c = st.cfg.ingress?.classid ?? 0;
   if (c && tcMajor(c) === IFB_MAJOR) st.ifbMinor = parentMinor(tcMinor(c)); // classify steers to the bulk leaf
   else {
-    const recorded = read(pinName.map("ifb"), () => readIfbRecord(dir)); // ADD stopped between making the class and pinning cfg
+    // An earlier build's ADD stopped between making the class and pinning cfg (it recorded the minor first).
+    const recorded = read(pinName.map("ifb"), () => readIfbRecord(dir));
     if (recorded !== undefined) st.ifbMinor = recorded;
   }
   return st;
@@ -214,10 +217,12 @@ export function removeDirIfEmpty(dir: string): void {
 const makeAttachmentDir = (pinRoot: string, dir: string) => makePinDir(pinRoot, ...path.relative(pinRoot, dir).split(path.sep));
 
 /**
- * ADD: the pin directory first (nothing is touched when pins could not be kept), then qdiscs and
- * classes (so the first steered packet has a class), then programs. `dir` is the attachment's
- * path (names.ts attachmentPath). On failure everything done so far is undone. `beforeStep` is
- * for tests (hooks.ts BeforeStep).
+ * ADD: the pin directory first (nothing is touched when pins could not be kept), then the programs'
+ * maps, configured and pinned (`map_cfg` records the IFB class before it exists: a DEL after a
+ * crash from there on finds and removes it), then qdiscs and classes (so the first steered packet
+ * has a class), then the programs' hooks. `dir` is the attachment's path (names.ts
+ * attachmentPath). On failure everything done so far is undone. `beforeStep` is for tests
+ * (hooks.ts BeforeStep).
  */
 export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode, attach: AttachMode, host: HostVeth, dir: string, beforeStep?: BeforeStep): { plan: Plan; dir: string } {
   // Each step names itself in its errors ("set the veth class: ..."), as bridge's do; a missing
@@ -243,28 +248,27 @@ export function addAttachment(nl: Rtnl, cfg: BandwidthConfig, mode: ResolvedMode
       const minor = at("choose the IFB class", () => allocateMinor(nl, ifindex, path.basename(dir)));
       ifb = { ifindex, minor };
       undo.push(`release IFB class ${minor}`, () => releaseIfbClass(nl, cfg.ifbName, minor));
-      // Recorded before the class exists: a DEL after a crash from here on finds and removes it.
-      at("record the IFB class", () => pinIfbRecord(dir, minor));
     }
     const plan = makePlan(cfg, mode, ifb, attach, host.mtu || undefined);
-    if (plan.ifb) {
-      const c = plan.ifb;
-      at("set the IFB class", () => setClass(nl, c.ifindex, c));
-    }
-    if (plan.veth || plan.vethFq) undo.push(`delete the root qdisc of ${host.name}`, () => void deleteHtbRoot(nl, host.index, VETH_MAJOR));
-    if (plan.veth) {
-      const c = plan.veth;
-      at("set the veth's HTB root", () => ensureHtbRoot(nl, host.index, VETH_MAJOR, steerMinor(c)));
-      at("set the veth class", () => setClass(nl, host.index, c));
-    }
-    if (plan.vethFq) {
-      const fq = plan.vethFq;
-      at("set the veth's fq root", () => ensureFqRoot(nl, host.index, fq));
-    }
-    attachHooks({ nl, mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep });
+    // Between pinning the maps (map_cfg now records the IFB class) and attaching the programs.
+    const queues = () => {
+      if (plan.ifb) {
+        const c = plan.ifb;
+        at("set the IFB class", () => setClass(nl, c.ifindex, c));
+      }
+      if (plan.veth || plan.vethFq) undo.push(`delete the root qdisc of ${host.name}`, () => void deleteHtbRoot(nl, host.index, VETH_MAJOR));
+      if (plan.veth) {
+        const c = plan.veth;
+        at("set the veth's HTB root", () => ensureHtbRoot(nl, host.index, VETH_MAJOR, steerMinor(c)));
+        at("set the veth class", () => setClass(nl, host.index, c));
+      }
+      if (plan.vethFq) {
+        const fq = plan.vethFq;
+        at("set the veth's fq root", () => ensureFqRoot(nl, host.index, fq));
+      }
+    };
+    attachHooks({ nl, mode: attach, programs: plan.programs, config: plan.bpf, ifindex: host.index, dir, beforeStep, beforeAttach: queues });
     undo.push("detach the programs", () => detachHooks(nl, dir));
-    // The cfg map now records the class (inspect reads it there first); the record has done its job.
-    at("drop the IFB record", () => fs.rmSync(path.join(dir, pinName.map("ifb")), { force: true }));
     return { plan, dir };
   });
 }

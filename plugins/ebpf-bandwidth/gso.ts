@@ -46,8 +46,8 @@ export function planFor(cfg: BandwidthConfig, mode: ResolvedMode, mtu: number): 
  * plan's. When `undo` is given, restoring the values found is pushed onto it (for a failed ADD).
  * Returns what was set (undefined: nothing).
  */
-export function limitGso(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, undo?: UndoStack): GsoPlan | undefined {
-  const link = ctr.getLink(ifname);
+export function limitGso(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, undo?: UndoStack, found?: Link): GsoPlan | undefined {
+  const link = found ?? ctr.getLink(ifname);
   const want = planFor(cfg, mode, link.mtu);
   const now = link.gso;
   if (!want || !now) return undefined; // a kernel that reports no GSO limits cannot take them either
@@ -60,11 +60,12 @@ export function limitGso(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: 
 
 /**
  * ADD's one call: the GSO limit, then `attach` (the attachment, which undoes itself when it fails);
- * when either fails, the limits are restored. `ctr` is a socket in the container's namespace.
+ * when either fails, the limits are restored. `ctr` is a socket in the container's namespace;
+ * `found`, the interface as this call already read it there (else it is read again).
  */
-export function withGsoLimit<T>(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, attach: () => T): T {
+export function withGsoLimit<T>(ctr: Rtnl, ifname: string, cfg: BandwidthConfig, mode: ResolvedMode, attach: () => T, found?: Link): T {
   return new UndoStack().runSync((undo) => {
-    step("limit the container's GSO size", () => limitGso(ctr, ifname, cfg, mode, undo));
+    step("limit the container's GSO size", () => limitGso(ctr, ifname, cfg, mode, undo, found));
     return attach();
   });
 }

@@ -75,7 +75,7 @@ export function decodeMeta(b: Buffer): Meta | undefined {
   return { mode, ifindex: b.readUInt32LE(4), createdClsact: (b.readUInt32LE(8) & FLAG_CREATED_CLSACT) !== 0, progIds };
 }
 
-// ---- one-entry record maps (map_meta, map_ifb) -----------------------------------------------------
+// ---- one-entry record maps (map_meta; map_ifb read only) -----------------------------------------------------
 
 function pinRecord(dir: string, name: string, value: Buffer): void {
   const m = createMap({ name: `tscni_${name}`, type: MapType.ARRAY, keySize: 4, valueSize: value.length, maxEntries: 1, flags: 0 });
@@ -114,15 +114,9 @@ export function readMeta(dir: string): Meta | undefined {
 
 const pinMeta = (dir: string, meta: Meta) => pinRecord(dir, "meta", encodeMeta(meta));
 
-// map_ifb: the IFB class minor, pinned before the class is made. ADD creates this attachment's IFB
-// classes before its programs (and their cfg map) exist; pinned first, this record is what DEL
-// reads to remove the classes when ADD was killed in between.
-
-export function pinIfbRecord(dir: string, minor: number): void {
-  const v = Buffer.alloc(4);
-  v.writeUInt32LE(minor, 0);
-  pinRecord(dir, "ifb", v);
-}
+// map_ifb: the IFB class minor, pinned by earlier builds before the class was made (ADD created
+// the IFB classes before the programs' maps existed). ADD now pins map_cfg first, which records
+// the class; the record is still read, for attachments an earlier build's ADD left half-made.
 
 /** The recorded IFB class minor, or undefined (no record: no IFB class, or made before the record existed); throws when unreadable. */
 export function readIfbRecord(dir: string): number | undefined {
@@ -253,6 +247,12 @@ export interface AttachOptions {
   /** The attachment's pin directory (created by the caller, addAttachment). */
   dir: string;
   beforeStep?: BeforeStep;
+  /**
+   * Runs after the maps are configured and pinned, before any program is attached (addAttachment
+   * makes the qdiscs and classes here: the pinned map_cfg records them first). Its own failure
+   * undoes the pins; what it made is the caller's to undo.
+   */
+  beforeAttach?: () => void;
 }
 
 /** Remove one pin; a missing one is fine (bpffs pins are removed with unlink(2)). */
@@ -298,7 +298,9 @@ export function attachHooks(o: AttachOptions): void {
         at(`pin ${pinName.map(n)}`, () => m.pin(pin));
         undo.push(`remove ${pin}`, () => unpin(pin));
       }
+      o.beforeAttach?.();
       const meta: Meta = { mode: o.mode, ifindex: o.ifindex, createdClsact: false, progIds: {} };
+      let clsactThere = false; // the first filter's attach made or found the qdisc: the second need not try
       const prog = (d: Direction) => colls.find((c) => c.programs[`${o.programs[d]}_${d}`])!.program(`${o.programs[d]}_${d}`);
       for (const d of directions) {
         const p = prog(d);
@@ -315,8 +317,9 @@ export function attachHooks(o: AttachOptions): void {
         } else {
           const c = o.config[d]!;
           at(`attach ${d}`, () => {
-            const a = attachClsact(p, { ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
+            const a = attachClsact(p, { ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, qdiscThere: clsactThere, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
             meta.createdClsact ||= a.createdQdisc;
+            clsactThere = true;
             const progId = a.progId ?? p.info().id;
             meta.progIds[d] = progId;
             // Read when undone: the qdisc goes with the last of our filters only if one of them made it.

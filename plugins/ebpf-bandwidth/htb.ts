@@ -1,6 +1,6 @@
 // HTB classes with a short leaf (a bfifo, or a segmenting TBF: plan.ts segmentBytes), on the host
 // veth (container ingress) or the shared IFB (container egress), through our rtnetlink layer.
-import { type Psched, type Qdisc, type Rtnl, type TcClass, formatQdiscHandle, isNetlinkError, psched, rootQdisc, tcHandle, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
+import { type Psched, type Qdisc, type Rtnl, type TcChange, type TcClass, formatQdiscHandle, isNetlinkError, psched, rootQdisc, tcHandle, xmitBytes, xmitTicks } from "../../kernel/netlink/index";
 import type { FqQdiscOptions, HtbQdiscOptions } from "../../kernel/netlink/tc";
 import { foreignRootError, rootOwner } from "./ownership";
 import { type ClassPlan, type FqPlan, SEGMENT_RATE_BITS, htbBurst, htbQuantum } from "./plan";
@@ -10,9 +10,9 @@ import { type ClassPlan, type FqPlan, SEGMENT_RATE_BITS, htbBurst, htbQuantum } 
  * TBF whose bucket is that many bytes (its inner queue a bfifo of the same limit): it splits larger
  * GSO packets into their segments on enqueue.
  */
-function setLeafQueue(nl: Rtnl, ifindex: number, parent: number, limitBytes: number, segment?: number): void {
-  if (segment) nl.replaceQdisc(ifindex, { kind: "tbf", rate: SEGMENT_RATE_BITS, burst: segment, limit: limitBytes, parent });
-  else nl.replaceQdisc(ifindex, { kind: "bfifo", limit: limitBytes, parent });
+function leafQueue(parent: number, limitBytes: number, segment?: number): TcChange {
+  if (segment) return { qdisc: { kind: "tbf", rate: SEGMENT_RATE_BITS, burst: segment, limit: limitBytes, parent } };
+  return { qdisc: { kind: "bfifo", limit: limitBytes, parent } };
 }
 
 export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkError(e, "ENODEV") || isNetlinkError(e, "EINVAL");
@@ -24,6 +24,19 @@ export const gone = (e: unknown) => isNetlinkError(e, "ENOENT") || isNetlinkErro
  */
 export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdiscOptions | FqQdiscOptions, device?: string, seen?: { root: Qdisc | undefined }): void {
   const refuse = (root: Qdisc) => foreignRootError(device ?? nl.findLink(ifindex)?.name ?? `ifindex ${ifindex}`, root, q.kind, major);
+  // Add, not replace: the kernel grafts over its own default root (handle 0) but answers EEXIST
+  // for any other, so a root another tool adds after our look is never replaced either.
+  const add = () => nl.addQdisc(ifindex, { ...q, handle: tcHandle(major, 0) });
+  if (!seen) {
+    // Most ADDs find the kernel's default root (a fresh veth): add at once, and look (a dump of
+    // every qdisc in the namespace) only when something else is there.
+    try {
+      add();
+      return;
+    } catch (e) {
+      if (!isNetlinkError(e, "EEXIST")) throw e;
+    }
+  }
   // `seen`: the caller's own look at the root, just taken under the same lock (no second dump).
   const root = seen ? seen.root : rootQdisc(nl.listQdiscs(ifindex), ifindex);
   const owner = rootOwner(root, OUR_ROOT_KINDS, major);
@@ -33,9 +46,7 @@ export function ensureRoot(nl: Rtnl, ifindex: number, major: number, q: HtbQdisc
   // parameters in place but not its kind.
   if (owner === "ours") nl.deleteQdisc(ifindex, {});
   try {
-    // Add, not replace: the kernel grafts over its own default root (handle 0) but answers EEXIST
-    // for any other, so a root another tool adds after our look is never replaced either.
-    nl.addQdisc(ifindex, { ...q, handle: tcHandle(major, 0) });
+    add();
   } catch (e) {
     const now = isNetlinkError(e, "EEXIST") ? rootQdisc(nl.listQdiscs(ifindex), ifindex) : undefined;
     if (now && rootOwner(now, OUR_ROOT_KINDS, major) === "foreign") throw refuse(now);
@@ -70,22 +81,25 @@ export function fqMatches(nl: Rtnl, ifindex: number, fq: FqPlan): string | undef
 export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   const classid = tcHandle(c.major, c.minor);
   const capBurst = htbBurst(c.rateBits, c.burst); // cburst of every class: they all borrow up to the cap
-  nl.replaceHtbClass(ifindex, {
-    classid, parent: tcHandle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits),
-  });
-  if (!c.leaves) {
-    setLeafQueue(nl, ifindex, classid, c.queue, c.segment);
-    return;
+  const changes: TcChange[] = [{
+    class: { classid, parent: tcHandle(c.major, 0), rate: c.rateBits, ceil: c.rateBits, burst: capBurst, cburst: capBurst, quantum: htbQuantum(c.rateBits) },
+  }];
+  if (!c.leaves) changes.push(leafQueue(classid, c.queue, c.segment));
+  else {
+    const l = c.leaves;
+    const bulk = tcHandle(c.major, l.bulk);
+    const small = tcHandle(c.major, l.small);
+    const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
+    const smallBurst = htbBurst(l.smallRateBits, Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100)));
+    changes.push(
+      { class: { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) } },
+      leafQueue(bulk, c.queue, c.segment),
+      { class: { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: capBurst, prio: 0, quantum: htbQuantum(c.rateBits) } },
+      leafQueue(small, l.smallQueue),
+    );
   }
-  const l = c.leaves;
-  const bulk = tcHandle(c.major, l.bulk);
-  const small = tcHandle(c.major, l.small);
-  const bulkRate = Math.max(8, c.rateBits - l.smallRateBits);
-  nl.replaceHtbClass(ifindex, { classid: bulk, parent: classid, rate: bulkRate, ceil: c.rateBits, burst: htbBurst(bulkRate, c.burst), cburst: capBurst, prio: 1, quantum: htbQuantum(c.rateBits) });
-  setLeafQueue(nl, ifindex, bulk, c.queue, c.segment);
-  const smallBurst = htbBurst(l.smallRateBits, Math.max(16 * 1024, Math.floor(l.smallRateBits / 8 / 100)));
-  nl.replaceHtbClass(ifindex, { classid: small, parent: classid, rate: l.smallRateBits, ceil: c.rateBits, burst: smallBurst, cburst: capBurst, prio: 0, quantum: htbQuantum(c.rateBits) });
-  setLeafQueue(nl, ifindex, small, l.smallQueue);
+  // One datagram: the kernel applies them in order (parent before its leaves).
+  nl.replaceTc(ifindex, changes);
 }
 
 export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {
@@ -115,11 +129,16 @@ export function deleteClass(nl: Rtnl, ifindex: number, major: number, minor: num
 /** The root kinds we install with our handle: HTB (htb mode) or fq (EDT mode). */
 export const OUR_ROOT_KINDS = ["htb", "fq"];
 
-/** Delete the root qdisc only if it is ours, HTB or fq by handle (never someone else's). Missing device is fine. */
+/**
+ * Delete the root qdisc only if it is ours, HTB or fq by handle (never someone else's). Missing
+ * device is fine. One look at the root (not a dump of every qdisc in the namespace), and the
+ * delete names our handle: the kernel refuses it (EINVAL) if the root changed in between.
+ */
 export function deleteHtbRoot(nl: Rtnl, ifindex: number, major: number): boolean {
   try {
-    if (rootOwner(rootQdisc(nl.listQdiscs(ifindex), ifindex), OUR_ROOT_KINDS, major) !== "ours") return false;
-    nl.deleteQdisc(ifindex, {});
+    const root = nl.findRootQdisc(ifindex, tcHandle(major, 0));
+    if (!root || !OUR_ROOT_KINDS.includes(root.kind)) return false;
+    nl.deleteQdisc(ifindex, { handle: tcHandle(major, 0) });
     return true;
   } catch (e) {
     if (!gone(e)) throw e;

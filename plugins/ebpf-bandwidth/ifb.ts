@@ -11,7 +11,7 @@
 import * as path from "node:path";
 import { UndoStack } from "../../core/undo";
 import { FileLock } from "../../kernel/flock";
-import { type Link, type Rtnl, isNetlinkError, rootQdisc, tcMajor, tcMinor } from "../../kernel/netlink/index";
+import { type Link, type Qdisc, type Rtnl, isNetlinkError, rootQdisc, tcHandle, tcMajor, tcMinor } from "../../kernel/netlink/index";
 import { RUN_DIR, openPrivateFile, runDir } from "../../kernel/rundir";
 import { OUR_ROOT_KINDS, deleteClassTree, deleteHtbRoot, ensureRoot, gone } from "./htb";
 import { GUEST_DEFCLS, IFB_MARK, foreignRootError, guestIfbDownError, ifbOwner, notIfbError, rootOwner } from "./ownership";
@@ -59,7 +59,7 @@ export function ensureIfb(nl: Rtnl, name: string): { ifindex: number; created: b
 }
 
 function useExisting(nl: Rtnl, name: string, link: Link): number {
-  const root = rootQdisc(nl.listQdiscs(link.index), link.index);
+  const root = ifbRoot(nl, link.index);
   const owner = ifbOwner(link, root, IFB_MAJOR);
   if (owner === "not-ifb") throw notIfbError(name, link.kind);
   if (rootOwner(root, OUR_ROOT_KINDS, IFB_MAJOR) === "foreign") throw foreignRootError(`ifbDevice ${name}`, root!, "htb", IFB_MAJOR);
@@ -80,7 +80,21 @@ export function usedMinors(nl: Rtnl, ifindex: number): Set<number> {
   return new Set(nl.listClasses(ifindex).filter((c) => tcMajor(c.handle) === IFB_MAJOR).map((c) => parentMinor(tcMinor(c.handle))));
 }
 
-export const allocateMinor = (nl: Rtnl, ifindex: number, key: string) => pickMinor(key, usedMinors(nl, ifindex));
+/**
+ * A free class minor for the attachment named `key`. Asked class by class (parent, then its leaves'
+ * minors, which an earlier build's layout may hold): O(1) requests per ADD, not a dump of every
+ * pod's classes. The IFB lock keeps the answer true until the class is made.
+ */
+export const allocateMinor = (nl: Rtnl, ifindex: number, key: string) =>
+  pickMinor(key, (m) => [m, m + LEAF_STRIDE, m + 2 * LEAF_STRIDE].some((minor) => nl.findClass(ifindex, tcHandle(IFB_MAJOR, minor)) !== undefined));
+
+/**
+ * The IFB's root when it is our HTB (one request), else what a dump finds there (the kernel's
+ * default, another tool's root, or none): only then are the device's qdiscs listed.
+ */
+function ifbRoot(nl: Rtnl, ifindex: number): Qdisc | undefined {
+  return nl.findRootQdisc(ifindex, tcHandle(IFB_MAJOR, 0)) ?? rootQdisc(nl.listQdiscs(ifindex), ifindex);
+}
 
 /** Remove one attachment's classes (the parent minor and its leaves at +LEAF_STRIDE, +2×). */
 export const deleteIfbClasses = (nl: Rtnl, ifindex: number, minor: number) =>
@@ -97,8 +111,9 @@ export function releaseIfbClass(nl: Rtnl, name: string, minor: number): void {
   const link = nl.findLink(name);
   if (!link || link.kind !== "ifb") return;
   deleteIfbClasses(nl, link.index, minor);
-  const root = rootQdisc(nl.listQdiscs(link.index), link.index);
-  if (ifbOwner(link, root, IFB_MAJOR) === "guest") removeIdleIfb(nl, name);
+  // Our marked IFB is ours whatever its root (ifbOwner): no need to look at the root then.
+  if (link.alias === IFB_MARK) return;
+  if (ifbOwner(link, ifbRoot(nl, link.index), IFB_MAJOR) === "guest") removeIdleIfb(nl, name);
 }
 
 /**

@@ -75,7 +75,7 @@ export const plugin: Plugin = {
           // this attachment changed anything: nothing to look at.
           if (mayHavePins(dir)) step("remove what an earlier ADD left", () => teardown(nl, dir, cfg.ifbName, host.index));
           // The container's GSO limit first (gso.ts), restored when the attachment fails.
-          withGsoLimit(ctr, a.ifname, cfg, mode, () => addAttachment(nl, cfg, mode, attach, host, dir));
+          withGsoLimit(ctr, a.ifname, cfg, mode, () => addAttachment(nl, cfg, mode, attach, host, dir), host.peer);
         });
       }),
     );

@@ -136,12 +136,17 @@ export function hashMinor(key: string): number {
   return (h % 0xfffe) + 1;
 }
 
-/** A free parent minor in 1..LEAF_STRIDE (its leaves take +LEAF_STRIDE and +2×), probing from the hash. */
-export function pickMinor(key: string, used: ReadonlySet<number>): number {
+/**
+ * A free parent minor in 1..LEAF_STRIDE (its leaves take +LEAF_STRIDE and +2×), probing from the
+ * hash. `used`: the parent minors in use, or a question asked per candidate (ADD asks the kernel
+ * about one class at a time instead of dumping the IFB's classes, 3 per pod).
+ */
+export function pickMinor(key: string, used: ReadonlySet<number> | ((minor: number) => boolean)): number {
+  const isUsed = typeof used === "function" ? used : (m: number) => used.has(m);
   const start = parentMinor(hashMinor(key));
   for (let i = 0; i < LEAF_STRIDE; i++) {
     const m = ((start - 1 + i) % LEAF_STRIDE) + 1;
-    if (!used.has(m)) return m;
+    if (!isUsed(m)) return m;
   }
   throw new Error(`no free class on the shared IFB (${LEAF_STRIDE} attachments)`);
 }

@@ -181,6 +181,15 @@ describe("plan", () => {
     const full = new Set(Array.from({ length: LEAF_STRIDE }, (_, i) => i + 1));
     expect(() => pickMinor("x", full)).toThrow(/no free class/);
   });
+
+  it("asked minor by minor (ADD probes the kernel), picks the same minor as from the set, asking from the hash on", () => {
+    const h = parentMinor(hashMinor("ctr-eth0"));
+    const asked: number[] = [];
+    const taken = new Set([h, h === LEAF_STRIDE ? 1 : h + 1]);
+    const m = pickMinor("ctr-eth0", (x) => (asked.push(x), taken.has(x)));
+    expect(m).toBe(pickMinor("ctr-eth0", taken));
+    expect(asked).toEqual([...taken, m]);
+  });
 });
 
 describe("mode and attach resolution", () => {
