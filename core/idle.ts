@@ -8,6 +8,8 @@ export interface IdleWork {
   run(): void;
   /** Release whatever `run` holds: the worker is about to end. */
   dispose(): void;
+  /** Whether `run` has anything to do now (cheap; the worker tells the daemon it is busy with it). */
+  pending(): boolean;
 }
 
 const works = new Set<IdleWork>();
@@ -22,6 +24,13 @@ export const idleWorkEnabled = () => enabled;
 
 export function registerIdleWork(w: IdleWork): void {
   works.add(w);
+}
+
+/** Whether any registered work has something to do (only where idle work is enabled). */
+export function hasIdleWork(): boolean {
+  if (!enabled) return false;
+  for (const w of works) if (w.pending()) return true;
+  return false;
 }
 
 /** Run every registered work; returns the failures (for the daemon's log). */

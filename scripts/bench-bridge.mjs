@@ -4,7 +4,9 @@
 // Ours runs as `tscni install` lays it out, twice: resident (the shim hands calls to the daemon,
 // started by the warm-up call) and fallback (TSCNI_NO_DAEMON=1: the shim execs the executable).
 // Runs entirely in throwaway namespaces; needs root and `npm run build`.
-//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--ipmasq] [--also label=/path/to/tscni ...] [--smoke]
+//   node scripts/bench-bridge.mjs [--iterations 30] [--fill 200] [--shaped 100] [--ipmasq] [--also label=/path/to/tscni ...] [--smoke]
+// --shaped N: the bandwidth plugin's ADD/DEL again with N shaped pods already on the node (each
+// side's own), as on a busy node; 0 leaves that table out.
 // --ipmasq adds "ipMasq": true (iptables backend) to the config; --also benches another build of
 // the executable (e.g. the previous commit's) side by side, in the same run. --smoke: 3 iterations
 // and a fill of 12 unless given (both tables in a few seconds; for test/integration/benchmarks.test.ts).
@@ -22,6 +24,7 @@ const arg = (name, dflt) => {
 const SMOKE = process.argv.includes("--smoke");
 const ITER = arg("iterations", SMOKE ? 3 : 30);
 const FILL = arg("fill", SMOKE ? 12 : 200);
+const SHAPED = arg("shaped", SMOKE ? 4 : 100);
 const IPMASQ = process.argv.includes("--ipmasq");
 const also = process.argv.flatMap((a, i) => (process.argv[i - 1] === "--also" ? [a.split("=")] : []));
 const tag = process.pid.toString(36);
@@ -139,6 +142,31 @@ for (let i = 0; i < ITER; i++) {
     r.dels.push(exec(r.node, r.bin, "DEL", r.conf, `c${i}`, ctr, r.env));
   }
 }
+// The bandwidth plugin with SHAPED pods already shaped on the node (bridge + bandwidth ADD each).
+const bwConfOf = (r, prev, id) => JSON.stringify({ cniVersion: "1.0.0", name: "benchnet", type: path.basename(r.bw), pinRoot: pins, ingressRate: 10_000_000, ingressBurst: 1 << 20, egressRate: 10_000_000, egressBurst: 1 << 20, prevResult: prev });
+if (SHAPED > 0) {
+  for (let j = 0; j < SHAPED; j++) {
+    for (const r of runs) {
+      const id = `s${r.side}${j}`;
+      const out = {};
+      const ctr = ns(ctrName(r, "bs", j));
+      exec(r.node, r.bin, "ADD", r.conf, id, ctr, r.env, out);
+      exec(r.node, r.bw, "ADD", bwConfOf(r, JSON.parse(out.stdout), id), id, ctr, r.env);
+    }
+  }
+  for (let i = 0; i < ITER; i++) {
+    for (const r of runs) {
+      const id = `t${r.side}${i}`;
+      const ctr = ns(ctrName(r, "bt", i));
+      const out = {};
+      exec(r.node, r.bin, "ADD", r.conf, id, ctr, r.env, out);
+      const bwConf = bwConfOf(r, JSON.parse(out.stdout), id);
+      (r.shapedAdds ??= []).push(exec(r.node, r.bw, "ADD", bwConf, id, ctr, r.env));
+      (r.shapedDels ??= []).push(exec(r.node, r.bw, "DEL", bwConf, id, ctr, r.env));
+      exec(r.node, r.bin, "DEL", r.conf, id, ctr, r.env);
+    }
+  }
+}
 // 1st and FILL-th container on one fresh bridge per side.
 for (let i = 0; i < FILL; i++) {
   for (const r of runs) r.fill.push(exec(r.node, r.bin, "ADD", r.fillConf, `f${i}`, ns(ctrName(r, "bf", i)), r.env));
@@ -163,4 +191,15 @@ for (const r of rows) {
   const name = r.name.replace("(bridge + host-local)", "bandwidth").replace("tscni bridge", "tscni ebpf-bandwidth");
   console.log(`| ${name} | ${f(r.bwAdd)} | ${f(r.bwAddP90)} | ${f(r.bwDel)} | ${f(r.bwDelP90)} |`);
   if (r.cls) console.log(`| ${name.replace("tscni ebpf-bandwidth", "tscni ebpf-bandwidth \"attach\": \"tcx\"")} | ${r.cls.map(f).join(" | ")} |`);
+}
+if (SHAPED > 0) {
+  console.log("");
+  console.log(`the same with ${SHAPED} shaped pods already on the node (each side's own; default attach mode), ms (median of ${ITER}; p90):`);
+  console.log("");
+  console.log("| plugin | ADD median | ADD p90 | DEL median | DEL p90 |");
+  console.log("|---|---|---|---|---|");
+  for (const r of runs) {
+    const name = r.name.replace("(bridge + host-local)", "bandwidth").replace("tscni bridge", "tscni ebpf-bandwidth");
+    console.log(`| ${name} | ${f(median(r.shapedAdds))} | ${f(p90(r.shapedAdds))} | ${f(median(r.shapedDels))} | ${f(p90(r.shapedDels))} |`);
+  }
 }

@@ -9,8 +9,13 @@ export type WorkerMessage =
   | { t: "ready" }
   /** The connection's request was acked and runs now. */
   | { t: "accepted"; info: RequestInfo }
-  /** The connection is finished and closed; the worker's V8 heap in use, for `status`. */
-  | { t: "done"; result: SessionResult; heapUsed: number }
+  /**
+   * The connection is finished and closed; the worker's V8 heap in use, for `status`. `settling`:
+   * it runs its idle work now and says "settled" after.
+   */
+  | { t: "done"; result: SessionResult; heapUsed: number; settling?: boolean }
+  /** The idle work after a "done" with `settling` is over. */
+  | { t: "settled" }
   /** A line for the daemon's log. */
   | { t: "log"; line: string }
   /** The worker must not serve again (it is about to exit). */

@@ -38,7 +38,8 @@ export interface PoolStats {
 }
 
 export class Pool<C> {
-  private readonly workers = new Map<number, { state: State; since: number }>();
+  /** `settling`: idle, but running its idle work (core/idle.ts) until it says it has settled. */
+  private readonly workers = new Map<number, { state: State; since: number; settling?: boolean }>();
   private readonly queue: { conn: C; at: number }[] = [];
   private nextId = 1;
   private closed = false;
@@ -66,9 +67,22 @@ export class Pool<C> {
     this.drain();
   }
 
-  /** The worker finished its connection. */
-  done(id: number): void {
+  /**
+   * The worker finished its connection. `settling`: it runs its idle work now (a daemon worker
+   * verifies the next ADD's programs, ≈ 1–2 ms): a connection goes to another idle worker first.
+   */
+  done(id: number, settling = false): void {
     this.setState(id, "idle");
+    const w = this.workers.get(id);
+    if (w) w.settling = settling;
+    this.drain();
+  }
+
+  /** The worker's idle work is over. */
+  settled(id: number): void {
+    const w = this.workers.get(id);
+    if (!w?.settling) return;
+    w.settling = false;
     this.drain();
   }
 
@@ -136,13 +150,17 @@ export class Pool<C> {
     }
   }
 
+  /** Hand queued connections to idle workers: settled ones first, then settling ones (never wait while a worker is idle). */
   private drain(): void {
-    for (const [id, w] of this.workers) {
-      if (this.queue.length === 0) return;
-      if (w.state !== "idle") continue;
-      w.state = "busy";
-      w.since = this.now();
-      this.fx.assign(id, this.queue.shift()!.conn);
+    for (const settling of [false, true]) {
+      for (const [id, w] of this.workers) {
+        if (this.queue.length === 0) return;
+        if (w.state !== "idle" || !!w.settling !== settling) continue;
+        w.state = "busy";
+        w.since = this.now();
+        w.settling = false;
+        this.fx.assign(id, this.queue.shift()!.conn);
+      }
     }
   }
 }

@@ -207,8 +207,11 @@ export async function serve(o: DaemonOptions, stopOther: () => Promise<void>): P
           log("a shim of another build called: exiting so that the next call starts the right daemon");
           beginStop(0);
         }
-        pool.done(id);
+        pool.done(id, m.settling === true);
         maybeFinishStop();
+        break;
+      case "settled":
+        pool.settled(id);
         break;
       case "log":
         log(m.line);

@@ -5,7 +5,7 @@
 // worker exits, and is replaced, if it ever finds itself outside the daemon's namespaces.
 import * as fs from "node:fs";
 import { enableInProcessDelegation } from "../../core/delegate";
-import { disposeIdleWork, enableIdleWork, runIdleWork } from "../../core/idle";
+import { disposeIdleWork, enableIdleWork, hasIdleWork, runIdleWork } from "../../core/idle";
 import { childEnv } from "../../core/request";
 import { dispatch } from "../../core/skel";
 import { aliasNetns, strandInNetns, threadNsPath } from "../../kernel/netns";
@@ -132,9 +132,13 @@ export async function runWorker(): Promise<void> {
       post({ t: "fatal", why: "a request left the worker outside the daemon's namespaces" });
       end(70); // this worker only; the main thread starts another
     }
-    post({ t: "done", result, heapUsed: heapUsed() });
-    // After the reply, never before: the caller does not wait for this.
+    // After the reply, never before: the caller does not wait for this, and while it runs the
+    // main thread gives new connections to other idle workers first ("settling").
+    const idle = hasIdleWork();
+    post({ t: "done", result, heapUsed: heapUsed(), ...(idle ? { settling: true } : {}) });
+    if (!idle) return;
     for (const e of runIdleWork()) post({ t: "log", line: `idle work failed: ${(e as Error).message ?? e}` });
+    post({ t: "settled" });
   });
   post({ t: "ready" });
 }

@@ -71,7 +71,7 @@ export function attachClsact(prog: BpfProgram, o: ClsactAttachOptions): ClsactAt
       throw e;
     }
     // The filter holds the program we gave it: its id is the program's (no dump to read it back).
-    return { direction: o.direction, priority, handle, progId: prog.info().id, createdQdisc };
+    return { direction: o.direction, priority, handle, progId: prog.id(), createdQdisc };
   });
 }
 

@@ -99,6 +99,14 @@ export class BpfProgram extends Handle {
     return sys.progInfo(this.fd);
   }
 
+  private knownId: number | undefined;
+
+  /** The program's id (asked once: a loaded program's id never changes). */
+  id(): number {
+    this.knownId ??= this.info().id;
+    return this.knownId;
+  }
+
   testRun(opts: sys.TestRunOpts): sys.TestRunResult {
     return sys.progTestRun(this.fd, opts);
   }

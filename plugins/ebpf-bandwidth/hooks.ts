@@ -320,7 +320,7 @@ export function attachHooks(o: AttachOptions): void {
             const a = attachClsact(p, { ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, qdiscThere: clsactThere, ...(c.mirred && c.redirectIfindex ? { mirredRedirect: c.redirectIfindex } : {}) });
             meta.createdClsact ||= a.createdQdisc;
             clsactThere = true;
-            const progId = a.progId ?? p.info().id;
+            const progId = a.progId ?? p.id();
             meta.progIds[d] = progId;
             // Read when undone: the qdisc goes with the last of our filters only if one of them made it.
             undo.push(`remove the ${d} clsact filter`, () => void detachClsact({ ...(o.nl ? { nl: o.nl } : {}), link: o.ifindex, direction: d, progId, removeQdisc: meta.createdClsact }));

@@ -66,6 +66,22 @@ describe("daemon worker pool", () => {
     expect(h.log.at(-1)).toBe("assign c to 1");
   });
 
+  it("gives a connection to a settled idle worker before one still running its idle work, and to that one rather than wait", () => {
+    const h = harness();
+    h.warm();
+    h.pool.submit("a");
+    h.pool.done(1, true); // worker 1 verifies the next ADD's programs now
+    h.pool.submit("b");
+    expect(h.log.at(-1)).toBe("assign b to 2");
+    h.pool.submit("c"); // worker 2 busy, 1 still settling: 1 takes it (queued behind its idle work)
+    expect(h.log.at(-1)).toBe("assign c to 1");
+    h.pool.done(1, true);
+    h.pool.settled(1);
+    h.pool.done(2, true);
+    h.pool.submit("d");
+    expect(h.log.at(-1)).toBe("assign d to 1");
+  });
+
   it("grows when a worker may be blocked (busy for growAfterMs with none idle), not before", () => {
     const h = harness();
     h.warm();

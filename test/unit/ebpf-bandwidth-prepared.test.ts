@@ -2,7 +2,7 @@
 // ADD takes a prepared set only for its own plan and only once; a set for another plan is closed
 // and replaced; nothing is prepared unless idle work is enabled (a plugin process); dispose closes.
 import { describe, expect, it } from "vitest";
-import { enableIdleWork, idleWorkEnabled, runIdleWork } from "../../core/idle";
+import { enableIdleWork, hasIdleWork, idleWorkEnabled, runIdleWork } from "../../core/idle";
 import type { Collection } from "../../kernel/bpf/index";
 import { type LoadPlan, type Loaded, dispose, hasPrepared, prepare, takeLoaded } from "../../plugins/ebpf-bandwidth/prepared";
 
@@ -29,6 +29,7 @@ describe("programs prepared between requests", () => {
     expect(runIdleWork()).toEqual([]);
     expect(f.made).toHaveLength(1);
     expect(hasPrepared()).toBe(false);
+    expect(hasIdleWork()).toBe(false);
   });
 
   it("in a daemon worker the next ADD of the same plan takes the set loaded after the last one, once", () => {
@@ -36,8 +37,10 @@ describe("programs prepared between requests", () => {
     const f = fakeLoader();
     const first = takeLoaded(classify, f.load);
     expect(f.made).toHaveLength(1);
+    expect(hasIdleWork()).toBe(true); // the worker tells the daemon it is settling (pool.ts)
     prepare(f.load);
     expect(f.made).toHaveLength(2);
+    expect(hasIdleWork()).toBe(false); // ready: a bridge call after this is not followed by idle work
     prepare(f.load); // already ready: nothing more
     expect(f.made).toHaveLength(2);
     const second = takeLoaded(classify, f.load);
