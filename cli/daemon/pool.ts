@@ -78,11 +78,12 @@ export class Pool<C> {
     this.drain();
   }
 
-  /** The worker's idle work is over. */
+  /** The worker's idle work is over: its idle time (towards retirement) starts now. */
   settled(id: number): void {
     const w = this.workers.get(id);
     if (!w?.settling) return;
     w.settling = false;
+    if (w.state === "idle") w.since = this.now();
     this.drain();
   }
 
@@ -112,7 +113,7 @@ export class Pool<C> {
     const s = this.stats();
     if (s.starting + s.idle + s.busy <= this.policy.minWorkers) return;
     for (const [id, w] of this.workers) {
-      if (w.state === "idle" && now - w.since >= this.policy.retireAfterMs) {
+      if (w.state === "idle" && !w.settling && now - w.since >= this.policy.retireAfterMs) {
         this.workers.delete(id);
         this.fx.retire(id);
         return; // one per tick

@@ -152,10 +152,11 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
   it.skipIf(MODE !== "resident")("a retired worker closes the programs it prepared: only the warm worker's stay open", async () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10), n: 2 });
     const daemon = (...args: string[]) => spawnSync("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", ...args], { encoding: "utf8" });
-    // This node's daemon, replaced by one that keeps one worker warm and retires the other after 0.5 s idle.
+    // This node's daemon, replaced by one that keeps one worker warm and retires the other after 5 s idle
+    // (long enough for the second ADD to reach it when `daemon status`, below, takes seconds: emulation).
     expect(daemon("stop").status).toBe(0);
     // At most two workers: both ADDs below get one each, and no third (without a set) can be the survivor.
-    spawn("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "--min-workers", "1", "--max-workers", "2", "--retire-after-ms", "500"], { stdio: "ignore" });
+    spawn("nsenter", [`--net=${t.node.path}`, DIST_BIN, "daemon", "--min-workers", "1", "--max-workers", "2", "--retire-after-ms", "5000"], { stdio: "ignore" });
     scope.onCleanup(() => void daemon("stop", "--force"));
     await until(() => daemon("status").status === 0, "the daemon to answer", 10_000, 50);
     const pid = (JSON.parse(daemon("status", "--json").stdout) as { pid: number }).pid;
@@ -167,25 +168,35 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
           return false;
         }
       }).length;
-    // Two retried ADDs at once while the IFB lock is held a moment: the first worker waits in the
-    // lock, the pool starts a second for the other ADD; each prepares a set afterwards.
-    const held = path.join(scope.tmpdir("tscni-lock-"), "held");
-    const holder = spawn("flock", ["/run/tscni/ebpf-bandwidth.lock", "-c", `touch ${held}; sleep 1`], { stdio: "ignore" });
+    // Two retried ADDs at once while the IFB lock is held: the first worker waits in the lock, the
+    // pool starts a second (a worker that may be blocked), the second ADD goes to it once it is up
+    // (seconds under emulation, where a call queued that long would be run by its shim instead),
+    // the lock goes once both workers are busy, and each prepares a set afterwards.
+    const dir = scope.tmpdir("tscni-lock-");
+    const [held, release] = [path.join(dir, "held"), path.join(dir, "release")];
+    const holder = spawn("flock", ["/run/tscni/ebpf-bandwidth.lock", "-c", `touch ${held}; while [ ! -e ${release} ]; do sleep 0.02; done`], { stdio: "ignore" });
+    scope.onCleanup(() => void fs.writeFileSync(release, ""));
     const released = new Promise((r) => holder.on("close", r));
     await until(() => fs.existsSync(held), "the lock to be held", 5_000, 10);
-    const adds = [0, 1].map((i) => startPlugin("ebpf-bandwidth", {
+    const add = (i: number) => startPlugin("ebpf-bandwidth", {
       command: "ADD", config: { cniVersion: "1.1.0", name: t.list.name, type: "ebpf-bandwidth", pinRoot: t.pinRoot, ...caps(10), prevResult: t.ctrs[i]!.result },
       node: t.node, binDir: t.binDir, containerID: t.ctrs[i]!.id, netns: t.ctrs[i]!.ns.path, ifname: "eth0",
-    }).done);
+    }).done;
+    const workers = () => (JSON.parse(daemon("status", "--json").stdout) as { workers: { busy: number; idle: number } }).workers;
+    const adds = [add(0)];
+    await until(() => workers().busy === 1 && workers().idle === 1, "a second worker to start beside the blocked one", 30_000, 50);
+    adds.push(add(1));
+    await until(() => workers().busy === 2, "both ADDs to be in a worker each", 30_000, 50);
+    fs.writeFileSync(release, "");
     for (const r of await Promise.all(adds)) expect(r.code, r.stdout).toBe(0);
     await released;
-    await until(() => progFds() === 4, "both workers to prepare a set", 5_000, 20);
-    // Half a second later the second worker is retired: it closes its set before it ends.
-    await until(() => progFds() === 2, "the retired worker's programs to be closed", 10_000, 50);
+    await until(() => progFds() === 4, "both workers to prepare a set", 15_000, 20);
+    // 5 s after it settled the second worker is retired: it closes its set before it ends.
+    await until(() => progFds() === 2, "the retired worker's programs to be closed", 20_000, 50);
     expect((JSON.parse(daemon("status", "--json").stdout) as { workers: { idle: number; busy: number; starting: number } }).workers).toMatchObject({ idle: 1, busy: 0 });
     for (const i of [0, 1]) expect(run(t, "DEL", { ...caps(10) }, i).code).toBe(0);
     expectClean(t);
-  });
+  }, 180_000); // minutes under emulation (qemu TCG), where every `daemon status` is a Node start
 
   it("CHECK notices a detached program and a changed rate", () => {
     const t = topology(scope, { bridge: "reference", caps: caps(10) });

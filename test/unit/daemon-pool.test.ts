@@ -135,6 +135,22 @@ describe("daemon worker pool", () => {
     expect(h.log.filter((l) => l.startsWith("retire"))).toEqual(["retire 1"]);
   });
 
+  it("never retires a worker during its idle work; its idle time counts from when it settled", () => {
+    const h = harness();
+    h.warm();
+    for (const c of ["a", "b", "c"]) h.pool.submit(c);
+    h.advance(25);
+    h.pool.ready(3);
+    for (const id of [1, 2, 3]) h.pool.done(id, true); // all three verify programs now
+    h.advance(60_000);
+    expect(h.log.filter((l) => l.startsWith("retire"))).toEqual([]);
+    h.pool.settled(2);
+    h.advance(59_999);
+    expect(h.log.filter((l) => l.startsWith("retire"))).toEqual([]);
+    h.advance(1);
+    expect(h.log.filter((l) => l.startsWith("retire"))).toEqual(["retire 2"]);
+  });
+
   it("replaces a worker that exited, back to the warm count", () => {
     const h = harness();
     h.warm();
