@@ -13,7 +13,7 @@ import {
 import { type Route, type RouteSpec, addRouteRequest, decodeRoute, deleteRouteRequest, dumpRoutesRequest } from "./route";
 import { type BridgeLinkInfo, type BridgeVlanSpec, bridgeVlanRequest, decodeBridgeLink, dumpBridgeLinksRequest } from "./bridge-vlan";
 import { type Neigh, type NeighSpec, addNeighRequest, decodeNeigh, deleteNeighRequest, dumpNeighsRequest, useNeighRequest } from "./neigh";
-import { NetlinkSocket, type SocketOptions } from "./socket";
+import { NetlinkSocket, type Request, type SocketOptions } from "./socket";
 import {
   type BpfFilterOptions, type HtbClassOptions, type Qdisc, type QdiscOptions, type QdiscPlacement, type TcClass, type TcFilter,
   bpfFilterRequest, decodeClass, decodeFilter, decodeQdisc, deleteClassRequest, deleteFilterRequest, deleteQdiscRequest,
@@ -284,13 +284,7 @@ export class Rtnl {
    * shaped pods. A missing device is thrown (ENODEV).
    */
   findRootQdisc(link: LinkRef, handle: number): Qdisc | undefined {
-    try {
-      const [reply] = this.socket.request(getRootQdiscRequest(this.linkIndex(link), handle));
-      return reply ? decodeQdisc(reply.payload) : undefined;
-    } catch (e) {
-      if (isNetlinkError(e, "ENOENT") || isNetlinkError(e, "EINVAL")) return undefined;
-      throw e;
-    }
+    return this.getTcObject(getRootQdiscRequest(this.linkIndex(link), handle), decodeQdisc);
   }
 
   /** EEXIST if a qdisc is already there (e.g. a second clsact). */
@@ -330,11 +324,18 @@ export class Rtnl {
    * there is no qdisc with its major. One request instead of a dump of the device's classes.
    */
   findClass(link: LinkRef, classid: number): TcClass | undefined {
+    return this.getTcObject(getClassRequest(this.linkIndex(link), classid), decodeClass);
+  }
+
+  /**
+   * One qdisc or class asked for by a get: undefined when the kernel has none that matches
+   * (ENOENT; EINVAL: another root's handle, or a qdisc that takes no classes). ENODEV is thrown.
+   */
+  private getTcObject<T>(req: Request, decode: (payload: Buffer) => T): T | undefined {
     try {
-      const [reply] = this.socket.request(getClassRequest(this.linkIndex(link), classid));
-      return reply ? decodeClass(reply.payload) : undefined;
+      const [reply] = this.socket.request(req);
+      return reply ? decode(reply.payload) : undefined;
     } catch (e) {
-      // EINVAL: the qdisc with that major has no classes at all.
       if (isNetlinkError(e, "ENOENT") || isNetlinkError(e, "EINVAL")) return undefined;
       throw e;
     }

@@ -102,9 +102,11 @@ export function setClass(nl: Rtnl, ifindex: number, c: ClassPlan): void {
   nl.replaceTc(ifindex, changes);
 }
 
+/** Our HTB class major:minor on `ifindex` (one get, not a dump of the device's classes), or undefined; a missing device too. */
 export function findClass(nl: Rtnl, ifindex: number, major: number, minor: number): TcClass | undefined {
   try {
-    return nl.listClasses(ifindex).find((c) => c.kind === "htb" && c.handle === tcHandle(major, minor));
+    const c = nl.findClass(ifindex, tcHandle(major, minor));
+    return c?.kind === "htb" ? c : undefined;
   } catch (e) {
     if (gone(e)) return undefined;
     throw e;

@@ -72,7 +72,7 @@ export function prepare(load: (p: LoadPlan) => Loaded = loadObjects): void {
   const loaded = load(wanted.plan);
   spare = { key: wanted.key, loaded };
   // The programs' ids too (ADD records them in map_meta): one syscall each less in the ADD.
-  for (const c of loaded.colls) for (const p of Object.values(c.programs ?? {})) p.id();
+  for (const c of loaded.colls) for (const p of Object.values(c.programs)) p.id();
 }
 
 /** Close the prepared set (the worker ends; its descriptors are the process's). */

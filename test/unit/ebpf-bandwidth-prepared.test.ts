@@ -13,7 +13,7 @@ function fakeLoader() {
   const made: { plan: LoadPlan; closed: boolean; loaded: Loaded }[] = [];
   const load = (plan: LoadPlan): Loaded => {
     const rec = { plan, closed: false, loaded: undefined as unknown as Loaded };
-    rec.loaded = { colls: [{ close: () => void (rec.closed = true) } as unknown as Collection], maps: {} };
+    rec.loaded = { colls: [{ programs: {}, close: () => void (rec.closed = true) } as unknown as Collection], maps: {} };
     made.push(rec);
     return rec.loaded;
   };
