@@ -19,12 +19,28 @@ export const GSO_MAX = 64 * 1024;
 export const DEFAULT_QUEUE_MS = 5;
 export const DEFAULT_MAX_BURST_MS = 50;
 /**
+ * How much of a configured burst the bulk leaf queues, as traffic at the rate. The reference's TBF
+ * queues rate × 25 ms + burst (512 MiB under containerd's default); ours queues the configured
+ * burst up to this (queueLimit). With the default 64 KiB burst nothing changes; with a runtime's
+ * huge burst BBR, whose ACK-compressed rate samples send far more than the cap for a while, is
+ * absorbed instead of dropped (docs/ebpf-bandwidth.md "Bursts and the queue").
+ */
+export const DEFAULT_MAX_QUEUED_BURST_MS = 1000;
+/**
  * Police mode has no queue: the bucket is all TCP gets to absorb its bursts. As measured
  * (docs/ebpf-bandwidth.md, "Police mode"), TCP without ECN reaches ~2.5 Mbit/s with a 64 KiB
  * bucket at a 10 or 100 Mbit/s cap, 97 % with ≈ 0.4-0.6 s of traffic: so a police bucket holds at
  * least POLICE_MIN_BURST_MS and, unless "maxBurstMs" says otherwise, at most POLICE_MAX_BURST_MS.
  */
 export const POLICE_MIN_BURST_MS = 500;
+/**
+ * HTB's bucket holds at least this much of the rate (above ≈ 262 Mbit/s, where it is more than
+ * 64 KiB). HTB caps its tokens at the bucket: a dequeue later than the bucket's worth of time loses
+ * sending time for good. At 1 Gbit/s 64 KiB is 0.5 ms, and on a busy 2-vCPU node softirq and timer
+ * latency is often more: flows reached 88-94 % of the cap instead of 95.6 % (docs/ebpf-bandwidth.md
+ * "Burst clamping").
+ */
+export const HTB_MIN_BURST_MS = 2;
 export const POLICE_MAX_BURST_MS = 1000;
 
 /** One direction's limit, seen from the container (ingress = traffic towards it). */
@@ -36,7 +52,7 @@ export interface Limit {
   rate: number;
   /** Effective bucket depth in bytes, after clamping (see effectiveBurst). */
   burst: number;
-  /** Leaf queue limit in bytes (HTB mode): rate × queueMs + one GSO packet. */
+  /** Leaf queue limit in bytes (HTB mode): rate × queueMs + the burst, as queueLimit clamps it. */
   queue: number;
 }
 
@@ -49,6 +65,7 @@ export interface BandwidthConfig {
   ifbName: string;
   queueMs: number;
   maxBurstMs: number;
+  maxQueuedBurstMs: number;
   /** HTB: a higher-priority class per attachment for packets up to 512 bytes (default true). */
   smallPacketPrio: boolean;
   ingress?: Limit;
@@ -71,13 +88,18 @@ export function effectiveBurst(rateBytes: number, burstBytes: number, maxBurstMs
 }
 
 /**
- * A short leaf queue: enough for TCP to keep the link busy, small enough that ping stays fast.
+ * The leaf queue: queueMs of traffic plus the configured burst, at least one GSO packet and at most
+ * maxQueuedBurstMs of traffic — enough for TCP to keep the link busy and for the bursts the user
+ * allowed; small packets have their own class, so ping stays fast whatever this is.
  * bfifo's limit is a u32 of bytes: from ≈ 6.9 Tbit/s (5 ms) it is capped at 4 GiB.
  */
-export const queueLimit = (rateBytes: number, queueMs = DEFAULT_QUEUE_MS) => Math.min(0xffffffff, Math.floor((rateBytes * queueMs) / 1000) + GSO_MAX);
+export function queueLimit(rateBytes: number, queueMs = DEFAULT_QUEUE_MS, burstBytes = GSO_MAX, maxQueuedBurstMs = DEFAULT_MAX_QUEUED_BURST_MS): number {
+  const burst = Math.min(Math.max(burstBytes, GSO_MAX), Math.max(GSO_MAX, Math.floor((rateBytes * maxQueuedBurstMs) / 1000)));
+  return Math.min(0xffffffff, Math.floor((rateBytes * queueMs) / 1000) + burst);
+}
 
 /** Reference rules (validateRateAndBurst): both or neither; burst below 4 GiB once in bytes. */
-function limit(dir: "ingress" | "egress", rate: number | undefined, burst: number | undefined, where: string, o: { queueMs: number; maxBurstMs: number; minBurstMs: number }): Limit | undefined {
+function limit(dir: "ingress" | "egress", rate: number | undefined, burst: number | undefined, where: string, o: { queueMs: number; maxBurstMs: number; minBurstMs: number; maxQueuedBurstMs: number }): Limit | undefined {
   const r = rate ?? 0;
   const b = burst ?? 0;
   if (r === 0 && b === 0) return undefined;
@@ -89,7 +111,7 @@ function limit(dir: "ingress" | "egress", rate: number | undefined, burst: numbe
   return {
     rateBits: r, burstBits: b, rate: rateBytes,
     burst: effectiveBurst(rateBytes, Math.floor(b / 8), o.maxBurstMs, o.minBurstMs),
-    queue: queueLimit(rateBytes, o.queueMs),
+    queue: queueLimit(rateBytes, o.queueMs, Math.floor(b / 8), o.maxQueuedBurstMs),
   };
 }
 
@@ -107,14 +129,15 @@ export function parseConfig(raw: JsonObject, runtimeConfig: JsonObject, network:
   const queueMs = optInt(raw, "queueMs", "queueMs", 1, 1000) ?? DEFAULT_QUEUE_MS;
   const police = mode === "police";
   const maxBurstMs = optInt(raw, "maxBurstMs", "maxBurstMs", 1, 10_000) ?? (police ? POLICE_MAX_BURST_MS : DEFAULT_MAX_BURST_MS);
+  const maxQueuedBurstMs = optInt(raw, "maxQueuedBurstMs", "maxQueuedBurstMs", 0, 10_000) ?? DEFAULT_MAX_QUEUED_BURST_MS;
   const smallPacketPrio = optBool(raw, "smallPacketPrio") ?? true;
 
   const topLevel = RATE_KEYS.some((k) => field(raw, k) !== undefined);
   const src = topLevel ? raw : optObject(runtimeConfig, "bandwidth", "runtimeConfig.bandwidth") ?? {};
   const where = topLevel ? "" : "runtimeConfig.bandwidth.";
   const num = (k: string) => optInt(src, k, `${where}${k}`, 0, Number.MAX_SAFE_INTEGER);
-  const o = { queueMs, maxBurstMs, minBurstMs: police ? Math.min(POLICE_MIN_BURST_MS, maxBurstMs) : 0 };
+  const o = { queueMs, maxBurstMs, maxQueuedBurstMs, minBurstMs: Math.min(police ? POLICE_MIN_BURST_MS : HTB_MIN_BURST_MS, maxBurstMs) };
   const ingress = limit("ingress", num("ingressRate"), num("ingressBurst"), where, o);
   const egress = limit("egress", num("egressRate"), num("egressBurst"), where, o);
-  return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, smallPacketPrio, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
+  return { network, pinRoot, mode, attach, ifbName, queueMs, maxBurstMs, maxQueuedBurstMs, smallPacketPrio, ...(ingress ? { ingress } : {}), ...(egress ? { egress } : {}) };
 }

@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkNetworkList, delNetworkList } from "../../demo/chain";
 import { BpfLink, attachTcx, haveTcx, loadCollection, objectSpec, queryTcx, sumShapeStats, type Collection } from "../../kernel/bpf/index";
+import { Rtnl } from "../../kernel/netlink/index";
 import { readMeta } from "../../plugins/ebpf-bandwidth/hooks";
 import { NsScope, isRoot } from "../helpers/netns";
 import { MODE } from "../helpers/mode";
@@ -103,6 +104,27 @@ describe.skipIf(!canRun)("ebpf-bandwidth (real traffic)", () => {
     checkNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
     delNetworkList({ binDir: t.binDir, nodeNetns: t.node.name }, t.list, a, t.ctrs[0]!.result);
     expectClean(t);
+  });
+
+  it("a runtime's huge burst (containerd: 2^32-1 bits): the bucket stays at 64 KiB, the bulk leaves queue 1 s of it, the cap holds", async () => {
+    const huge = { ingressRate: 10 * MBIT, ingressBurst: 2 ** 32 - 1, egressRate: 10 * MBIT, egressBurst: 2 ** 32 - 1 };
+    const t = topology(scope, { bridge: "reference", caps: huge });
+    const veth = hostVeth(t, 0);
+    // rate × 25 ms (queueMs + headroom) + 1 s of the rate from the burst (config.ts queueLimit).
+    const limit = 1_250_000 / 40 + 1_250_000;
+    expectSegmentingLeaf(t, veth, 2 * 1518, limit);
+    // The kernel gives the bucket back from psched ticks: a few bytes low, never the 512 MiB asked for.
+    const bursts = Rtnl.with(t.node.path, (nl) => [veth, "tscni-ifb0"].flatMap((d) => nl.listClasses(d).map((c) => c.htb?.burst ?? 0)));
+    expect(bursts.length).toBeGreaterThanOrEqual(6); // parent, bulk and small class on each side
+    for (const b of bursts) expect(b).toBeLessThanOrEqual(65_536);
+    const ifbLeaves = (JSON.parse(tc(t.node, "-j", "qdisc", "show", "dev", "tscni-ifb0")) as { kind: string; options?: { limit?: number } }[]).filter((q) => q.kind === "bfifo");
+    expect(ifbLeaves.map((q) => q.options?.limit)).toContain(limit);
+    const up = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3);
+    const down = await iperf(t.ctrs[0]!.ns, t.ctrs[1]!, 3, true);
+    for (const r of [up, down]) {
+      expect(r.mbps).toBeGreaterThan(8);
+      expect(r.mbps).toBeLessThan(10.5);
+    }
   });
 
   it("the default ADD and DEL make no TCX attachment: cls_bpf filters on clsact, recorded in map_meta, gone with DEL", () => {

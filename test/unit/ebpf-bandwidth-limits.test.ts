@@ -74,6 +74,7 @@ describe("bfifo: a u32 limit in bytes", () => {
     expect(queueLimit(1_250_000)).toBe(6_250 + GSO_MAX);
     expect(queueLimit(1.1e15)).toBe(0xffffffff);
     expect(queueLimit(1.1e12, 1000)).toBe(0xffffffff);
+    expect(queueLimit(1e9, 1, 2 ** 32, 10_000)).toBe(0xffffffff); // 10 s of a queued burst at 8 Gbit/s
   });
 });
 
@@ -97,7 +98,7 @@ describe("the whole range the reference accepts", () => {
   // bit/s: 8 up to 2^53 - 1, through every boundary above; bits: 8 up to just under 4 GB (burst / 8 < 2^32 - 1).
   const RATES = [8, 9, 15, 16, 127, 128, 1_000, 1_904, 1_912, 50_000, 64_000, 64_008, 1e6, 1e7, 1e9, 8 * 0xffffffff, 8 * 2 ** 32, 1e11, 1e12, 295_147_905_184, 1e14, 1e15, Number.MAX_SAFE_INTEGER];
   const BURSTS = [8, 1_600, 524_288, 2 ** 32 - 1, 8 * 0xffffffff - 1];
-  const extras = [{}, { smallPacketPrio: false }, { maxBurstMs: 10_000, queueMs: 1_000 }, { maxBurstMs: 1, queueMs: 1 }];
+  const extras = [{}, { smallPacketPrio: false }, { maxBurstMs: 10_000, queueMs: 1_000, maxQueuedBurstMs: 10_000 }, { maxBurstMs: 1, queueMs: 1 }];
 
   it("every combination plans and encodes in every mode (htb classes + bfifos, police and edt cfg values)", () => {
     const p = psched();

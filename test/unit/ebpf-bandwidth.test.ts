@@ -72,6 +72,15 @@ describe("config", () => {
     expect(parseConfig({ maxBurstMs: 10, ingressRate: 8e9, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress?.burst).toBe(10_000_000);
   });
 
+  it("HTB buckets hold at least 2 ms of the rate (HTB loses what a late dequeue cannot use): only above ≈ 262 Mbit/s", () => {
+    const b = (o: Record<string, unknown>) => parseConfig({ egressBurst: 524_288, ...o }, {}, "n").egress?.burst;
+    expect(b({ egressRate: 1e9 })).toBe(250_000);
+    expect(b({ egressRate: 1e8 })).toBe(GSO_MAX);
+    expect(b({ egressRate: 1e9, egressBurst: 8e6 })).toBe(1_000_000); // more asked: as asked
+    expect(b({ egressRate: 1e9, maxBurstMs: 1 })).toBe(125_000); // maxBurstMs still caps
+    expect(b({ egressRate: 1e9, mode: "edt" })).toBe(250_000); // edt shapes container egress with HTB too
+  });
+
   it("police mode: buckets hold 0.5-1 s of the rate (TCP needs them without a queue), maxBurstMs still caps", () => {
     const police = (o: Record<string, unknown>) => parseConfig({ mode: "police", ...o }, {}, "n");
     // 64 KiB asked at 10 Mbit → raised to 0.5 s = 625 000 bytes; containerd's default → 1 s.
@@ -83,9 +92,17 @@ describe("config", () => {
     expect(effectiveBurst(1_250_000, 65_536, 1000, 500)).toBe(625_000);
   });
 
-  it("sizes the leaf queue as rate × queueMs plus one GSO packet", () => {
+  it("sizes the leaf queue as rate × queueMs plus the burst: at least one GSO packet, at most maxQueuedBurstMs of the rate", () => {
     expect(queueLimit(1_250_000)).toBe(6_250 + GSO_MAX);
-    expect(parseConfig({ queueMs: 2, egressRate: 1e9, egressBurst: 1e6 }, {}, "n").egress?.queue).toBe(250_000 + GSO_MAX);
+    expect(parseConfig({ queueMs: 2, egressRate: 1e9, egressBurst: 1e6 }, {}, "n").egress?.queue).toBe(250_000 + 125_000);
+    expect(parseConfig({ queueMs: 2, egressRate: 1e9, egressBurst: 1600 }, {}, "n").egress?.queue).toBe(250_000 + GSO_MAX);
+    // containerd's 2^32-1 bits at 10 Mbit: 1 s of the rate is queued (the bucket stays at 64 KiB).
+    const cd = parseConfig({ ingressRate: 1e7, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress;
+    expect(cd?.queue).toBe(6_250 + 1_250_000);
+    expect(cd?.burst).toBe(GSO_MAX);
+    expect(parseConfig({ maxQueuedBurstMs: 0, ingressRate: 1e7, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress?.queue).toBe(6_250 + GSO_MAX);
+    expect(parseConfig({ maxQueuedBurstMs: 250, ingressRate: 1e7, ingressBurst: 2 ** 32 - 1 }, {}, "n").ingress?.queue).toBe(6_250 + 312_500);
+    expect(queueLimit(1.25e8, 5, 2 ** 29, 250)).toBe(625_000 + 31_250_000);
   });
 });
 
@@ -147,13 +164,13 @@ describe("plan", () => {
   it("EDT: edt + fq root towards the container, the IFB class from it; horizon = the HTB queue's time", () => {
     const p = makePlan(cfg, "edt", { ifindex: 42, minor: 7 });
     expect(p.programs).toEqual({ egress: "edt", ingress: "classify" });
-    // 10 Mbit: queue = 6250 + 65536 bytes at 1.25 MB/s = 57.4288 ms
+    // 10 Mbit: queue = 6250 + 125 000 bytes (the configured burst) at 1.25 MB/s = 105 ms
     // edt lets small packets go first (cfg flags = the size limit).
-    expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n, flags: SMALL_PACKET });
+    expect(p.bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 105_000_000n, flags: SMALL_PACKET });
     expect(p.vethFq).toEqual({ major: VETH_MAJOR, ...FQ_PLAN });
     expect(p.veth).toBeUndefined();
     expect(p.bpf.ingress).toEqual({ classid: tcHandle(IFB_MAJOR, 7 + LEAF_STRIDE), redirectIfindex: 42, flags: (((7 + 2 * LEAF_STRIDE) << 16) | SMALL_PACKET) >>> 0, rate: 2_500_000n, markAbove: 12_500n });
-    expect(makePlan({ ...cfg, smallPacketPrio: false }, "edt", { ifindex: 42, minor: 7 }).bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 57_428_800n });
+    expect(makePlan({ ...cfg, smallPacketPrio: false }, "edt", { ifindex: 42, minor: 7 }).bpf.egress).toEqual({ rate: 1_250_000n, horizonNs: 105_000_000n });
   });
 
   it("clsact fallback: the IFB redirect is the filter's mirred action (cfg mirred = 1), in every queueing mode", () => {
