@@ -18,6 +18,9 @@
 //   --caps 10,100,1000    Mbit/s          --dir from,to      (from / to the container)
 //   --cc cubic,bbr        iperf3 -C       --flows 1,2,4      iperf3 -P
 //   --seconds 5           per flow (after the omitted first second)
+//   --repeat N            measure every row N times (the sides still alternating) and report each
+//                         column's median: one hiccup of a busy 2-vCPU VM moves a single run's
+//                         goodput by 5 % and its retransmits by hundreds (default 1)
 //   --extra / --no-extra  the baseline, containerd-burst and unreachable rows (default: only
 //                         when no subset option is given)
 //   --ecn                 the containers ask for ECN (net.ipv4.tcp_ecn=1 in their namespaces; Linux's
@@ -56,6 +59,7 @@ const list = <T>(k: string, parse: (s: string) => T, dflt: T[]): T[] => (opt(k) 
 const SMOKE = has("--smoke");
 const SUBSET = ["--caps", "--dir", "--cc", "--flows"].some(has);
 const SECONDS = Number(opt("--seconds")) || (SMOKE ? 2 : 5);
+const REPEAT = Math.max(1, Number(opt("--repeat")) || 1);
 const CAPS = SMOKE ? [100] : list("--caps", Number, [10, 100, 1000]);
 const DIRS = SMOKE ? ["from"] : list("--dir", (s) => (s.startsWith("to") ? "to" : "from"), ["from", "to"]);
 const CCS = SMOKE ? ["cubic"] : list("--cc", String, ["cubic", "bbr"]);
@@ -149,7 +153,16 @@ function qdiscDrops(node: Netns): number {
 const rtts = (out: string) => [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
 
 let port = 5300 + (process.pid % 1000);
-async function measure(t: Topo, dir: "from" | "to", cc: string, flows: number): Promise<Omit<Row, "cap" | "capMbit" | "side">> {
+type Measured = Omit<Row, "cap" | "capMbit" | "side">;
+const MEDIAN_KEYS = ["mbps", "wireMbps", "retrans", "iperfRetrans", "drops", "p50", "p99", "bulkP50", "bulkMax", "loss"] as const;
+/** Each column's median over the runs of one row (the upper middle of an even count). */
+function medianRun(runs: Measured[]): Measured {
+  const out: Measured = { ...runs[0]! };
+  for (const k of MEDIAN_KEYS) out[k] = [...runs.map((r) => r[k])].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
+  return out;
+}
+
+async function measure(t: Topo, dir: "from" | "to", cc: string, flows: number): Promise<Measured> {
   const [client, server] = [t.ctrs[0]!, t.ctrs[1]!];
   const sender = dir === "from" ? client.ns : server.ns;
   port += 1;
@@ -256,15 +269,18 @@ async function main() {
       for (const dir of DIRS as ("from" | "to")[]) {
         for (const cc of CCS) {
           for (const flows of c.flows) {
-            // Alternate which side goes first, so that neither always follows the other's flow.
-            const order = c.sides.map((_, i) => i);
-            if (n++ % 2) order.reverse();
-            for (const i of order) {
-              const m = await measure(topos[i]!, dir, cc, flows);
-              const r: Row = { cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: c.sides[i]!.name, ...m };
-              rows.push(r);
-              process.stderr.write(`${line(r)}\n`);
+            const runs: Measured[][] = c.sides.map(() => []);
+            for (let k = 0; k < REPEAT; k++) {
+              // Alternate which side goes first, so that neither always follows the other's flow.
+              const order = c.sides.map((_, i) => i);
+              if (n++ % 2) order.reverse();
+              for (const i of order) {
+                const m = await measure(topos[i]!, dir, cc, flows);
+                runs[i]!.push(m);
+                process.stderr.write(`${line({ cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: c.sides[i]!.name, ...m })}\n`);
+              }
             }
+            c.sides.forEach((side, i) => rows.push({ cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: side.name, ...medianRun(runs[i]!) }));
           }
         }
       }
@@ -277,7 +293,7 @@ async function main() {
   rows.sort((a, b) => order(a) - order(b));
   const took = Math.round((Date.now() - t0) / 1000);
   console.log(`\nTCP (iperf3 ${SECONDS} s after an omitted first second) between two containers on one bridge; pings from the shaped container during the flow.`);
-  console.log(`kernel ${os.release()}, ${os.cpus().length} CPUs, default congestion control ${fs.readFileSync("/proc/sys/net/ipv4/tcp_congestion_control", "utf8").trim()}, burst ${BURST} bits unless noted${ECN ? ", ECN requested by the containers (tcp_ecn=1)" : ""}; took ${took} s\n`);
+  console.log(`kernel ${os.release()}, ${os.cpus().length} CPUs, default congestion control ${fs.readFileSync("/proc/sys/net/ipv4/tcp_congestion_control", "utf8").trim()}, burst ${BURST} bits unless noted${REPEAT > 1 ? `, each column the median of ${REPEAT} runs` : ""}${ECN ? ", ECN requested by the containers (tcp_ecn=1)" : ""}; took ${took} s\n`);
   console.log("Goodput = iperf3's received payload; wire = the same in Ethernet frames (goodput × (MSS + 66) / MSS): what both plugins limit, so 95.6 % goodput is the cap held exactly.");
   console.log("Retrans segs = TcpRetransSegs in the sender's namespace over the whole flow (slow start included); iperf3's count omits the first second.\n");
   for (const h of HEADER) console.log(h);
@@ -285,7 +301,7 @@ async function main() {
   const missed = REFERENCE ? misses(rows) : [];
   console.log(`\nRows of ours that miss the goals (goodput ≥ 95 % of the cap less the pings' ${f(PING_BITS / 1000, 0)} kbit/s, ping p99 ≤ 1 ms, retransmitted segments per flow ≤ the reference's + max(50, half of it)): ${missed.length ? "" : "none"}`);
   for (const m of missed) console.log(m);
-  if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ kernel: os.release(), seconds: SECONDS, burst: BURST, ecn: ECN, took, rows }, null, 1));
+  if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ kernel: os.release(), seconds: SECONDS, repeat: REPEAT, burst: BURST, ecn: ECN, took, rows }, null, 1));
 }
 
 main().catch((e) => {
