@@ -52,14 +52,14 @@ export const SEEDS: Record<string, Record<string, unknown>> = {
     prevResult: PREV,
   },
   "ebpf-bandwidth": {
-    cniVersion: "1.1.0", name: "net3", type: "ebpf-bandwidth", mode: "htb", pinRoot: "/sys/fs/bpf/tscni", ifbDevice: "tscni-ifb0", queueMs: 5, maxBurstMs: 50,
+    cniVersion: "1.1.0", name: "net3", type: "ebpf-bandwidth", mode: "htb", pinRoot: "/sys/fs/bpf/tscni", ifbDevice: "tscni-ifb0", queueMs: 5, maxBurstMs: 50, maxQueuedBurstMs: 1000,
     ingressRate: 10_000_000, ingressBurst: 1_000_000, egressRate: 20_000_000, egressBurst: 2_000_000,
     runtimeConfig: { bandwidth: { ingressRate: 1_000_000, ingressBurst: 100_000 } }, prevResult: PREV,
   },
 };
 
 const KEYS = ["cniVersion", "name", "type", "ipam", "ranges", "subnet", "rangeStart", "rangeEnd", "gateway", "routes", "dst", "gw", "mtu", "bridge", "vlan",
-  "vlanTrunk", "minID", "maxID", "id", "ingressRate", "ingressBurst", "egressRate", "egressBurst", "mode", "pinRoot", "ifbDevice", "queueMs", "maxBurstMs",
+  "vlanTrunk", "minID", "maxID", "id", "ingressRate", "ingressBurst", "egressRate", "egressBurst", "mode", "pinRoot", "ifbDevice", "queueMs", "maxBurstMs", "maxQueuedBurstMs",
   "runtimeConfig", "bandwidth", "ipRanges", "ips", "mac", "args", "cni", "prevResult", "interfaces", "address", "interface", "dataDir", "cni.dev/valid-attachments",
   "containerID", "ifname", "dns", "nameservers", "__proto__", "constructor", "toString", "hasOwnProperty"];
 
