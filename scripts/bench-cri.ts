@@ -144,12 +144,42 @@ async function shapedFlows(w: World): Promise<FlowStats> {
   return out;
 }
 
+// Ctrl-C (or the smoke test's SIGINT to the process group, which containerd and iperf3 get too)
+// must not leave pods behind: their shims and pause processes outlive containerd, the pods'
+// namespaces stay mounted under its state directory, and pins and cgroups outlive the node
+// namespace. So whichever comes first — the signal handler, or the error the killed iperf3 makes
+// the main flow throw — stops the world (over CRI while containerd answers, then by pid and
+// umount) before the scope is cleaned up. Bounded, in case containerd hangs.
+let current: { scope: InstanceType<typeof NsScope>; w?: World; stopping?: Promise<void> } | undefined;
+const stopCurrent = (): Promise<void> => {
+  const c = current;
+  if (!c?.w) return Promise.resolve();
+  c.stopping ??= stopWorld(c.w).then(() => undefined, () => undefined);
+  return c.stopping;
+};
+let interrupted = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`${sig}: stopping the pods and containerd, removing what this run made\n`);
+    const done = () => {
+      current?.scope.cleanup();
+      process.exit(130);
+    };
+    setTimeout(done, 30_000);
+    void stopCurrent().then(done);
+  });
+}
+
 const results: { v: Variant; plain: Lifecycle; shaped: Lifecycle; four: Lifecycle; flows: FlowStats }[] = [];
 for (const [i, v] of VARIANTS.entries()) {
   const scope = new NsScope();
+  current = { scope };
   try {
     process.stderr.write(`${v.label}: starting containerd\n`);
     const w = await startWorld(scope, v.side, `10.89.${i}.0/24`, { env: v.env, ...(v.bandwidthConf ? { bandwidthConf: v.bandwidthConf } : {}) });
+    current.w = w;
     await w.ctd.waitReady();
     await onePod(w, {}); // warm-up: the first call starts the daemon and fills caches
     const plain = lifecycle();
@@ -165,6 +195,10 @@ for (const [i, v] of VARIANTS.entries()) {
     const left = await stopWorld(w);
     if (left.processes.length || left.mounts.length) process.stderr.write(`${v.label}: left behind ${JSON.stringify(left)}\n`);
     results.push({ v, plain, shaped, four, flows });
+  } catch (e) {
+    await stopCurrent();
+    if (interrupted) await new Promise(() => undefined); // the handler exits
+    throw e;
   } finally {
     scope.cleanup();
   }

@@ -91,6 +91,9 @@ export async function startWorld(scope: NsScope, side: Side, subnet: string, opt
   const node = scope.netns("crin");
   const dir = scope.tmpdir("tscni-cri-");
   const net = uniqueName("crinet");
+  // ebpf-bandwidth pins under the default root, one directory per network: its DELs remove them,
+  // but a run that lost containerd midway (killed with its process group) never sends those.
+  scope.onCleanup(() => fs.rmSync(networkPath(DEFAULT_PIN_ROOT, net), { recursive: true, force: true }));
   const bridge = uniqueName("crbr");
   const dataDir = path.join(dir, "ipam");
   const confDir = opts.confDir ?? path.join(dir, "net.d");

@@ -104,7 +104,17 @@ export class NsScope {
       }
     }
     for (const ns of this.namespaces.splice(0)) deleteNetns(ns);
-    for (const p of this.paths.splice(0)) fs.rmSync(p, { recursive: true, force: true });
+    // Every path is tried (one still in use, e.g. a mount below it, must not keep the others);
+    // the first failure is reported afterwards.
+    let first: unknown;
+    for (const p of this.paths.splice(0)) {
+      try {
+        fs.rmSync(p, { recursive: true, force: true });
+      } catch (e) {
+        first ??= e;
+      }
+    }
+    if (first !== undefined) throw first;
   }
 }
 
