@@ -158,7 +158,7 @@ const MEDIAN_KEYS = ["mbps", "wireMbps", "retrans", "iperfRetrans", "drops", "p5
 /** Each column's median over the runs of one row (the upper middle of an even count). */
 function medianRun(runs: Measured[]): Measured {
   const out: Measured = { ...runs[0]! };
-  for (const k of MEDIAN_KEYS) out[k] = [...runs.map((r) => r[k])].sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
+  for (const k of MEDIAN_KEYS) out[k] = runs.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(runs.length / 2)]!;
   return out;
 }
 
@@ -269,6 +269,7 @@ async function main() {
       for (const dir of DIRS as ("from" | "to")[]) {
         for (const cc of CCS) {
           for (const flows of c.flows) {
+            const row = (i: number, m: Measured): Row => ({ cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: c.sides[i]!.name, ...m });
             const runs: Measured[][] = c.sides.map(() => []);
             for (let k = 0; k < REPEAT; k++) {
               // Alternate which side goes first, so that neither always follows the other's flow.
@@ -277,10 +278,10 @@ async function main() {
               for (const i of order) {
                 const m = await measure(topos[i]!, dir, cc, flows);
                 runs[i]!.push(m);
-                process.stderr.write(`${line({ cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: c.sides[i]!.name, ...m })}\n`);
+                process.stderr.write(`${line(row(i, m))}\n`);
               }
             }
-            c.sides.forEach((side, i) => rows.push({ cap: c.label, ...(c.capMbit ? { capMbit: c.capMbit } : {}), side: side.name, ...medianRun(runs[i]!) }));
+            runs.forEach((r, i) => rows.push(row(i, medianRun(r))));
           }
         }
       }

@@ -23,7 +23,7 @@ export const DEFAULT_MAX_BURST_MS = 50;
  * queues rate × 25 ms + burst (512 MiB under containerd's default); ours queues the configured
  * burst up to this (queueLimit). With the default 64 KiB burst nothing changes; with a runtime's
  * huge burst BBR, whose ACK-compressed rate samples send far more than the cap for a while, is
- * absorbed instead of dropped (docs/ebpf-bandwidth.md "Bursts and the queue").
+ * absorbed instead of dropped (docs/ebpf-bandwidth.md "Burst clamping").
  */
 export const DEFAULT_MAX_QUEUED_BURST_MS = 1000;
 /**
@@ -33,6 +33,7 @@ export const DEFAULT_MAX_QUEUED_BURST_MS = 1000;
  * least POLICE_MIN_BURST_MS and, unless "maxBurstMs" says otherwise, at most POLICE_MAX_BURST_MS.
  */
 export const POLICE_MIN_BURST_MS = 500;
+export const POLICE_MAX_BURST_MS = 1000;
 /**
  * HTB's bucket holds at least this much of the rate (above ≈ 262 Mbit/s, where it is more than
  * 64 KiB). HTB caps its tokens at the bucket: a dequeue later than the bucket's worth of time loses
@@ -41,7 +42,6 @@ export const POLICE_MIN_BURST_MS = 500;
  * "Burst clamping").
  */
 export const HTB_MIN_BURST_MS = 2;
-export const POLICE_MAX_BURST_MS = 1000;
 
 /** One direction's limit, seen from the container (ingress = traffic towards it). */
 export interface Limit {
@@ -94,8 +94,7 @@ export function effectiveBurst(rateBytes: number, burstBytes: number, maxBurstMs
  * bfifo's limit is a u32 of bytes: from ≈ 6.9 Tbit/s (5 ms) it is capped at 4 GiB.
  */
 export function queueLimit(rateBytes: number, queueMs = DEFAULT_QUEUE_MS, burstBytes = GSO_MAX, maxQueuedBurstMs = DEFAULT_MAX_QUEUED_BURST_MS): number {
-  const burst = Math.min(Math.max(burstBytes, GSO_MAX), Math.max(GSO_MAX, Math.floor((rateBytes * maxQueuedBurstMs) / 1000)));
-  return Math.min(0xffffffff, Math.floor((rateBytes * queueMs) / 1000) + burst);
+  return Math.min(0xffffffff, Math.floor((rateBytes * queueMs) / 1000) + effectiveBurst(rateBytes, burstBytes, maxQueuedBurstMs));
 }
 
 /** Reference rules (validateRateAndBurst): both or neither; burst below 4 GiB once in bytes. */
